@@ -1,0 +1,7 @@
+//! rvbox-converter: turns an OCI image (linux/riscv64) into one WebAssembly module.
+//!
+//! Data flow: `image` finds the manifest, config and layers of the reference; `layers`
+//! applies the layers in order into a `tree::Tree`; `rvbox_guest::bundle` serialises the
+//! tree; `module` splices the bundle and `meta` into the embedded guest module.
+
+pub mod meta;

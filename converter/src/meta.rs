@@ -1,0 +1,128 @@
+//! The `rvbox` custom section: what a module is, for `rvbox inspect` and for hosts.
+//!
+//! The converter writes it as the **first** section of every module, so a host can read it
+//! from the first few kilobytes of the file without loading the rest.
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the custom section.
+pub const SECTION: &str = "rvbox";
+/// Version of the module layout (custom section, bundle placement, guest ABI). A host
+/// refuses modules with another version.
+pub const FORMAT: u32 = 1;
+
+/// Contents of the `rvbox` custom section (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModuleMeta {
+    /// Equal to `FORMAT` of the rvbox that wrote the module.
+    pub format: u32,
+    /// Version of the rvbox that wrote the module.
+    pub rvbox_version: String,
+    /// sha256 (hex) over the guest code and the bundle: identifies the module's content, and
+    /// keys the compiled-module cache.
+    pub module_id: String,
+    pub image: ImageMeta,
+    /// Size in bytes of the filesystem bundle inside the module.
+    pub bundle_size: u64,
+    pub file_count: u64,
+    /// Sum of the sizes of the regular files in the image.
+    pub files_size: u64,
+}
+
+/// Where the image came from and its configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageMeta {
+    /// The reference as the user gave it (`oci:images/out/busybox:latest`).
+    pub reference: String,
+    /// Digest of the manifest that was converted (`sha256:...`).
+    pub manifest_digest: String,
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    pub config: RunConfig,
+}
+
+/// The parts of the image config that decide how the guest starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default)]
+    pub user: String,
+}
+
+/// Errors reading module metadata.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("{0}: not a WebAssembly module")]
+    NotWasm(String),
+    #[error("{0}: not an rvbox module (no '{SECTION}' section at its start)")]
+    NotRvbox(String),
+    #[error("{path}: made by an incompatible rvbox (module format {found}, this rvbox reads {FORMAT}); convert the image again with this rvbox")]
+    Incompatible { path: String, found: u32 },
+    #[error("{0}: damaged rvbox metadata: {1}")]
+    Damaged(String, String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Reads the metadata from the start of a module's bytes (`prefix` may be the first few
+/// kilobytes or the whole file). `name` is used in error messages.
+pub fn read_meta(name: &str, prefix: &[u8]) -> Result<ModuleMeta, MetaError> {
+    if prefix.len() < 8 || &prefix[..4] != b"\0asm" {
+        return Err(MetaError::NotWasm(name.into()));
+    }
+    let mut reader = wasmparser::BinaryReader::new(&prefix[8..], 8);
+    let not_rvbox = || MetaError::NotRvbox(name.into());
+    let id = reader.read_u8().map_err(|_| not_rvbox())?;
+    if id != 0 {
+        return Err(not_rvbox());
+    }
+    let size = reader.read_var_u32().map_err(|_| not_rvbox())? as usize;
+    let start = reader.original_position();
+    let body = prefix
+        .get(start..start + size)
+        .ok_or_else(|| MetaError::Damaged(name.into(), "section cut short".into()))?;
+    let mut body_reader = wasmparser::BinaryReader::new(body, start);
+    let sec_name = body_reader.read_string().map_err(|_| not_rvbox())?;
+    if sec_name != SECTION {
+        return Err(not_rvbox());
+    }
+    let data = &body[body_reader.current_position()..];
+    #[derive(Deserialize)]
+    struct Version {
+        format: u32,
+    }
+    let v: Version = serde_json::from_slice(data)
+        .map_err(|e| MetaError::Damaged(name.into(), e.to_string()))?;
+    if v.format != FORMAT {
+        return Err(MetaError::Incompatible {
+            path: name.into(),
+            found: v.format,
+        });
+    }
+    serde_json::from_slice(data).map_err(|e| MetaError::Damaged(name.into(), e.to_string()))
+}
+
+/// Reads the metadata of the module file at `path`, reading only as much as it needs.
+pub fn read_meta_file(path: &std::path::Path) -> Result<ModuleMeta, MetaError> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let mut f = std::fs::File::open(path).map_err(|e| MetaError::Io(name.clone(), e))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(MetaError::Io(name, e)),
+        }
+    }
+    buf.truncate(n);
+    read_meta(&name, &buf)
+}

@@ -1,0 +1,15 @@
+//! rvbox-guest: a RISC-V (RV64GC) user-mode Linux emulator.
+//!
+//! Built for `wasm32-wasip1` it is the code inside every rvbox module; built natively it is
+//! the same emulator, for tests and benchmarks. Layers, from the bottom:
+//! - `mem`: guest pages and permissions; `cpu`: the RV64GC interpreter. Neither knows Linux.
+//! - `bundle`: the read-only image filesystem format written by the converter.
+//! - `vfs`: the guest's file tree (image + writable layer + synthetic /dev, /proc).
+//! - `linux`: the Linux personality: ELF loading, the process, system calls.
+//! - `host`: the only code that talks to WASI (or the native OS).
+
+pub mod bundle;
+pub mod cpu;
+pub mod linux;
+pub mod mem;
+pub mod vfs;

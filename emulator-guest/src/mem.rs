@@ -1,0 +1,547 @@
+//! Guest memory: a 39-bit (Sv39 user half) virtual address space made of 4 KiB pages.
+//!
+//! Linux semantics this emulates: every page is either unmapped or mapped with a protection
+//! (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`, or none). An access that the protection does not
+//! allow, or to an unmapped page, is a fault that the Linux layer turns into `SIGSEGV`
+//! (`SEGV_ACCERR` or `SEGV_MAPERR`). Anonymous pages cost no host memory until they are
+//! written: until then they read as zeros from one shared zero page.
+//!
+//! This module knows nothing about Linux, files or processes; it is only pages and
+//! permissions. The Linux layer (`linux::mm`) keeps the mappings (VMAs) and calls `map`,
+//! `unmap` and `protect` here.
+//!
+//! Speed: loads, stores and instruction fetches go through small direct-mapped TLBs that
+//! cache the host address of a guest page, one per access kind, so the permission check is
+//! done once per page and not once per access. Every change to the page tables flushes them.
+
+use std::ptr;
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+const PAGE_MASK: u64 = PAGE_SIZE - 1;
+/// One past the highest user address (Linux riscv64 with Sv39: `TASK_SIZE` = 256 GiB).
+pub const USER_END: u64 = 1 << 38;
+
+const L2_BITS: u32 = 12;
+const L2_SIZE: usize = 1 << L2_BITS;
+const L1_SIZE: usize = 1 << (38 - PAGE_SHIFT - L2_BITS);
+const TLB_SIZE: usize = 256;
+
+/// Page protection bits, as in `mmap(2)`.
+pub mod prot {
+    pub const NONE: u8 = 0;
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const EXEC: u8 = 4;
+    /// Internal: the page is mapped (so `NONE` is told apart from unmapped).
+    pub(crate) const MAPPED: u8 = 0x80;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// A guest memory access that the page tables do not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The faulting guest address (the first byte that could not be accessed).
+    pub addr: u64,
+    pub access: Access,
+    /// `true` if the page was mapped but its protection forbade the access (`SEGV_ACCERR`);
+    /// `false` if nothing was mapped there (`SEGV_MAPERR`).
+    pub mapped: bool,
+}
+
+#[repr(C, align(4096))]
+struct Frame([u8; PAGE_SIZE as usize]);
+
+static ZERO_FRAME: Frame = Frame([0; PAGE_SIZE as usize]);
+
+impl Frame {
+    fn zeroed() -> Box<Frame> {
+        // A zeroed allocation comes from calloc/mmap and is cheap.
+        let layout = std::alloc::Layout::new::<Frame>();
+        // SAFETY: `Frame` has a non-zero size and all-zero bytes are a valid `Frame`; the
+        // pointer comes from the global allocator with `Frame`'s layout, as `Box` requires.
+        unsafe {
+            let p = std::alloc::alloc_zeroed(layout) as *mut Frame;
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Box::from_raw(p)
+        }
+    }
+}
+
+struct L2 {
+    frames: Vec<Option<Box<Frame>>>,
+    prot: Vec<u8>,
+}
+
+impl L2 {
+    fn new() -> Box<L2> {
+        Box::new(L2 {
+            frames: (0..L2_SIZE).map(|_| None).collect(),
+            prot: vec![0; L2_SIZE],
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TlbEntry {
+    vpn: u64,
+    base: *mut u8,
+}
+
+const TLB_EMPTY: TlbEntry = TlbEntry {
+    vpn: u64::MAX,
+    base: ptr::null_mut(),
+};
+
+/// A guest address space.
+pub struct Memory {
+    l1: Vec<Option<Box<L2>>>,
+    tlb_read: [TlbEntry; TLB_SIZE],
+    tlb_write: [TlbEntry; TLB_SIZE],
+    tlb_exec: [TlbEntry; TLB_SIZE],
+    /// Host pages allocated for guest data.
+    frames_in_use: u64,
+    /// Limit on `frames_in_use`; beyond it, allocations fail.
+    frame_limit: u64,
+    /// Bumped whenever a mapping changes in a way that can change what code is at an address
+    /// (unmap, remap, protection change). Decoded-instruction caches compare it.
+    code_generation: u64,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! access_fns {
+    ($read:ident, $write:ident, $t:ty) => {
+        #[inline(always)]
+        pub fn $read(&mut self, addr: u64) -> Result<$t, Fault> {
+            const N: u64 = std::mem::size_of::<$t>() as u64;
+            let vpn = addr >> PAGE_SHIFT;
+            let off = addr & PAGE_MASK;
+            let e = self.tlb_read[(vpn as usize) & (TLB_SIZE - 1)];
+            if e.vpn == vpn && off <= PAGE_SIZE - N {
+                // SAFETY: the TLB entry is valid, so `base` points to a live, readable
+                // 4 KiB frame of this address space, and `off + N <= PAGE_SIZE`.
+                Ok(unsafe { ptr::read_unaligned(e.base.add(off as usize) as *const $t) })
+            } else {
+                let mut b = [0u8; N as usize];
+                self.read_slow(addr, &mut b, Access::Read)?;
+                Ok(<$t>::from_le_bytes(b))
+            }
+        }
+
+        #[inline(always)]
+        pub fn $write(&mut self, addr: u64, val: $t) -> Result<(), Fault> {
+            const N: u64 = std::mem::size_of::<$t>() as u64;
+            let vpn = addr >> PAGE_SHIFT;
+            let off = addr & PAGE_MASK;
+            let e = self.tlb_write[(vpn as usize) & (TLB_SIZE - 1)];
+            if e.vpn == vpn && off <= PAGE_SIZE - N {
+                // SAFETY: the TLB entry is valid, so `base` points to a live, writable
+                // frame owned by this address space, and `off + N <= PAGE_SIZE`.
+                unsafe { ptr::write_unaligned(e.base.add(off as usize) as *mut $t, val) };
+                Ok(())
+            } else {
+                self.write_slow(addr, &val.to_le_bytes(), true)
+            }
+        }
+    };
+}
+
+impl Memory {
+    pub fn new() -> Memory {
+        Memory {
+            l1: (0..L1_SIZE).map(|_| None).collect(),
+            tlb_read: [TLB_EMPTY; TLB_SIZE],
+            tlb_write: [TLB_EMPTY; TLB_SIZE],
+            tlb_exec: [TLB_EMPTY; TLB_SIZE],
+            frames_in_use: 0,
+            frame_limit: u64::MAX,
+            code_generation: 0,
+        }
+    }
+
+    /// Limits the host memory that guest pages may use, in bytes.
+    pub fn set_limit(&mut self, bytes: u64) {
+        self.frame_limit = bytes / PAGE_SIZE;
+    }
+
+    /// Bytes of host memory in use for guest pages.
+    pub fn resident_bytes(&self) -> u64 {
+        self.frames_in_use * PAGE_SIZE
+    }
+
+    /// Changes whenever code at some address may have changed (see the field's doc).
+    #[inline]
+    pub fn code_generation(&self) -> u64 {
+        self.code_generation
+    }
+
+    access_fns!(read_u8, write_u8, u8);
+    access_fns!(read_u16, write_u16, u16);
+    access_fns!(read_u32, write_u32, u32);
+    access_fns!(read_u64, write_u64, u64);
+
+    /// Fetches 16 bits of instruction at `addr` (which must be 2-byte aligned), checking
+    /// execute permission.
+    #[inline(always)]
+    pub fn fetch_u16(&mut self, addr: u64) -> Result<u16, Fault> {
+        let vpn = addr >> PAGE_SHIFT;
+        let off = addr & PAGE_MASK;
+        let e = self.tlb_exec[(vpn as usize) & (TLB_SIZE - 1)];
+        if e.vpn == vpn && off <= PAGE_SIZE - 2 {
+            // SAFETY: valid exec TLB entry: `base` points to a live executable frame.
+            Ok(unsafe { ptr::read_unaligned(e.base.add(off as usize) as *const u16) })
+        } else {
+            let mut b = [0u8; 2];
+            self.read_slow(addr, &mut b, Access::Exec)?;
+            Ok(u16::from_le_bytes(b))
+        }
+    }
+
+    /// Fetches a whole instruction at `addr`: 16 bits if compressed, else 32 bits. The upper
+    /// half of a 32-bit instruction may lie on the next page, which must be executable too.
+    #[inline(always)]
+    pub fn fetch_insn(&mut self, addr: u64) -> Result<u32, Fault> {
+        let lo = self.fetch_u16(addr)?;
+        if lo & 3 != 3 {
+            return Ok(lo as u32);
+        }
+        let hi = self.fetch_u16(addr.wrapping_add(2))?;
+        Ok(lo as u32 | (hi as u32) << 16)
+    }
+
+    fn pte(&self, vpn: u64) -> Option<(&L2, usize)> {
+        let i1 = (vpn >> L2_BITS) as usize;
+        let l2 = self.l1.get(i1)?.as_deref()?;
+        Some((l2, (vpn as usize) & (L2_SIZE - 1)))
+    }
+
+    /// The protection of the page holding `addr`, or `None` if it is unmapped.
+    pub fn prot_at(&self, addr: u64) -> Option<u8> {
+        let (l2, i) = self.pte(addr >> PAGE_SHIFT)?;
+        let p = l2.prot[i];
+        (p & prot::MAPPED != 0).then_some(p & !prot::MAPPED)
+    }
+
+    /// Resolves `vpn` for `access`, allocating the frame if the page is written for the
+    /// first time, and fills the TLB. Returns the host address of the page.
+    fn translate(&mut self, vpn: u64, access: Access) -> Result<*mut u8, Fault> {
+        let fault = |mapped| Fault {
+            addr: vpn << PAGE_SHIFT,
+            access,
+            mapped,
+        };
+        let i1 = (vpn >> L2_BITS) as usize;
+        let i2 = (vpn as usize) & (L2_SIZE - 1);
+        let Some(Some(l2)) = self.l1.get_mut(i1) else {
+            return Err(fault(false));
+        };
+        let p = l2.prot[i2];
+        if p & prot::MAPPED == 0 {
+            return Err(fault(false));
+        }
+        let need = match access {
+            Access::Read => prot::READ,
+            Access::Write => prot::WRITE,
+            Access::Exec => prot::EXEC,
+        };
+        if p & need == 0 {
+            return Err(fault(true));
+        }
+        let base = match &mut l2.frames[i2] {
+            Some(f) => f.0.as_mut_ptr(),
+            None if access == Access::Write => {
+                if self.frames_in_use >= self.frame_limit {
+                    // Out of guest memory: reported as a fault on a mapped page; the
+                    // Linux layer tells this apart with `out_of_memory()`.
+                    return Err(fault(true));
+                }
+                self.frames_in_use += 1;
+                let f = l2.frames[i2].insert(Frame::zeroed());
+                f.0.as_mut_ptr()
+            }
+            // Never written: reads see the shared zero page, which is never written
+            // because a write always takes the branch above.
+            None => ZERO_FRAME.0.as_ptr() as *mut u8,
+        };
+        let slot = (vpn as usize) & (TLB_SIZE - 1);
+        let entry = TlbEntry { vpn, base };
+        match access {
+            Access::Read => self.tlb_read[slot] = entry,
+            Access::Write => {
+                self.tlb_write[slot] = entry;
+                // The page now has its own frame: a cached zero-page read entry is stale.
+                if self.tlb_read[slot].vpn == vpn {
+                    self.tlb_read[slot] = entry;
+                }
+                if self.tlb_exec[slot].vpn == vpn {
+                    self.tlb_exec[slot] = entry;
+                }
+            }
+            Access::Exec => self.tlb_exec[slot] = entry,
+        }
+        Ok(base)
+    }
+
+    /// `true` if a write fault at `addr` came from running out of guest memory rather than
+    /// from the page protection.
+    pub fn out_of_memory(&self, addr: u64) -> bool {
+        self.prot_at(addr).is_some_and(|p| p & prot::WRITE != 0)
+    }
+
+    #[cold]
+    fn read_slow(&mut self, addr: u64, buf: &mut [u8], access: Access) -> Result<(), Fault> {
+        let mut done = 0;
+        while done < buf.len() {
+            let a = addr.wrapping_add(done as u64);
+            if a >= USER_END {
+                return Err(Fault {
+                    addr: a,
+                    access,
+                    mapped: false,
+                });
+            }
+            let base = self.translate(a >> PAGE_SHIFT, access).map_err(|mut f| {
+                f.addr = a;
+                f
+            })?;
+            let off = (a & PAGE_MASK) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            // SAFETY: `base` is a live frame (or the zero frame) of PAGE_SIZE bytes and
+            // `off + n <= PAGE_SIZE`; the destination is a distinct Rust slice.
+            unsafe { ptr::copy_nonoverlapping(base.add(off), buf[done..].as_mut_ptr(), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn write_slow(&mut self, addr: u64, data: &[u8], check: bool) -> Result<(), Fault> {
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr.wrapping_add(done as u64);
+            let fault = Fault {
+                addr: a,
+                access: Access::Write,
+                mapped: false,
+            };
+            if a >= USER_END {
+                return Err(fault);
+            }
+            let base = if check {
+                self.translate(a >> PAGE_SHIFT, Access::Write)
+                    .map_err(|f| Fault { addr: a, ..f })?
+            } else {
+                self.frame_for_poke(a >> PAGE_SHIFT).ok_or(fault)?
+            };
+            let off = (a & PAGE_MASK) as usize;
+            let n = (PAGE_SIZE as usize - off).min(data.len() - done);
+            // SAFETY: `base` is a live frame owned by this address space (never the zero
+            // frame: both paths allocate before writing) and `off + n <= PAGE_SIZE`.
+            unsafe { ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The frame of a mapped page, allocated if needed, ignoring its protection.
+    fn frame_for_poke(&mut self, vpn: u64) -> Option<*mut u8> {
+        let i1 = (vpn >> L2_BITS) as usize;
+        let i2 = (vpn as usize) & (L2_SIZE - 1);
+        let l2 = self.l1.get_mut(i1)?.as_mut()?;
+        if l2.prot[i2] & prot::MAPPED == 0 {
+            return None;
+        }
+        if l2.frames[i2].is_none() {
+            self.frames_in_use += 1;
+            l2.frames[i2] = Some(Frame::zeroed());
+            // A zero-page entry may be cached for reads of this page.
+            self.flush_tlb();
+        }
+        Some(l2.frames[i2].as_mut().unwrap().0.as_mut_ptr())
+    }
+
+    /// Copies guest memory into `buf`, as `copy_from_user` does (needs `PROT_READ`).
+    pub fn read_bytes(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.read_slow(addr, buf, Access::Read)
+    }
+
+    /// Copies `data` into guest memory, as `copy_to_user` does (needs `PROT_WRITE`).
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        self.write_slow(addr, data, true)
+    }
+
+    /// Writes into mapped pages whatever their protection (the ELF loader filling a
+    /// read-only segment, the kernel writing a signal frame is *not* this).
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        self.write_slow(addr, data, false)
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+    /// `Ok(None)` if no NUL was found within `max` bytes.
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Option<Vec<u8>>, Fault> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        while out.len() < max {
+            // Read up to the end of the page at a time.
+            let n = ((PAGE_SIZE - (a & PAGE_MASK)) as usize).min(max - out.len());
+            let mut chunk = vec![0u8; n];
+            self.read_bytes(a, &mut chunk)?;
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(Some(out));
+            }
+            out.extend_from_slice(&chunk);
+            a += n as u64;
+        }
+        Ok(None)
+    }
+
+    /// Maps `[addr, addr+len)` (page-aligned) as fresh zero-filled pages with `prot`,
+    /// replacing whatever was there.
+    pub fn map(&mut self, addr: u64, len: u64, p: u8) {
+        debug_assert!(addr & PAGE_MASK == 0 && len & PAGE_MASK == 0);
+        debug_assert!(addr + len <= USER_END);
+        self.for_pages(addr, len, true, |l2, i, in_use| {
+            if l2.frames[i].take().is_some() {
+                *in_use -= 1;
+            }
+            l2.prot[i] = p | prot::MAPPED;
+        });
+    }
+
+    /// Unmaps `[addr, addr+len)` (page-aligned). Unmapped pages in the range are fine.
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        self.for_pages(addr, len, false, |l2, i, in_use| {
+            if l2.frames[i].take().is_some() {
+                *in_use -= 1;
+            }
+            l2.prot[i] = 0;
+        });
+    }
+
+    /// Changes the protection of the mapped pages in `[addr, addr+len)`.
+    pub fn protect(&mut self, addr: u64, len: u64, p: u8) {
+        self.for_pages(addr, len, false, |l2, i, _| {
+            if l2.prot[i] & prot::MAPPED != 0 {
+                l2.prot[i] = p | prot::MAPPED;
+            }
+        });
+    }
+
+    /// `true` if every page in `[addr, addr+len)` is mapped.
+    pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
+        let mut a = addr & !PAGE_MASK;
+        while a < addr + len {
+            if self.prot_at(a).is_none() {
+                return false;
+            }
+            a += PAGE_SIZE;
+        }
+        true
+    }
+
+    fn for_pages(
+        &mut self,
+        addr: u64,
+        len: u64,
+        create: bool,
+        mut f: impl FnMut(&mut L2, usize, &mut u64),
+    ) {
+        let end = (addr + len).min(USER_END);
+        let mut vpn = addr >> PAGE_SHIFT;
+        while vpn << PAGE_SHIFT < end {
+            let i1 = (vpn >> L2_BITS) as usize;
+            let slot = &mut self.l1[i1];
+            if slot.is_none() {
+                if !create {
+                    // Skip the whole empty L2 table.
+                    vpn = ((vpn >> L2_BITS) + 1) << L2_BITS;
+                    continue;
+                }
+                *slot = Some(L2::new());
+            }
+            let l2 = slot.as_mut().unwrap();
+            f(l2, (vpn as usize) & (L2_SIZE - 1), &mut self.frames_in_use);
+            vpn += 1;
+        }
+        self.flush_tlb();
+        self.code_generation += 1;
+    }
+
+    /// Forgets every cached translation.
+    pub fn flush_tlb(&mut self) {
+        self.tlb_read = [TLB_EMPTY; TLB_SIZE];
+        self.tlb_write = [TLB_EMPTY; TLB_SIZE];
+        self.tlb_exec = [TLB_EMPTY; TLB_SIZE];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmapped_faults_and_mapped_reads_zero() {
+        let mut m = Memory::new();
+        assert_eq!(
+            m.read_u32(0x1000),
+            Err(Fault {
+                addr: 0x1000,
+                access: Access::Read,
+                mapped: false
+            })
+        );
+        m.map(0x1000, 0x2000, prot::READ | prot::WRITE);
+        assert_eq!(m.read_u64(0x1ff8), Ok(0));
+        assert_eq!(m.resident_bytes(), 0);
+        m.write_u32(0x1ffe, 0xdeadbeef).unwrap(); // crosses a page boundary
+        assert_eq!(m.read_u32(0x1ffe), Ok(0xdeadbeef));
+        assert_eq!(m.read_u16(0x2000), Ok(0xdead));
+        assert_eq!(m.resident_bytes(), 2 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn protection_is_enforced() {
+        let mut m = Memory::new();
+        m.map(0x10000, 0x1000, prot::READ);
+        assert!(m.write_u8(0x10000, 1).unwrap_err().mapped);
+        assert!(m.fetch_u16(0x10000).is_err());
+        m.poke(0x10000, &[0x13, 0, 0, 0]).unwrap();
+        m.protect(0x10000, 0x1000, prot::READ | prot::EXEC);
+        assert_eq!(m.fetch_insn(0x10000), Ok(0x13));
+        m.unmap(0x10000, 0x1000);
+        assert!(!m.read_u8(0x10000).unwrap_err().mapped);
+    }
+
+    #[test]
+    fn zero_page_read_then_write_sees_write() {
+        let mut m = Memory::new();
+        m.map(0x4000, 0x1000, prot::READ | prot::WRITE);
+        assert_eq!(m.read_u8(0x4010), Ok(0));
+        m.write_u8(0x4010, 7).unwrap();
+        assert_eq!(m.read_u8(0x4010), Ok(7));
+    }
+
+    #[test]
+    fn limit_gives_out_of_memory() {
+        let mut m = Memory::new();
+        m.set_limit(PAGE_SIZE);
+        m.map(0x4000, 0x2000, prot::READ | prot::WRITE);
+        m.write_u8(0x4000, 1).unwrap();
+        let f = m.write_u8(0x5000, 1).unwrap_err();
+        assert!(m.out_of_memory(f.addr));
+    }
+}
