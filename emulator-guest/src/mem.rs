@@ -366,9 +366,10 @@ impl Memory {
         }
         if l2.frames[i2].is_none() {
             self.frames_in_use += 1;
-            l2.frames[i2] = Some(Frame::zeroed());
+            let base = l2.frames[i2].insert(Frame::zeroed()).0.as_mut_ptr();
             // A zero-page entry may be cached for reads of this page.
             self.flush_tlb();
+            return Some(base);
         }
         Some(l2.frames[i2].as_mut().unwrap().0.as_mut_ptr())
     }
