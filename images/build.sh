@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Build linux/riscv64 OCI image layouts used by rvbox tests into images/out/.
+#
+#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi (or "all")
+#
+# Each NAME becomes images/out/NAME (an OCI image layout, tag "latest") plus
+# images/out/NAME.stamp. A name is rebuilt only if its output or stamp is
+# missing or the recipe (this script, oci.py, the name's files) changed.
+# Builds happen in images/out/.tmp.* and are moved into place; the stamp is
+# written last, so an interrupted build is never mistaken for a complete one.
+# See images/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out="$here/out"
+ALL_NAMES=(busybox busybox-amd64 busybox-multi)
+
+DEBIAN_MIRROR=${RVBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_SUITE=trixie
+# bookworm's debian-archive-keyring >= 2023.3+deb12u2 carries the trixie keys.
+DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+IMAGE_PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+log() { printf 'images: %s\n' "$*" >&2; }
+die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    echo "usage: $0 NAME...   (NAME: ${ALL_NAMES[*]} | all)" >&2
+    exit 2
+}
+
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 ||
+            die "'$t' not found; install: apt-get install mmdebstrap qemu-user umoci python3"
+    done
+}
+
+# ---------------------------------------------------------------- caching
+
+# Files whose content defines each recipe.
+recipe_files() {
+    case "$1" in
+    busybox) echo "$here/build.sh" "$here/oci.py" "$here"/busybox/etc/* ;;
+    busybox-amd64 | busybox-multi) echo "$here/build.sh" "$here/oci.py" ;;
+    esac
+}
+
+# Names that must be built (and are read) before NAME.
+deps() {
+    case "$1" in
+    busybox-amd64 | busybox-multi) echo busybox ;;
+    esac
+}
+
+# Cache key: hash of the recipe files plus the index.json of every dependency
+# (so a rebuilt busybox also invalidates the images derived from it).
+recipe_key() {
+    local name=$1 d
+    {
+        echo "recipe $name"
+        # shellcheck disable=SC2046
+        (cd "$here" && sha256sum $(recipe_files "$name" | sed "s#$here/##g"))
+        for d in $(deps "$name"); do
+            echo "dep $d $(sha256sum <"$out/$d/index.json")"
+        done
+    } | sha256sum | cut -d' ' -f1
+}
+
+is_fresh() {
+    local name=$1 key=$2
+    [[ -f "$out/$name/index.json" && -f "$out/$name.stamp" ]] &&
+        [[ "$(<"$out/$name.stamp")" == "$key" ]]
+}
+
+cur_tmp=
+cleanup() {
+    if [[ -n "$cur_tmp" && -d "$cur_tmp" ]]; then
+        rm -rf "$cur_tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+declare -A done_names=()
+
+build() {
+    local name=$1 d key t0
+    [[ -n "${done_names[$name]:-}" ]] && return 0
+    for d in $(deps "$name"); do build "$d"; done
+    key=$(recipe_key "$name")
+    if is_fresh "$name" "$key"; then
+        log "$name: up to date (images/out/$name)"
+        done_names[$name]=1
+        return 0
+    fi
+    t0=$SECONDS
+    log "$name: building"
+    cur_tmp=$(mktemp -d "$out/.tmp.$name.XXXXXX")
+    "build_${name//-/_}" "$cur_tmp"
+    [[ -f "$cur_tmp/layout/index.json" ]] || die "$name: recipe produced no layout"
+
+    log "$name: installing into images/out/$name"
+    rm -f "$out/$name.stamp"
+    rm -rf "$out/$name" "$out/$name.rootfs"
+    mv "$cur_tmp/layout" "$out/$name"
+    if [[ -d "$cur_tmp/rootfs" ]]; then
+        mv "$cur_tmp/rootfs" "$out/$name.rootfs"
+    fi
+    printf '%s\n' "$key" >"$out/$name.stamp.tmp"
+    mv "$out/$name.stamp.tmp" "$out/$name.stamp"
+    rm -rf "$cur_tmp"
+    cur_tmp=
+    log "$name: done in $((SECONDS - t0))s"
+    done_names[$name]=1
+}
+
+# ---------------------------------------------------------------- recipes
+
+# busybox: Debian trixie's busybox-static for riscv64 as a Docker-like image.
+build_busybox() {
+    local tmp=$1 rootfs=$1/rootfs ex=$1/extract epoch created version deb_version p rel n=0
+    need mmdebstrap qemu-riscv64 umoci python3 tar
+    [[ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ]] ||
+        die "no trixie archive keys; need debian-archive-keyring >= 2023.3+deb12u2 (apt-get install debian-archive-keyring)"
+
+    log "busybox: mmdebstrap --variant=extract --arch=riscv64 busybox-static ($DEBIAN_SUITE, $DEBIAN_MIRROR)"
+    if ! mmdebstrap --quiet --variant=extract --arch=riscv64 --include=busybox-static \
+        --keyring="$DEBIAN_KEYRING" "$DEBIAN_SUITE" "$ex" "$DEBIAN_MIRROR" \
+        >"$tmp/mmdebstrap.log" 2>&1; then
+        cat "$tmp/mmdebstrap.log" >&2
+        die "busybox: mmdebstrap failed"
+    fi
+    [[ -f "$ex/usr/bin/busybox" ]] || die "busybox: package did not install usr/bin/busybox"
+
+    version=$(qemu-riscv64 "$ex/usr/bin/busybox" 2>/dev/null | head -n1 || true)
+    [[ "$version" == BusyBox* ]] || die "busybox: qemu-riscv64 cannot run the riscv64 busybox"
+    # "BusyBox v1.37.0 (Debian 1:1.37.0-6+b9) multi-call binary." -> Debian version
+    deb_version=$(sed -n 's/.*(Debian \([^)]*\)).*/\1/p' <<<"$version")
+    version="busybox-static ${deb_version:-unknown}"
+    # Reproducible timestamps: the package's own mtime unless overridden.
+    epoch=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$ex/usr/bin/busybox")}
+    created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+    log "busybox: assembling rootfs ($version, mtime $created)"
+
+    # Fresh tree: only the binary and its copyright notice are taken from the
+    # package (no device nodes, apt/dpkg state, docs or man pages).
+    mkdir -p "$rootfs"
+    (
+        cd "$rootfs"
+        mkdir -p usr/bin usr/sbin usr/lib usr/local/bin usr/local/sbin \
+            etc root home tmp dev proc sys var/spool/mail var/www \
+            usr/share/doc/busybox-static
+        # Merged /usr, as in Debian trixie.
+        ln -s usr/bin bin
+        ln -s usr/sbin sbin
+        ln -s usr/lib lib
+        install -m 0755 "$ex/usr/bin/busybox" usr/bin/busybox
+        install -m 0644 "$ex/usr/share/doc/busybox-static/copyright" \
+            usr/share/doc/busybox-static/copyright
+        install -m 0644 "$here/busybox/etc/passwd" "$here/busybox/etc/group" \
+            "$here/busybox/etc/hostname" etc/
+        install -m 0640 "$here/busybox/etc/shadow" etc/
+        chmod 1777 tmp
+        chmod 0700 root
+    )
+
+    # One symlink per applet, at the path busybox itself reports
+    # (bin/ sbin/ usr/bin/ usr/sbin/, folded into usr/ by the merge).
+    qemu-riscv64 "$rootfs/usr/bin/busybox" --list-full >"$tmp/applets"
+    while IFS= read -r p; do
+        case "$p" in
+        usr/bin/* | usr/sbin/*) rel=$p ;;
+        bin/* | sbin/*) rel=usr/$p ;;
+        *) continue ;; # linuxrc: not wanted in a container image
+        esac
+        [[ -e "$rootfs/$rel" || -L "$rootfs/$rel" ]] && continue # busybox itself
+        case "$rel" in
+        usr/bin/*) ln -s busybox "$rootfs/$rel" ;;
+        usr/sbin/*) ln -s ../bin/busybox "$rootfs/$rel" ;;
+        esac
+        n=$((n + 1))
+    done <"$tmp/applets"
+    [[ -L "$rootfs/usr/bin/sh" ]] || die "busybox: no sh applet"
+    log "busybox: $n applet symlinks"
+
+    chown -R 0:0 "$rootfs"
+    find "$rootfs" -exec touch -h -d "@$epoch" {} +
+
+    log "busybox: writing layer tar"
+    (cd "$rootfs" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort) >"$tmp/files"
+    tar -C "$rootfs" --create --file="$tmp/layer.tar" --format=ustar \
+        --no-recursion --numeric-owner --owner=0 --group=0 \
+        --mtime="@$epoch" --files-from="$tmp/files"
+
+    log "busybox: umoci init/new/add-layer/config"
+    umoci init --layout "$tmp/layout"
+    umoci new --image "$tmp/layout:latest"
+    umoci raw add-layer --image "$tmp/layout:latest" \
+        --history.created="$created" \
+        --history.created_by="rvbox images/build.sh: Debian $DEBIAN_SUITE $version (riscv64)" \
+        "$tmp/layer.tar"
+    umoci config --image "$tmp/layout:latest" --no-history \
+        --os linux --architecture riscv64 \
+        --config.cmd sh --config.env "$IMAGE_PATH_ENV" --config.workingdir / \
+        --config.label "org.opencontainers.image.version=${deb_version:-unknown}" \
+        --created "$created"
+    umoci gc --layout "$tmp/layout"
+    python3 "$here/oci.py" add-platform "$tmp/layout"
+    python3 "$here/oci.py" check "$tmp/layout" >/dev/null
+}
+
+# busybox-amd64: the busybox layer under a linux/amd64 config (negative test).
+build_busybox_amd64() {
+    need python3
+    log "busybox-amd64: retargeting images/out/busybox to linux/amd64"
+    python3 "$here/oci.py" retarget "$out/busybox" "$1/layout" amd64
+    python3 "$here/oci.py" check "$1/layout" >/dev/null
+}
+
+# busybox-multi: image index listing linux/amd64 then linux/riscv64.
+build_busybox_multi() {
+    need python3
+    log "busybox-multi: image index [linux/amd64, linux/riscv64]"
+    python3 "$here/oci.py" retarget "$out/busybox" "$1/amd64" amd64
+    python3 "$here/oci.py" multi "$1/layout" "$1/amd64" "$out/busybox"
+    python3 "$here/oci.py" check "$1/layout" >/dev/null
+}
+
+# ---------------------------------------------------------------- main
+
+[[ $# -gt 0 ]] || usage
+names=()
+for a in "$@"; do
+    case "$a" in
+    all) names+=("${ALL_NAMES[@]}") ;;
+    busybox | busybox-amd64 | busybox-multi) names+=("$a") ;;
+    -h | --help) usage ;;
+    *) echo "images: unknown image '$a'" >&2; usage ;;
+    esac
+done
+
+mkdir -p "$out"
+# One build at a time per checkout; leftovers of killed builds are removed.
+exec 9>"$out/.lock"
+flock 9
+rm -rf "$out"/.tmp.* "$out"/*.stamp.tmp
+
+for name in "${names[@]}"; do
+    build "$name"
+done
