@@ -5,3 +5,7 @@
 //! tree; `module` splices the bundle and `meta` into the embedded guest module.
 
 pub mod meta;
+pub mod error;
+pub mod image;
+pub mod layers;
+pub mod tree;

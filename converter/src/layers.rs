@@ -1,0 +1,686 @@
+//! Applying an image's layers, in order, into a `Tree`, the way containerd and umoci unpack
+//! them, without writing anything to the host disk but the tree's spool file.
+//!
+//! Each layer blob is streamed once: file -> (hash of the blob) -> gzip/zstd/plain decoder
+//! -> (hash of the tar stream) -> `tar`. At the end of the layer the blob's digest and size
+//! and the tar stream's digest (the config's diff_id) are checked. The compression is
+//! told by the blob's magic bytes (gzip `1f 8b`, zstd `28 b5 2f fd`, else plain tar); a
+//! media type that says compressed on a blob that isn't is refused.
+//!
+//! Semantics, entry by entry, in archive order:
+//! - Paths: leading `/` and `./` are stripped, `.` components dropped, and `..` resolved
+//!   lexically with the root as its own parent (as containerd does: `../../etc/x` is
+//!   `etc/x`). An entry can never land outside the tree.
+//! - Symlinks in the *parent* components of a path are followed, resolved inside the root
+//!   (an absolute target starts at the root, `..` stops at the root), as containerd's
+//!   `fs.RootPath` does; so with `lib -> usr/lib`, an entry `lib/x` lands in `usr/lib/x`.
+//!   The last component is never followed: an entry replaces a symlink there. More than 40
+//!   symlinks on one path, or a parent component that is neither a directory nor a symlink,
+//!   is an error naming the entry.
+//! - Missing parent directories are created with mode 0755, uid/gid 0, mtime 0.
+//! - A later entry replaces an earlier one at the same path (same or lower layer), except
+//!   that a directory entry over an existing directory keeps its children and only updates
+//!   its metadata. Replacing a file that is hardlinked elsewhere leaves the other links.
+//! - `.wh.NAME` removes NAME (and everything under it) from the lower layers; an entry of
+//!   the same layer is not removed (OCI image spec). `.wh..wh..opq` in a directory hides
+//!   all lower content of that directory, recursively, keeping the entries the same layer
+//!   adds whether they come before or after the marker. Other `.wh..wh.*` names (aufs
+//!   metadata) are skipped. Whiteouts themselves never appear in the tree.
+//! - Hardlinks point to an earlier path of the same or an earlier layer (resolved like entry
+//!   paths, last component not followed) and become another entry for the same node; a
+//!   missing target or a directory target is an error.
+//! - Modes (`0o7777`), uid, gid and mtime come from the headers, with PAX `uid`, `gid` and
+//!   (fractional) `mtime` records applied; PAX and GNU long names via the `tar` crate.
+//!   Extended attributes are not kept. Global PAX headers, volume labels and unknown entry
+//!   types are skipped.
+
+use std::cell::Cell;
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
+
+use tar::EntryType;
+
+use crate::error::ConvertError;
+use crate::image::{Hasher, Image, Layer};
+use crate::tree::{Meta, NodeId, NodeKind, Tree};
+
+/// Where `apply` is, for a progress display.
+#[derive(Debug, Clone)]
+pub struct LayerProgress {
+    /// Index of the layer being applied (0-based).
+    pub index: usize,
+    /// Number of layers.
+    pub count: usize,
+    pub digest: String,
+    /// Bytes of the (compressed) blob read so far.
+    pub bytes_read: u64,
+    /// Size of the (compressed) blob.
+    pub size: u64,
+    /// Tar entries applied so far in this layer.
+    pub entries: u64,
+    /// This layer is done (and verified).
+    pub done: bool,
+}
+
+/// How many symlinks one path may go through.
+const MAX_SYMLINKS: usize = 40;
+/// Report progress at least every this many entries or bytes.
+const PROGRESS_ENTRIES: u64 = 256;
+const PROGRESS_BYTES: u64 = 4 << 20;
+
+/// Applies the image's layers in order into a new tree.
+pub fn apply(image: &Image, progress: &mut dyn FnMut(LayerProgress)) -> Result<Tree, ConvertError> {
+    let mut tree = Tree::new().map_err(ConvertError::Spool)?;
+    let count = image.layers.len();
+    for (index, layer) in image.layers.iter().enumerate() {
+        apply_layer(&mut tree, index, count, layer, progress)?;
+    }
+    tree.finish_spool().map_err(ConvertError::Spool)?;
+    tree.compact();
+    Ok(tree)
+}
+
+/// A reader that hashes and counts what passes through it.
+struct HashReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+enum Decoder<R: BufRead> {
+    Plain(R),
+    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> Decoder<R> {
+    fn into_inner(self) -> R {
+        match self {
+            Decoder::Plain(r) => r,
+            Decoder::Gzip(r) => r.into_inner(),
+            Decoder::Zstd(r) => r.finish(),
+        }
+    }
+}
+
+/// Tells the compression from the first bytes of the blob; checks it against the media type.
+fn detect(magic: &[u8], media_type: &str) -> Result<Compression, String> {
+    let by_magic = if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else if magic.starts_with(b"BZh") {
+        return Err("compressed with bzip2, which is not supported".into());
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err("compressed with xz, which is not supported".into());
+    } else {
+        Compression::None
+    };
+    let by_type = if media_type.ends_with("gzip") {
+        Compression::Gzip
+    } else if media_type.ends_with("zstd") {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    if by_magic == Compression::None && by_type != Compression::None {
+        return Err(format!(
+            "media type {media_type} says compressed but the blob is not {}",
+            if by_type == Compression::Gzip {
+                "gzip"
+            } else {
+                "zstd"
+            }
+        ));
+    }
+    Ok(by_magic)
+}
+
+fn apply_layer(
+    tree: &mut Tree,
+    index: usize,
+    count: usize,
+    layer: &Layer,
+    progress: &mut dyn FnMut(LayerProgress),
+) -> Result<(), ConvertError> {
+    let bad = |msg: String| ConvertError::BadLayer {
+        digest: layer.digest.clone(),
+        msg,
+    };
+    let file = File::open(&layer.path).map_err(|e| ConvertError::io(&layer.path, e))?;
+    let read_count = Rc::new(Cell::new(0u64));
+    let raw = HashReader {
+        inner: file,
+        hasher: Hasher::for_digest(&layer.digest),
+        count: read_count.clone(),
+    };
+    let mut buffered = BufReader::with_capacity(256 << 10, raw);
+    let magic = buffered
+        .fill_buf()
+        .map_err(|e| ConvertError::io(&layer.path, e))?;
+    let compression = detect(magic, &layer.media_type).map_err(bad)?;
+    let decoder = match compression {
+        Compression::None => Decoder::Plain(buffered),
+        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Decoder::Zstd(
+            zstd::stream::read::Decoder::with_buffer(buffered)
+                .map_err(|e| bad(format!("zstd: {e}")))?,
+        ),
+    };
+    let tar_count = Rc::new(Cell::new(0u64));
+    let untarred = HashReader {
+        inner: decoder,
+        hasher: Hasher::for_digest(&layer.diff_id),
+        count: tar_count,
+    };
+    let mut archive = tar::Archive::new(untarred);
+
+    let mut report = |bytes_read: u64, entries: u64, done: bool| {
+        progress(LayerProgress {
+            index,
+            count,
+            digest: layer.digest.clone(),
+            bytes_read,
+            size: layer.size,
+            entries,
+            done,
+        })
+    };
+    report(0, 0, false);
+
+    let mut applier = Applier {
+        tree,
+        digest: &layer.digest,
+        added: HashSet::new(),
+    };
+    let result = (|| -> Result<u64, ConvertError> {
+        let mut entries = 0u64;
+        let mut last_bytes = 0u64;
+        let iter = archive
+            .entries()
+            .map_err(|e| bad(format!("reading tar: {e}")))?;
+        for entry in iter {
+            let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
+            applier.entry(&mut entry)?;
+            entries += 1;
+            let bytes = read_count.get();
+            if entries % PROGRESS_ENTRIES == 0 || bytes - last_bytes >= PROGRESS_BYTES {
+                last_bytes = bytes;
+                report(bytes, entries, false);
+            }
+        }
+        Ok(entries)
+    })();
+
+    // Read the rest of the tar stream (end-of-archive padding) and the rest of the blob, so
+    // both digests cover everything. A damaged blob usually fails in the tar or the decoder
+    // before its digest can be checked; then the digest mismatch is the better error.
+    let mut untarred = archive.into_inner();
+    let tail = io::copy(&mut untarred, &mut io::sink());
+    let tar_digest = untarred.hasher.finish();
+    let mut buffered = untarred.inner.into_inner();
+    let raw_tail = io::copy(&mut buffered, &mut io::sink());
+    let raw = buffered.into_inner();
+    let blob_digest = raw.hasher.finish();
+    let blob_size = raw.count.get();
+    if raw_tail.is_ok() && blob_digest != layer.digest {
+        return Err(ConvertError::DigestMismatch {
+            what: format!("layer {index}"),
+            digest: layer.digest.clone(),
+            actual: blob_digest,
+        });
+    }
+    if raw_tail.is_ok() && blob_size != layer.size {
+        return Err(ConvertError::SizeMismatch {
+            what: format!("layer {index}"),
+            digest: layer.digest.clone(),
+            expected: layer.size,
+            actual: blob_size,
+        });
+    }
+    let entries = result?;
+    raw_tail.map_err(|e| ConvertError::io(&layer.path, e))?;
+    tail.map_err(|e| bad(format!("after the end of the tar archive: {e}")))?;
+    if tar_digest != layer.diff_id {
+        return Err(ConvertError::DiffIdMismatch {
+            index,
+            digest: layer.digest.clone(),
+            expected: layer.diff_id.clone(),
+            actual: tar_digest,
+        });
+    }
+    report(blob_size, entries, true);
+    Ok(())
+}
+
+/// Splits a tar path into components: `.` and empty ones dropped, `..` resolved lexically
+/// with the root as its own parent.
+fn normalise(path: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for comp in path.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c.to_vec()),
+        }
+    }
+    out
+}
+
+fn show(path: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(path))
+}
+
+/// Parses a PAX `mtime` ("1700000000", "1700000000.5", "-1.25") into seconds and nanoseconds.
+fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = int.parse().ok()?;
+    let mut nsec: u32 = 0;
+    for (i, b) in frac.bytes().take(9).enumerate() {
+        nsec += (b - b'0') as u32 * 10u32.pow(8 - i as u32);
+    }
+    if neg {
+        if nsec == 0 {
+            Some((-secs, 0))
+        } else {
+            Some((-secs - 1, 1_000_000_000 - nsec))
+        }
+    } else {
+        Some((secs, nsec))
+    }
+}
+
+struct Applier<'a> {
+    tree: &'a mut Tree,
+    digest: &'a str,
+    /// Directory entries made by the current layer: (directory, name).
+    added: HashSet<(NodeId, Vec<u8>)>,
+}
+
+impl Applier<'_> {
+    fn bad(&self, msg: String) -> ConvertError {
+        ConvertError::BadLayer {
+            digest: self.digest.to_string(),
+            msg,
+        }
+    }
+
+    fn tar_err(&self, path: &[u8], e: io::Error) -> ConvertError {
+        self.bad(format!("entry {}: {e}", show(path)))
+    }
+
+    /// Resolves the directory holding the entry `parent/<name>`, following symlinks inside
+    /// the root. With `create`, missing directories are made; without, a missing one gives
+    /// `None`.
+    fn resolve_dir(
+        &mut self,
+        entry: &[u8],
+        parent: &[Vec<u8>],
+        create: bool,
+    ) -> Result<Option<NodeId>, ConvertError> {
+        let mut stack: Vec<NodeId> = vec![self.tree.root()];
+        let mut queue: VecDeque<Vec<u8>> = parent.iter().cloned().collect();
+        let mut links = 0;
+        while let Some(comp) = queue.pop_front() {
+            match comp.as_slice() {
+                b"" | b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let cur = *stack.last().expect("stack holds the root");
+            let child = match &self.tree.node(cur).kind {
+                NodeKind::Dir(children) => children.get(&comp).copied(),
+                _ => unreachable!("only directories are pushed"),
+            };
+            let Some(child) = child else {
+                if !create {
+                    return Ok(None);
+                }
+                let id = self
+                    .tree
+                    .add(Meta::IMPLICIT_DIR, NodeKind::Dir(Default::default()));
+                self.link(cur, comp, id);
+                stack.push(id);
+                continue;
+            };
+            match &self.tree.node(child).kind {
+                NodeKind::Dir(_) => stack.push(child),
+                NodeKind::Symlink(target) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(self.bad(format!(
+                            "entry {}: more than {MAX_SYMLINKS} symlinks on its path (a loop?)",
+                            show(entry)
+                        )));
+                    }
+                    if target.starts_with(b"/") {
+                        stack.truncate(1);
+                    }
+                    for c in target.split(|&b| b == b'/').filter(|c| !c.is_empty()).rev() {
+                        queue.push_front(c.to_vec());
+                    }
+                }
+                _ => {
+                    return Err(self.bad(format!(
+                        "entry {}: its parent {} is not a directory",
+                        show(entry),
+                        show(&comp)
+                    )))
+                }
+            }
+        }
+        Ok(Some(*stack.last().expect("stack holds the root")))
+    }
+
+    /// Makes `dir/name` refer to `id` (replacing what was there) and notes it as this layer's.
+    fn link(&mut self, dir: NodeId, name: Vec<u8>, id: NodeId) {
+        if let NodeKind::Dir(children) = &mut self.tree.node_mut(dir).kind {
+            children.insert(name.clone(), id);
+        }
+        self.added.insert((dir, name));
+    }
+
+    fn unlink(&mut self, dir: NodeId, name: &[u8]) {
+        if let NodeKind::Dir(children) = &mut self.tree.node_mut(dir).kind {
+            children.remove(name);
+        }
+    }
+
+    fn child(&self, dir: NodeId, name: &[u8]) -> Option<NodeId> {
+        self.tree.children(dir)?.get(name).copied()
+    }
+
+    /// Opaque directory: removes everything under `dir` that this layer did not add.
+    fn make_opaque(&mut self, dir: NodeId) {
+        let mut dirs = vec![dir];
+        while let Some(d) = dirs.pop() {
+            let children: Vec<(Vec<u8>, NodeId)> = match self.tree.children(d) {
+                Some(c) => c.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                None => continue,
+            };
+            for (name, id) in children {
+                if self.added.contains(&(d, name.clone())) {
+                    if self.tree.node(id).is_dir() {
+                        dirs.push(id);
+                    }
+                } else {
+                    self.unlink(d, &name);
+                }
+            }
+        }
+    }
+
+    fn meta<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &[u8],
+    ) -> Result<Meta, ConvertError> {
+        let h = entry.header();
+        let mode = h.mode().map_err(|e| self.tar_err(path, e))? & 0o7777;
+        let uid = h.uid().map_err(|e| self.tar_err(path, e))?;
+        let gid = h.gid().map_err(|e| self.tar_err(path, e))?;
+        let mtime = h.mtime().map_err(|e| self.tar_err(path, e))?;
+        let uid = u32::try_from(uid)
+            .map_err(|_| self.bad(format!("entry {}: uid {uid} is too large", show(path))))?;
+        let gid = u32::try_from(gid)
+            .map_err(|_| self.bad(format!("entry {}: gid {gid} is too large", show(path))))?;
+        let mut meta = Meta {
+            mode,
+            uid,
+            gid,
+            mtime: i64::try_from(mtime).unwrap_or(i64::MAX),
+            mtime_nsec: 0,
+        };
+        if let Some(exts) = entry.pax_extensions().map_err(|e| self.tar_err(path, e))? {
+            for ext in exts {
+                let ext = ext.map_err(|e| self.tar_err(path, e))?;
+                if ext.key_bytes() == b"mtime" {
+                    if let Some((s, ns)) = parse_pax_time(ext.value_bytes()) {
+                        meta.mtime = s;
+                        meta.mtime_nsec = ns;
+                    }
+                }
+            }
+        }
+        Ok(meta)
+    }
+
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ConvertError> {
+        let path = entry.path_bytes().into_owned();
+        let mut etype = entry.header().entry_type();
+        match etype {
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => return Ok(()),
+            // Old tars mark directories with a trailing slash only.
+            EntryType::Regular if path.ends_with(b"/") && entry.size() == 0 => {
+                etype = EntryType::Directory
+            }
+            _ => {}
+        }
+        let mut comps = normalise(&path);
+        let Some(name) = comps.pop() else {
+            // The root itself.
+            if etype == EntryType::Directory {
+                let meta = self.meta(entry, &path)?;
+                self.tree.node_mut(self.tree.root()).meta = meta;
+                return Ok(());
+            }
+            return Err(self.bad(format!(
+                "entry {}: would replace the root directory with a non-directory",
+                show(&path)
+            )));
+        };
+
+        if let Some(target) = name.strip_prefix(b".wh.") {
+            if target == b".wh..opq" {
+                let dir = self
+                    .resolve_dir(&path, &comps, true)?
+                    .expect("created if missing");
+                self.make_opaque(dir);
+            } else if target.starts_with(b".wh.") {
+                // aufs metadata (.wh..wh.plnk, .wh..wh.aufs, ...): nothing to apply.
+            } else if target.is_empty() || target == b"." || target == b".." {
+                return Err(self.bad(format!("entry {}: invalid whiteout", show(&path))));
+            } else if let Some(dir) = self.resolve_dir(&path, &comps, false)? {
+                if !self.added.contains(&(dir, target.to_vec())) {
+                    self.unlink(dir, target);
+                }
+            }
+            return Ok(());
+        }
+
+        let kind = match etype {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => None,
+            EntryType::Directory => Some(NodeKind::Dir(Default::default())),
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    self.bad(format!("entry {}: symlink without a target", show(&path)))
+                })?;
+                Some(NodeKind::Symlink(target.into_owned()))
+            }
+            EntryType::Link => {
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    self.bad(format!("entry {}: hardlink without a target", show(&path)))
+                })?;
+                let target = target.into_owned();
+                let id = self.hardlink_target(&path, &target)?;
+                let dir = self
+                    .resolve_dir(&path, &comps, true)?
+                    .expect("created if missing");
+                self.link(dir, name, id);
+                return Ok(());
+            }
+            EntryType::Char | EntryType::Block => {
+                let h = entry.header();
+                let major = h.device_major().map_err(|e| self.tar_err(&path, e))?;
+                let minor = h.device_minor().map_err(|e| self.tar_err(&path, e))?;
+                let (major, minor) = (major.unwrap_or(0), minor.unwrap_or(0));
+                Some(if etype == EntryType::Char {
+                    NodeKind::CharDev { major, minor }
+                } else {
+                    NodeKind::BlockDev { major, minor }
+                })
+            }
+            EntryType::Fifo => Some(NodeKind::Fifo),
+            // Volume labels, multi-volume continuations, unknown types.
+            _ => return Ok(()),
+        };
+        let meta = self.meta(entry, &path)?;
+        let dir = self
+            .resolve_dir(&path, &comps, true)?
+            .expect("created if missing");
+        let existing = self.child(dir, &name);
+        let kind = match kind {
+            Some(NodeKind::Dir(_)) => {
+                if let Some(id) = existing.filter(|&id| self.tree.node(id).is_dir()) {
+                    // Directory over directory: keep the children, take the metadata.
+                    self.tree.node_mut(id).meta = meta;
+                    self.added.insert((dir, name));
+                    return Ok(());
+                }
+                NodeKind::Dir(Default::default())
+            }
+            Some(k) => k,
+            None => {
+                let (offset, len) = self
+                    .tree
+                    .spool_from(entry)
+                    .map_err(|e| self.bad(format!("entry {}: {e}", show(&path))))?;
+                NodeKind::File { offset, len }
+            }
+        };
+        let id = self.tree.add(meta, kind);
+        self.link(dir, name, id);
+        Ok(())
+    }
+
+    /// The node a hardlink entry points to: an existing non-directory.
+    fn hardlink_target(&mut self, path: &[u8], target: &[u8]) -> Result<NodeId, ConvertError> {
+        let mut comps = normalise(target);
+        let digest = self.digest;
+        let missing = || ConvertError::BadLayer {
+            digest: digest.to_string(),
+            msg: format!(
+                "hardlink {} -> {}: no such file earlier in the image",
+                show(path),
+                show(target)
+            ),
+        };
+        let Some(name) = comps.pop() else {
+            return Err(self.bad(format!(
+                "hardlink {} -> {}: target is the root directory",
+                show(path),
+                show(target)
+            )));
+        };
+        let Some(dir) = self.resolve_dir(path, &comps, false)? else {
+            return Err(missing());
+        };
+        let id = self.child(dir, &name).ok_or_else(missing)?;
+        if self.tree.node(id).is_dir() {
+            return Err(self.bad(format!(
+                "hardlink {} -> {}: target is a directory",
+                show(path),
+                show(target)
+            )));
+        }
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_paths() {
+        let n = |p: &[u8]| normalise(p);
+        assert_eq!(n(b"./a/b"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(n(b"/a//./b/"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(n(b"../../etc/x"), vec![b"etc".to_vec(), b"x".to_vec()]);
+        assert_eq!(n(b"a/../../b"), vec![b"b".to_vec()]);
+        assert!(n(b"./").is_empty());
+        assert!(n(b"..").is_empty());
+    }
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_pax_time(b"1700000000"), Some((1700000000, 0)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.5"),
+            Some((1700000000, 500_000_000))
+        );
+        assert_eq!(parse_pax_time(b"12.1234567891"), Some((12, 123_456_789)));
+        assert_eq!(parse_pax_time(b"-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(parse_pax_time(b"x"), None);
+    }
+
+    #[test]
+    fn compression_detection() {
+        assert_eq!(
+            detect(&[0x1f, 0x8b, 8, 0], "whatever"),
+            Ok(Compression::Gzip)
+        );
+        assert_eq!(
+            detect(
+                &[0x28, 0xb5, 0x2f, 0xfd],
+                "application/vnd.oci.image.layer.v1.tar"
+            ),
+            Ok(Compression::Zstd)
+        );
+        assert_eq!(
+            detect(b"abcd", "application/vnd.oci.image.layer.v1.tar"),
+            Ok(Compression::None)
+        );
+        assert!(detect(b"abcd", "application/vnd.oci.image.layer.v1.tar+gzip").is_err());
+        assert!(detect(b"BZh9", "application/vnd.oci.image.layer.v1.tar").is_err());
+    }
+}
