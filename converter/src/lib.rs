@@ -9,3 +9,7 @@ pub mod error;
 pub mod image;
 pub mod layers;
 pub mod tree;
+pub mod convert;
+pub mod module;
+
+pub use convert::{convert, Error, Progress, Report};

@@ -1,0 +1,240 @@
+//! The whole conversion: image -> tree -> bundle -> module file.
+//!
+//! **No partial output**: the module is written to a temporary file next to the output and
+//! renamed over it only when complete; on any error the temporary file is removed.
+
+use std::io::{self, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use rvbox_guest::bundle::{self, InodeSpec, NodeSpec};
+use sha2::{Digest, Sha256};
+
+use crate::error::ConvertError;
+use crate::layers::LayerProgress;
+use crate::meta::{ModuleMeta, FORMAT};
+use crate::module::{self, ModuleError};
+use crate::tree::{NodeId, NodeKind, Tree};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] ConvertError),
+    #[error("{}: {source}", path.display())]
+    Module {
+        path: PathBuf,
+        #[source]
+        source: ModuleError,
+    },
+    #[error("{}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What was converted.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub meta: ModuleMeta,
+    pub module_size: u64,
+}
+
+/// Progress events for a display.
+pub enum Progress<'a> {
+    Layer(&'a LayerProgress),
+    /// Writing the bundle: files written so far, of `total`.
+    Bundle { files: u64, total: u64 },
+}
+
+/// Converts image `reference` into a module at `out`.
+pub fn convert(
+    reference: &str,
+    out: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Error> {
+    let image = crate::image::open(reference)?;
+    let tree = crate::layers::apply(&image, &mut |p| progress(Progress::Layer(&p)))?;
+    let out_err = |source| Error::Output {
+        path: out.to_path_buf(),
+        source,
+    };
+
+    let flat = flatten(&tree);
+    let config = serde_json::to_vec(&image.meta.config).expect("config serialises");
+    let layout = bundle::layout(&flat.specs, &config);
+
+    // The bundle goes to a temp file first: its hash goes into the metadata, which comes
+    // first in the module.
+    let mut spool = tempfile::tempfile().map_err(out_err)?;
+    let bundle_hash = {
+        let mut w = HashingWriter::new(BufWriter::new(&mut spool));
+        w.write_all(&layout.head).map_err(out_err)?;
+        let mut buf = vec![0u8; 1 << 16];
+        let total = flat.files.len() as u64;
+        for (n, &(spec_index, tree_offset, len)) in flat.files.iter().enumerate() {
+            let at = layout.file_offsets[spec_index].expect("a file has an offset");
+            w.pad_to(at).map_err(out_err)?;
+            let mut done = 0;
+            while done < len {
+                let k = (len - done).min(buf.len() as u64) as usize;
+                tree.read_file(tree_offset + done, &mut buf[..k])
+                    .map_err(ConvertError::Spool)?;
+                w.write_all(&buf[..k]).map_err(out_err)?;
+                done += k as u64;
+            }
+            if n % 256 == 0 || n as u64 + 1 == total {
+                progress(Progress::Bundle {
+                    files: n as u64 + 1,
+                    total,
+                });
+            }
+        }
+        w.pad_to(layout.total_len).map_err(out_err)?;
+        w.flush().map_err(out_err)?;
+        w.finish()
+    };
+
+    let module_id = {
+        let mut h = Sha256::new();
+        h.update(module::guest_hash());
+        h.update(bundle_hash);
+        hex::encode(h.finalize())
+    };
+    let meta = ModuleMeta {
+        format: FORMAT,
+        rvbox_version: env!("CARGO_PKG_VERSION").into(),
+        module_id,
+        image: image.meta.clone(),
+        bundle_size: layout.total_len,
+        file_count: flat.specs.len() as u64,
+        files_size: flat.files.iter().map(|f| f.2).sum(),
+    };
+
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rvbox-convert-")
+        .tempfile_in(dir)
+        .map_err(out_err)?;
+    spool.rewind().map_err(out_err)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        module::write_module(&mut w, &meta, &mut io::BufReader::new(&mut spool), layout.total_len)
+            .map_err(|source| Error::Module {
+                path: out.to_path_buf(),
+                source,
+            })?;
+        w.flush().map_err(out_err)?;
+    }
+    tmp.as_file().sync_all().map_err(out_err)?;
+    let module_size = tmp.as_file().metadata().map_err(out_err)?.len();
+    tmp.persist(out).map_err(|e| out_err(e.error))?;
+    Ok(Report { meta, module_size })
+}
+
+/// The tree as the bundle writer wants it: inodes in breadth-first order from the root
+/// (one per node, so hardlinks stay hardlinks), and the regular files to copy.
+struct Flat {
+    specs: Vec<InodeSpec>,
+    /// (index in `specs`, offset in the tree's spool, length)
+    files: Vec<(usize, u64, u64)>,
+}
+
+fn flatten(tree: &Tree) -> Flat {
+    let mut index_of = std::collections::HashMap::<NodeId, u32>::new();
+    let mut order = vec![tree.root()];
+    index_of.insert(tree.root(), 0);
+    let mut specs = Vec::new();
+    let mut files = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let id = order[i];
+        let node = tree.node(id);
+        let spec_node = match &node.kind {
+            NodeKind::Dir(children) => NodeSpec::Dir(
+                children
+                    .iter()
+                    .map(|(name, &child)| {
+                        let idx = *index_of.entry(child).or_insert_with(|| {
+                            order.push(child);
+                            (order.len() - 1) as u32
+                        });
+                        (name.clone(), idx)
+                    })
+                    .collect(),
+            ),
+            &NodeKind::File { offset, len } => {
+                files.push((i, offset, len));
+                NodeSpec::File { len }
+            }
+            NodeKind::Symlink(t) => NodeSpec::Symlink(t.clone()),
+            &NodeKind::CharDev { major, minor } => NodeSpec::CharDev {
+                rdev: encode_dev(major, minor),
+            },
+            &NodeKind::BlockDev { major, minor } => NodeSpec::BlockDev {
+                rdev: encode_dev(major, minor),
+            },
+            NodeKind::Fifo => NodeSpec::Fifo,
+        };
+        specs.push(InodeSpec {
+            perm: node.meta.mode & 0o7777,
+            uid: node.meta.uid,
+            gid: node.meta.gid,
+            mtime: node.meta.mtime,
+            mtime_nsec: node.meta.mtime_nsec,
+            node: spec_node,
+        });
+        i += 1;
+    }
+    Flat { specs, files }
+}
+
+/// Linux `new_encode_dev`.
+fn encode_dev(major: u32, minor: u32) -> u32 {
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
+}
+
+/// A writer that hashes what passes through and knows its position.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
+    pos: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hash: Sha256::new(),
+            pos: 0,
+        }
+    }
+
+    fn pad_to(&mut self, at: u64) -> io::Result<()> {
+        const ZEROS: [u8; 4096] = [0; 4096];
+        while self.pos < at {
+            let n = (at - self.pos).min(4096) as usize;
+            self.write_all(&ZEROS[..n])?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> String {
+        hex::encode(self.hash.finalize())
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

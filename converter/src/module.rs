@@ -1,0 +1,208 @@
+//! Emitting a module: the embedded guest module, plus the `rvbox` metadata section in
+//! front, plus one more data segment holding the filesystem bundle.
+//!
+//! Where the bundle goes: at the end of the guest's initial linear memory (its original
+//! minimum size, a 64 KiB boundary), and the memory minimum grows to cover it. The guest's
+//! allocator only ever takes memory from `memory.grow`, which returns pages above the new
+//! minimum, so nothing else uses those addresses. The guest learns the address from a
+//! locator static (`RVBOX_BUNDLE` in `emulator-guest/src/host.rs`) whose magic bytes we find
+//! in the guest's data segments and patch. A wasm host maps page-aligned data segments
+//! copy-on-write (wasmtime's `memory_init_cow`), so a large image costs no start-up copy.
+
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+use wasm_encoder::Encode;
+use wasmparser::{Parser, Payload};
+
+use crate::meta::ModuleMeta;
+
+/// The guest emulator for wasm32-wasip1, built by `build.rs`.
+pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvbox-guest.wasm"));
+
+/// Magic bytes at the start of the guest's bundle locator; followed by the bundle's address
+/// and length (u64 little-endian each). Keep in sync with `rvbox_guest::host`.
+pub const LOCATOR_MAGIC: &[u8; 16] = b"rvbox-bundle-loc";
+
+const WASM_PAGE: u64 = 65536;
+/// Linear memory a module may use in all (wasm32); the bundle must leave room for the guest.
+const MAX_BUNDLE_END: u64 = 3 << 30;
+
+/// sha256 of the embedded guest module (hex).
+pub fn guest_hash() -> String {
+    hex::encode(Sha256::digest(GUEST_WASM))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("the image is too large for a wasm32 module: {0} MiB of files (at most about 3 GiB fit)")]
+    TooLarge(u64),
+    #[error("the embedded guest module is malformed: {0}")]
+    BadGuest(String),
+    #[error("writing the module: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn bad(e: impl std::fmt::Display) -> ModuleError {
+    ModuleError::BadGuest(e.to_string())
+}
+
+fn write_section(out: &mut impl Write, id: u8, body: &[u8]) -> io::Result<()> {
+    let mut head = vec![id];
+    (body.len() as u32).encode(&mut head);
+    out.write_all(&head)?;
+    out.write_all(body)
+}
+
+/// Writes a module to `out`: `meta` first, then the guest with `bundle` (of `bundle_len`
+/// bytes, read to its end) added as a data segment.
+pub fn write_module(
+    out: &mut impl Write,
+    meta: &ModuleMeta,
+    bundle: &mut impl Read,
+    bundle_len: u64,
+) -> Result<(), ModuleError> {
+    write_module_with(out, GUEST_WASM, meta, bundle, bundle_len)
+}
+
+/// `write_module` for a given guest module (tests use small ones).
+pub fn write_module_with(
+    out: &mut impl Write,
+    guest: &[u8],
+    meta: &ModuleMeta,
+    bundle: &mut impl Read,
+    bundle_len: u64,
+) -> Result<(), ModuleError> {
+    // First pass: find the memory minimum and the locator.
+    let mut mem_min = None;
+    let mut locator_at = None;
+    for payload in Parser::new(0).parse_all(guest) {
+        match payload.map_err(bad)? {
+            Payload::MemorySection(r) => {
+                for m in r {
+                    let m = m.map_err(bad)?;
+                    if mem_min.is_some() || m.memory64 || m.shared {
+                        return Err(bad("expected exactly one 32-bit unshared memory"));
+                    }
+                    mem_min = Some(m.initial);
+                }
+            }
+            Payload::DataSection(r) => {
+                for d in r {
+                    let d = d.map_err(bad)?;
+                    let base = d.range.end - d.data.len();
+                    let mut hits = d.data.windows(16).enumerate().filter(|(_, w)| w == LOCATOR_MAGIC);
+                    if let Some((i, _)) = hits.next() {
+                        if locator_at.is_some() || hits.next().is_some() {
+                            return Err(bad("bundle locator found twice"));
+                        }
+                        locator_at = Some(base + i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mem_min = mem_min.ok_or_else(|| bad("no memory"))?;
+    let locator_at = locator_at.ok_or_else(|| bad("no bundle locator"))?;
+    let addr = mem_min * WASM_PAGE;
+    let end = addr + bundle_len;
+    if end > MAX_BUNDLE_END {
+        return Err(ModuleError::TooLarge(bundle_len >> 20));
+    }
+    let new_min = end.div_ceil(WASM_PAGE);
+
+    let mut patched = guest.to_vec();
+    patched[locator_at + 16..locator_at + 24].copy_from_slice(&addr.to_le_bytes());
+    patched[locator_at + 24..locator_at + 32].copy_from_slice(&bundle_len.to_le_bytes());
+    let guest = &patched[..];
+
+    out.write_all(&guest[..8])?;
+    let mut custom = Vec::new();
+    crate::meta::SECTION.encode(&mut custom);
+    custom.extend_from_slice(&serde_json::to_vec(meta).expect("meta serialises"));
+    write_section(out, 0, &custom)?;
+
+    let mut wrote_data = false;
+    for payload in Parser::new(0).parse_all(guest) {
+        let payload = payload.map_err(bad)?;
+        match &payload {
+            Payload::Version { .. } | Payload::End(_) => continue,
+            Payload::MemorySection(r) => {
+                let mut sec = wasm_encoder::MemorySection::new();
+                for m in r.clone() {
+                    let m = m.map_err(bad)?;
+                    sec.memory(wasm_encoder::MemoryType {
+                        minimum: new_min.max(m.initial),
+                        maximum: m.maximum.map(|max| max.max(new_min)),
+                        memory64: false,
+                        shared: false,
+                        page_size_log2: None,
+                    });
+                }
+                write_section(out, 5, &encoded(&sec))?;
+            }
+            Payload::DataCountSection { count, .. } => {
+                write_section(out, 12, &encoded(&(count + 1)))?;
+            }
+            Payload::DataSection(r) => {
+                // Old segments as they are, then ours, streamed.
+                let raw_segments = &guest[r.range().start..r.range().end];
+                let mut count_len = Vec::new();
+                r.count().encode(&mut count_len);
+                let old = &raw_segments[count_len.len()..];
+                let mut body_head = Vec::new();
+                (r.count() + 1).encode(&mut body_head);
+                body_head.extend_from_slice(old);
+                body_head.push(0); // active, memory 0
+                wasm_encoder::ConstExpr::i32_const(addr as u32 as i32).encode(&mut body_head);
+                (bundle_len as u32).encode(&mut body_head);
+                let size = body_head.len() as u64 + bundle_len;
+                let mut head = vec![11u8];
+                u32::try_from(size)
+                    .map_err(|_| ModuleError::TooLarge(bundle_len >> 20))?
+                    .encode(&mut head);
+                out.write_all(&head)?;
+                out.write_all(&body_head)?;
+                let copied = io::copy(&mut bundle.take(bundle_len), out)?;
+                if copied != bundle_len {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "bundle shorter than its length").into());
+                }
+                wrote_data = true;
+            }
+            _ => {
+                if let Some((id, range)) = payload.as_section() {
+                    let mut head = vec![id];
+                    (range.len() as u32).encode(&mut head);
+                    out.write_all(&head)?;
+                    out.write_all(&guest[range])?;
+                }
+            }
+        }
+    }
+    if !wrote_data {
+        return Err(bad("no data section"));
+    }
+    Ok(())
+}
+
+fn encoded(x: &impl Encode) -> Vec<u8> {
+    let mut v = Vec::new();
+    x.encode(&mut v);
+    v
+}
+
+/// Finds the bundle inside a module's bytes: the active data segment that starts with the
+/// bundle magic. Used by `rvbox inspect` and the native emulator.
+pub fn find_bundle(module: &[u8]) -> Option<&[u8]> {
+    for payload in Parser::new(0).parse_all(module) {
+        if let Ok(Payload::DataSection(r)) = payload {
+            for d in r.into_iter().flatten() {
+                if d.data.starts_with(&rvbox_guest::bundle::MAGIC) {
+                    return Some(d.data);
+                }
+            }
+        }
+    }
+    None
+}

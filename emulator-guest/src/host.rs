@@ -1,0 +1,162 @@
+//! Everything that talks to the host: WASI on wasm32, the OS natively. **Only this module
+//! touches WASI.** The rest of the emulator sees the host through these few functions.
+
+use std::io::{self, Read, Write};
+
+/// Where the converter put the bundle; the converter finds `magic` in the module's data
+/// segments and patches `addr` and `len` (see `converter/src/module.rs`).
+#[repr(C)]
+pub struct BundleLocator {
+    magic: [u8; 16],
+    addr: u64,
+    len: u64,
+}
+
+#[used]
+#[no_mangle]
+pub static RVBOX_BUNDLE: BundleLocator = BundleLocator {
+    magic: *b"rvbox-bundle-loc",
+    addr: 0,
+    len: 0,
+};
+
+/// The bundle the converter placed in this module's memory, if any.
+#[cfg(target_arch = "wasm32")]
+pub fn embedded_bundle() -> Option<&'static [u8]> {
+    // SAFETY: volatile reads of a plain static, so the compiler cannot fold in the
+    // unpatched zeros that it sees at build time.
+    let (addr, len) = unsafe {
+        (
+            std::ptr::read_volatile(&RVBOX_BUNDLE.addr),
+            std::ptr::read_volatile(&RVBOX_BUNDLE.len),
+        )
+    };
+    if len == 0 {
+        return None;
+    }
+    let pages = core::arch::wasm32::memory_size(0) as u64 * 65536;
+    if addr.checked_add(len)? > pages {
+        return None;
+    }
+    // SAFETY: the converter placed an active data segment of `len` bytes at `addr`, above
+    // the guest's original initial memory; the allocator only uses pages it gets from
+    // `memory.grow`, which lie above that, so nothing else ever writes there, and the range
+    // was just checked to lie inside the memory, which never shrinks.
+    Some(unsafe { std::slice::from_raw_parts(addr as usize as *const u8, len as usize) })
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasi {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    extern "C" {
+        pub fn random_get(buf: *mut u8, len: usize) -> u16;
+        pub fn fd_fdstat_get(fd: u32, stat: *mut u8) -> u16;
+    }
+}
+
+/// Fills `buf` with random bytes from the host.
+pub fn random(buf: &mut [u8]) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes for the call.
+        let r = unsafe { wasi::random_get(buf.as_mut_ptr(), buf.len()) };
+        if r != 0 {
+            fallback_random(buf);
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        if std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(buf))
+            .is_err()
+        {
+            fallback_random(buf);
+        }
+    }
+}
+
+/// Not cryptographic: only if the host refuses to give randomness.
+fn fallback_random(buf: &mut [u8]) {
+    use std::hash::{BuildHasher, Hasher};
+    let s = std::collections::hash_map::RandomState::new();
+    for chunk in buf.chunks_mut(8) {
+        let mut h = s.build_hasher();
+        h.write_u64(now_realtime_ns());
+        let v = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+/// `true` if host fd 0, 1 or 2 is a terminal.
+pub fn isatty(fd: u32) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // fdstat: u8 filetype, u16 flags, u64 rights base, u64 rights inheriting (24 bytes).
+        let mut st = [0u8; 24];
+        // SAFETY: `st` is large enough for the 24-byte, 8-aligned fdstat record... alignment
+        // is not required by the host ABI for this byte buffer beyond what wasm allows
+        // (unaligned access is allowed in wasm).
+        let r = unsafe { wasi::fd_fdstat_get(fd, st.as_mut_ptr()) };
+        // FILETYPE_CHARACTER_DEVICE = 2; a tty also lacks seek rights (bit 2: fd_seek).
+        r == 0 && st[0] == 2 && u64::from_le_bytes(st[8..16].try_into().unwrap()) & 4 == 0
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::io::IsTerminal;
+        match fd {
+            0 => io::stdin().is_terminal(),
+            1 => io::stdout().is_terminal(),
+            2 => io::stderr().is_terminal(),
+            _ => false,
+        }
+    }
+}
+
+/// Writes to host stdout (1) or stderr (2).
+pub fn write(fd: u32, data: &[u8]) -> io::Result<usize> {
+    match fd {
+        1 => {
+            let mut o = io::stdout().lock();
+            let n = o.write(data)?;
+            o.flush()?;
+            Ok(n)
+        }
+        _ => io::stderr().write(data),
+    }
+}
+
+/// Reads from host stdin (blocks).
+pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
+    io::stdin().lock().read(buf)
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Nanoseconds of a monotonic clock (from an arbitrary start).
+pub fn now_monotonic_ns() -> u64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Sleeps the whole module (there is only one guest thread to run).
+pub fn sleep_ns(ns: u64) {
+    std::thread::sleep(std::time::Duration::from_nanos(ns));
+}
+
+/// Ends the module with `status`.
+pub fn exit(status: i32) -> ! {
+    let _ = io::stdout().flush();
+    std::process::exit(status)
+}
+
+/// The log switch: `RVBOX_LOG` in the module's environment (any value but empty or `0`).
+pub fn log_enabled() -> bool {
+    std::env::var_os("RVBOX_LOG").is_some_and(|v| !v.is_empty() && v != "0")
+}
