@@ -1,7 +1,24 @@
 //! The RV64IMAFDC (RV64GC) interpreter. It knows nothing about Linux: an `ecall` simply
 //! stops `Cpu::run` with `Exit::Ecall`.
+//!
+//! Structure:
+//! - `decode`: instruction words (and RVC halfwords, via expansion) to a compact `Insn`.
+//! - `cache`: decoded basic blocks, keyed by pc; flushed when `Memory::code_generation`
+//!   changes or on `fence.i` / `flush_icache`.
+//! - `exec`: the interpreter loop (`Cpu::run`).
+//! - `fp`: software IEEE-754 arithmetic for exact rounding modes and flags.
+//! - `disasm`: a short objdump-like disassembler for error messages.
 
-use crate::mem::{Fault, Memory};
+mod cache;
+pub mod decode;
+pub mod disasm;
+mod exec;
+pub mod fp;
+
+pub use disasm::disasm;
+
+use crate::mem::Fault;
+use std::time::Instant;
 
 /// Why `Cpu::run` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +36,6 @@ pub enum Exit {
 }
 
 /// The architectural state of one hart.
-#[derive(Clone)]
 pub struct Cpu {
     /// Integer registers; `x[0]` is always 0 when read.
     pub x: [u64; 32],
@@ -30,4 +46,74 @@ pub struct Cpu {
     pub fcsr: u32,
     /// Instructions retired (`instret`, also used for `cycle`).
     pub instret: u64,
+    /// The LR/SC reservation: the address of the last LR, if still valid.
+    pub reservation: Option<u64>,
+    /// Origin of `rdtime` (10 MHz).
+    start: Instant,
+    /// Decoded blocks; `None` only while `run` has it out.
+    cache: Option<Box<cache::Cache>>,
+}
+
+impl Clone for Cpu {
+    /// Copies the architectural state; the clone starts with an empty decode cache.
+    fn clone(&self) -> Cpu {
+        Cpu {
+            x: self.x,
+            f: self.f,
+            pc: self.pc,
+            fcsr: self.fcsr,
+            instret: self.instret,
+            reservation: self.reservation,
+            start: self.start,
+            cache: None,
+        }
+    }
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pc={:#x} instret={} fcsr={:#x}",
+            self.pc, self.instret, self.fcsr
+        )?;
+        for (i, v) in self.x.iter().enumerate() {
+            write!(f, "{}x{i}={v:#x}", if i % 4 == 0 { "\n" } else { " " })?;
+        }
+        Ok(())
+    }
+}
+
+impl Cpu {
+    pub fn new() -> Cpu {
+        Cpu {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            fcsr: 0,
+            instret: 0,
+            reservation: None,
+            start: Instant::now(),
+            cache: None,
+        }
+    }
+
+    /// Forgets all decoded code (what `fence.i` does). The Linux layer calls this for the
+    /// `riscv_flush_icache` system call.
+    pub fn flush_icache(&mut self) {
+        if let Some(c) = &mut self.cache {
+            c.flush();
+        }
+    }
+
+    /// `rdtime`: 10 MHz ticks since this hart was created.
+    pub fn time(&self) -> u64 {
+        (self.start.elapsed().as_nanos() / 100) as u64
+    }
 }
