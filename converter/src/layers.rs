@@ -232,7 +232,7 @@ fn apply_layer(
             applier.entry(&mut entry)?;
             entries += 1;
             let bytes = read_count.get();
-            if entries % PROGRESS_ENTRIES == 0 || bytes - last_bytes >= PROGRESS_BYTES {
+            if entries.is_multiple_of(PROGRESS_ENTRIES) || bytes - last_bytes >= PROGRESS_BYTES {
                 last_bytes = bytes;
                 report(bytes, entries, false);
             }

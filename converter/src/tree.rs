@@ -194,6 +194,50 @@ impl Tree {
         Some(cur)
     }
 
+    /// The node at `path`, following symlinks (in every component, the last too) the way
+    /// the guest's kernel would inside this root: an absolute target starts at the root and
+    /// `..` stops there. `None` if something is missing, a loop, or more than 40 symlinks.
+    pub fn resolve(&self, path: &[u8]) -> Option<NodeId> {
+        let mut stack: Vec<NodeId> = vec![self.root()];
+        let mut queue: std::collections::VecDeque<&[u8]> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        let mut links = 0;
+        while let Some(comp) = queue.pop_front() {
+            match comp {
+                b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let cur = *stack.last()?;
+            let child = *self.children(cur)?.get(comp)?;
+            match &self.nodes[child].kind {
+                NodeKind::Symlink(target) => {
+                    links += 1;
+                    if links > 40 {
+                        return None;
+                    }
+                    if target.starts_with(b"/") {
+                        stack.truncate(1);
+                    }
+                    for c in target.split(|&b| b == b'/').filter(|c| !c.is_empty()).rev() {
+                        queue.push_front(c);
+                    }
+                }
+                NodeKind::Dir(_) => stack.push(child),
+                _ if queue.is_empty() => return Some(child),
+                _ => return None,
+            }
+        }
+        stack.last().copied()
+    }
+
     /// Number of directory entries referring to each node (the root counts 1).
     pub fn link_counts(&self) -> Vec<u32> {
         let mut counts = vec![0u32; self.nodes.len()];
