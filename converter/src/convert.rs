@@ -61,7 +61,16 @@ pub fn convert(
     };
 
     let flat = flatten(&tree);
-    let config = serde_json::to_vec(&image.meta.config).expect("config serialises");
+    let c = &image.meta.config;
+    let bytes = |v: &[String]| v.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let config = bundle::RunConfig {
+        entrypoint: bytes(&c.entrypoint),
+        cmd: bytes(&c.cmd),
+        env: bytes(&c.env),
+        working_dir: c.working_dir.as_bytes().to_vec(),
+        user: c.user.as_bytes().to_vec(),
+    }
+    .encode();
     let layout = bundle::layout(&flat.specs, &config);
 
     // The bundle goes to a temp file first: its hash goes into the metadata, which comes

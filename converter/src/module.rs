@@ -192,17 +192,5 @@ fn encoded(x: &impl Encode) -> Vec<u8> {
     v
 }
 
-/// Finds the bundle inside a module's bytes: the active data segment that starts with the
-/// bundle magic. Used by `rvbox inspect` and the native emulator.
-pub fn find_bundle(module: &[u8]) -> Option<&[u8]> {
-    for payload in Parser::new(0).parse_all(module) {
-        if let Ok(Payload::DataSection(r)) = payload {
-            for d in r.into_iter().flatten() {
-                if d.data.starts_with(&rvbox_guest::bundle::MAGIC) {
-                    return Some(d.data);
-                }
-            }
-        }
-    }
-    None
-}
+/// Finds the bundle inside a module's bytes (for `rvbox inspect`).
+pub use rvbox_guest::native::find_bundle;

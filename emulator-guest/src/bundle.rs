@@ -530,3 +530,95 @@ mod tests {
         assert!(b.inode(2).is_err());
     }
 }
+
+/// How the container starts: the image config's Entrypoint, Cmd, Env, WorkingDir and User,
+/// stored in the bundle's config area (length-prefixed, no parser needed in the guest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    pub entrypoint: Vec<Vec<u8>>,
+    pub cmd: Vec<Vec<u8>>,
+    pub env: Vec<Vec<u8>>,
+    pub working_dir: Vec<u8>,
+    pub user: Vec<u8>,
+}
+
+impl RunConfig {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = b"RVCF".to_vec();
+        let put = |out: &mut Vec<u8>, s: &[u8]| {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s);
+        };
+        for list in [&self.entrypoint, &self.cmd, &self.env] {
+            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for s in list {
+                put(&mut out, s);
+            }
+        }
+        put(&mut out, &self.working_dir);
+        put(&mut out, &self.user);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<RunConfig, BundleError> {
+        let bad = BundleError::OutOfBounds("run config");
+        if !b.starts_with(b"RVCF") {
+            return Err(bad);
+        }
+        let mut at = 4usize;
+        let u32_ = |at: &mut usize| -> Result<usize, BundleError> {
+            let v = b.get(*at..*at + 4).ok_or(bad.clone())?;
+            *at += 4;
+            Ok(u32::from_le_bytes(v.try_into().unwrap()) as usize)
+        };
+        let mut lists = Vec::new();
+        let mut strings = Vec::new();
+        for i in 0..5 {
+            let n = if i < 3 { u32_(&mut at)? } else { 1 };
+            let mut list = Vec::new();
+            for _ in 0..n {
+                let len = u32_(&mut at)?;
+                let s = b.get(at..at.checked_add(len).ok_or(bad.clone())?).ok_or(bad.clone())?;
+                at += len;
+                list.push(s.to_vec());
+            }
+            if i < 3 {
+                lists.push(list);
+            } else {
+                strings.push(list.pop().unwrap());
+            }
+        }
+        let user = strings.pop().unwrap();
+        let working_dir = strings.pop().unwrap();
+        let env = lists.pop().unwrap();
+        let cmd = lists.pop().unwrap();
+        let entrypoint = lists.pop().unwrap();
+        Ok(RunConfig {
+            entrypoint,
+            cmd,
+            env,
+            working_dir,
+            user,
+        })
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn run_config_round_trip_and_damage() {
+        let c = RunConfig {
+            entrypoint: vec![b"/bin/sh".to_vec(), b"-c".to_vec()],
+            cmd: vec![],
+            env: vec![b"PATH=/bin".to_vec()],
+            working_dir: b"/w".to_vec(),
+            user: b"1000:1000".to_vec(),
+        };
+        let e = c.encode();
+        assert_eq!(RunConfig::decode(&e).unwrap(), c);
+        assert!(RunConfig::decode(&e[..e.len() - 1]).is_err());
+        assert!(RunConfig::decode(b"{}").is_err());
+    }
+}

@@ -13,3 +13,7 @@ pub mod cpu;
 pub mod linux;
 pub mod mem;
 pub mod vfs;
+pub mod boot;
+pub mod host;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;

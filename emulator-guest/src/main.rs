@@ -1,1 +1,45 @@
-fn main() {}
+//! The guest entry point. In a module, the bundle is in linear memory (placed there by the
+//! converter). Natively, `rvbox-guest MODULE.wasm [ARGS...]` runs the same emulator on the
+//! bundle inside a module file, for tests and benchmarks.
+
+fn main() {
+    let host_env: Vec<(String, String)> = std::env::vars().collect();
+    #[cfg(target_arch = "wasm32")]
+    {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let Some(bundle) = rvbox_guest::host::embedded_bundle() else {
+            let _ = rvbox_guest::host::write(
+                2,
+                b"rvbox: this module holds no image (it is the bare rvbox emulator); make one with `rvbox convert IMAGE -o app.wasm`\n",
+            );
+            rvbox_guest::host::exit(125);
+        };
+        let status = rvbox_guest::boot::boot(bundle, args, host_env);
+        rvbox_guest::host::exit(status);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut args = std::env::args().skip(1);
+        let Some(module) = args.next() else {
+            eprintln!("usage: rvbox-guest MODULE.wasm [ARGS...]");
+            std::process::exit(2);
+        };
+        let bytes = match std::fs::read(&module) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("rvbox-guest: {module}: {e}");
+                std::process::exit(125);
+            }
+        };
+        let Some(bundle) = rvbox_guest::native::find_bundle(&bytes) else {
+            eprintln!("rvbox-guest: {module}: no rvbox bundle in this module");
+            std::process::exit(125);
+        };
+        // The emulator keeps borrowing the bundle for the life of the process.
+        let bundle: &'static [u8] = Box::leak(bundle.to_vec().into_boxed_slice());
+        drop(bytes);
+        let host_env = host_env.into_iter().filter(|(k, _)| k.starts_with("RVBOX_") || k == "COLUMNS" || k == "LINES").collect();
+        let status = rvbox_guest::boot::boot(bundle, args.collect(), host_env);
+        rvbox_guest::host::exit(status);
+    }
+}

@@ -1,0 +1,246 @@
+//! Starting the container: from the bundle, the module's arguments and environment to a
+//! running first process, the way `docker run` starts one.
+//!
+//! - argv is the image Entrypoint followed by the module arguments, or by the image Cmd
+//!   when there are none (a leading `--` is dropped, so hosts that pass it agree);
+//! - the environment is the image Env, overridden by the module's environment (minus
+//!   rvbox's own `RVBOX_*` variables), with `PATH` and `HOME` defaulted as Docker does;
+//! - the working directory is WorkingDir (created if missing), the user is User.
+//!
+//! Exit statuses: the guest's own, 128+N if a signal N killed it, and Docker's 125
+//! (rvbox failed), 126 (command cannot be run), 127 (command not found).
+
+use std::rc::Rc;
+
+use crate::bundle::{Bundle, RunConfig};
+use crate::linux::errno::*;
+use crate::linux::Process;
+use crate::vfs::{Follow, Vfs};
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// rvbox could not start the container.
+pub const STATUS_RVBOX_FAILED: i32 = 125;
+pub const STATUS_CANNOT_RUN: i32 = 126;
+pub const STATUS_NOT_FOUND: i32 = 127;
+
+fn fail(status: i32, msg: &str) -> i32 {
+    let _ = crate::host::write(2, format!("rvbox: {msg}\n").as_bytes());
+    status
+}
+
+/// Runs the container in `bundle` and returns the exit status.
+pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String, String)>) -> i32 {
+    let bundle = match Bundle::new(bundle) {
+        Ok(b) => b,
+        Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
+    };
+    let config = match RunConfig::decode(bundle.config()) {
+        Ok(c) => c,
+        Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
+    };
+    let vfs = match Vfs::new(bundle) {
+        Ok(v) => Rc::new(v),
+        Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
+    };
+    if args.first().is_some_and(|a| a == "--") {
+        args.remove(0);
+    }
+    let mut argv: Vec<Vec<u8>> = config.entrypoint.clone();
+    if args.is_empty() {
+        argv.extend(config.cmd.iter().cloned());
+    } else {
+        argv.extend(args.into_iter().map(String::into_bytes));
+    }
+    if argv.is_empty() {
+        return fail(
+            STATUS_RVBOX_FAILED,
+            "no command: the image has no Entrypoint or Cmd; name one (rvbox run MODULE -- CMD ARGS...)",
+        );
+    }
+
+    let mut env: Vec<Vec<u8>> = config.env.clone();
+    for (k, v) in &host_env {
+        if k.starts_with("RVBOX_") {
+            continue;
+        }
+        let key = format!("{k}=");
+        env.retain(|e| !e.starts_with(key.as_bytes()));
+        env.push(format!("{k}={v}").into_bytes());
+    }
+    if !env.iter().any(|e| e.starts_with(b"PATH=")) {
+        env.push(format!("PATH={DEFAULT_PATH}").into_bytes());
+    }
+
+    let mut p = Process::new(vfs.clone());
+    p.host_env = host_env;
+    if let Err(msg) = set_user(&mut p, &config.user) {
+        return fail(STATUS_RVBOX_FAILED, &msg);
+    }
+    if !env.iter().any(|e| e.starts_with(b"HOME=")) {
+        let home = home_of(&p).unwrap_or_else(|| b"/".to_vec());
+        let mut h = b"HOME=".to_vec();
+        h.extend(home);
+        env.push(h);
+    }
+    let wd = if config.working_dir.is_empty() {
+        b"/".to_vec()
+    } else {
+        config.working_dir.clone()
+    };
+    match mkdir_p(&p, &wd) {
+        Ok(n) => p.cwd = n,
+        Err(e) => {
+            return fail(
+                STATUS_RVBOX_FAILED,
+                &format!("working directory {}: {}", String::from_utf8_lossy(&wd), strerror(e)),
+            )
+        }
+    }
+
+    let name = String::from_utf8_lossy(&argv[0]).into_owned();
+    let path = match p.find_program(&argv[0], &env) {
+        Ok(path) => path,
+        Err(_) => {
+            return fail(
+                STATUS_NOT_FOUND,
+                &format!("{name}: executable file not found in $PATH"),
+            )
+        }
+    };
+    if let Err(e) = p.exec(&path, argv, env) {
+        let status = if e == ENOENT { STATUS_NOT_FOUND } else { STATUS_CANNOT_RUN };
+        return fail(status, &format!("{name}: cannot run: {}", strerror(e)));
+    }
+    p.run().shell_status()
+}
+
+/// Creates the directory `path` and its parents if missing (as Docker does for WorkingDir).
+fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
+    let mut cur = p.vfs.root();
+    for comp in path.split(|&c| c == b'/').filter(|c| !c.is_empty()) {
+        cur = match p.vfs.resolve(&cur, comp, Follow::Yes) {
+            Ok(n) => n,
+            Err(ENOENT) => {
+                let d = p.vfs.new_dir(&cur, 0o755);
+                p.vfs.link(&cur, comp, &d);
+                d
+            }
+            Err(e) => return Err(e),
+        };
+        if !cur.is_dir() {
+            return Err(ENOTDIR);
+        }
+    }
+    Ok(cur)
+}
+
+/// Reads a file of the image (for /etc/passwd and /etc/group).
+fn read_file(p: &Process, path: &[u8]) -> Option<Vec<u8>> {
+    let n = p.vfs.resolve(&p.vfs.root(), path, Follow::Yes).ok()?;
+    let c = n.content.borrow();
+    match &*c {
+        crate::vfs::Content::File(d) => Some(d.bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// Lines of a colon-separated database file, as fields.
+fn db_entries(data: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
+    data.split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+        .map(|l| l.split(|&c| c == b':').collect())
+}
+
+/// Sets the identity from the image's User (`name`, `uid`, `name:group`, `uid:gid`...),
+/// resolving names through the image's /etc/passwd and /etc/group as runc does.
+fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
+    if user.is_empty() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(user).into_owned();
+    let (u, g) = match text.split_once(':') {
+        Some((u, g)) => (u.to_string(), Some(g.to_string())),
+        None => (text.clone(), None),
+    };
+    let passwd = read_file(p, b"/etc/passwd").unwrap_or_default();
+    let group = read_file(p, b"/etc/group").unwrap_or_default();
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(uid) => {
+            let gid = db_entries(&passwd)
+                .find(|f| f.len() > 3 && f[2] == u.as_bytes())
+                .and_then(|f| std::str::from_utf8(f[3]).ok()?.parse().ok())
+                .unwrap_or(0);
+            (uid, gid)
+        }
+        Err(_) => {
+            let f = db_entries(&passwd)
+                .find(|f| f.len() > 3 && f[0] == u.as_bytes())
+                .ok_or_else(|| format!("user {u:?} (the image's User) is not in the image's /etc/passwd"))?;
+            let uid = std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok());
+            let gid = std::str::from_utf8(f[3]).ok().and_then(|s| s.parse().ok());
+            (
+                uid.ok_or_else(|| format!("bad /etc/passwd entry for {u:?}"))?,
+                gid.ok_or_else(|| format!("bad /etc/passwd entry for {u:?}"))?,
+            )
+        }
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => db_entries(&group)
+                .find(|f| f.len() > 2 && f[0] == g.as_bytes())
+                .and_then(|f| std::str::from_utf8(f[2]).ok()?.parse().ok())
+                .ok_or_else(|| format!("group {g:?} (the image's User) is not in the image's /etc/group"))?,
+        };
+    }
+    // Supplementary groups: those listing the user by name.
+    let name = db_entries(&passwd)
+        .find(|f| f.len() > 2 && std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok()) == Some(uid))
+        .map(|f| f[0].to_vec());
+    let mut groups = Vec::new();
+    if let Some(name) = name {
+        for f in db_entries(&group) {
+            if f.len() > 3 && f[3].split(|&c| c == b',').any(|m| m == name.as_slice()) {
+                if let Some(g) = std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok()) {
+                    groups.push(g);
+                }
+            }
+        }
+    }
+    p.creds = crate::linux::Creds {
+        uid,
+        euid: uid,
+        suid: uid,
+        gid,
+        egid: gid,
+        sgid: gid,
+        groups,
+    };
+    Ok(())
+}
+
+/// The home directory of the current user from /etc/passwd.
+fn home_of(p: &Process) -> Option<Vec<u8>> {
+    let passwd = read_file(p, b"/etc/passwd")?;
+    let uid = p.creds.uid.to_string();
+    let home = db_entries(&passwd)
+        .find(|f| f.len() > 5 && f[2] == uid.as_bytes())
+        .map(|f| f[5].to_vec());
+    home.filter(|h| !h.is_empty())
+}
+
+/// A short description of an errno for messages.
+pub fn strerror(e: Errno) -> &'static str {
+    match e {
+        ENOENT => "no such file or directory",
+        EACCES => "permission denied",
+        ENOEXEC => "exec format error (not a riscv64 executable)",
+        ENOTDIR => "not a directory",
+        ELOOP => "too many levels of symbolic links",
+        ENOMEM => "out of memory",
+        E2BIG => "argument list too long",
+        EIO => "input/output error",
+        _ => "error",
+    }
+}

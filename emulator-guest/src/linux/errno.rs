@@ -1,0 +1,43 @@
+//! Linux error numbers (asm-generic). A system call returns `-errno` in a0.
+
+pub type Errno = i32;
+
+pub const EPERM: Errno = 1;
+pub const ENOENT: Errno = 2;
+pub const ESRCH: Errno = 3;
+pub const EINTR: Errno = 4;
+pub const EIO: Errno = 5;
+pub const ENXIO: Errno = 6;
+pub const E2BIG: Errno = 7;
+pub const ENOEXEC: Errno = 8;
+pub const EBADF: Errno = 9;
+pub const ECHILD: Errno = 10;
+pub const EAGAIN: Errno = 11;
+pub const ENOMEM: Errno = 12;
+pub const EACCES: Errno = 13;
+pub const EFAULT: Errno = 14;
+pub const EBUSY: Errno = 16;
+pub const EEXIST: Errno = 17;
+pub const EXDEV: Errno = 18;
+pub const ENODEV: Errno = 19;
+pub const ENOTDIR: Errno = 20;
+pub const EISDIR: Errno = 21;
+pub const EINVAL: Errno = 22;
+pub const ENFILE: Errno = 23;
+pub const EMFILE: Errno = 24;
+pub const ENOTTY: Errno = 25;
+pub const EFBIG: Errno = 27;
+pub const ENOSPC: Errno = 28;
+pub const ESPIPE: Errno = 29;
+pub const EROFS: Errno = 30;
+pub const EMLINK: Errno = 31;
+pub const EPIPE: Errno = 32;
+pub const ERANGE: Errno = 34;
+pub const ENAMETOOLONG: Errno = 36;
+pub const ENOSYS: Errno = 38;
+pub const ENOTEMPTY: Errno = 39;
+pub const ELOOP: Errno = 40;
+pub const ENODATA: Errno = 61;
+pub const EOVERFLOW: Errno = 75;
+pub const ENOTSOCK: Errno = 88;
+pub const EOPNOTSUPP: Errno = 95;

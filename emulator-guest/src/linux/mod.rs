@@ -1,0 +1,368 @@
+//! The Linux personality: a guest process, its start-up, and its system calls.
+//!
+//! `Process::run` drives the CPU and handles what stops it: `ecall` (a system call, looked
+//! up in `syscalls::TABLE`), faults and illegal instructions (fatal signals, as Linux
+//! delivers them when no handler runs), and the instruction budget.
+
+pub mod abi;
+pub mod elf;
+pub mod errno;
+pub mod fd;
+pub mod mm;
+pub mod signal;
+mod sys_file;
+mod sys_misc;
+mod sys_mm;
+pub mod syscalls;
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use crate::cpu::{Cpu, Exit};
+use crate::mem::{prot, Memory, PAGE_SIZE};
+use crate::vfs::{Content, Follow, Node, Vfs};
+use errno::*;
+use fd::FdTable;
+use mm::{Mm, VmaKind};
+use signal::*;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// `exit(status)`.
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled(i32),
+}
+
+impl ExitReason {
+    /// The status a shell reports: the exit status, or 128 + the signal number.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            ExitReason::Exited(s) => s & 0xff,
+            ExitReason::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
+/// User and group identity.
+#[derive(Debug, Clone, Default)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Instructions run between checks for pending work.
+const SLICE: u64 = 1 << 20;
+
+pub struct Process {
+    pub cpu: Cpu,
+    pub mem: Memory,
+    pub mm: Mm,
+    pub fds: FdTable,
+    pub vfs: Rc<Vfs>,
+    pub cwd: Node,
+    pub umask: u32,
+    pub pid: i32,
+    pub creds: Creds,
+    pub signals: SignalState,
+    /// Set when the process has ended.
+    pub exit: Option<ExitReason>,
+    /// Name (`comm`) and path of the running program.
+    pub comm: Vec<u8>,
+    pub exe: Vec<u8>,
+    pub hostname: Vec<u8>,
+    /// Terminal settings kept for `TCGETS`/`TCSETS` on the host terminal.
+    pub termios: abi::Termios,
+    /// Environment of the module (the host's view), for `COLUMNS`/`LINES`.
+    pub host_env: Vec<(String, String)>,
+    logged: HashSet<String>,
+    log: bool,
+}
+
+impl Process {
+    pub fn new(vfs: Rc<Vfs>) -> Process {
+        let cwd = vfs.root();
+        Process {
+            cpu: Cpu::new(),
+            mem: Memory::new(),
+            mm: Mm::new(),
+            fds: FdTable::with_stdio(),
+            vfs,
+            cwd,
+            umask: 0o022,
+            pid: 1,
+            creds: Creds::default(),
+            signals: SignalState::default(),
+            exit: None,
+            comm: Vec::new(),
+            exe: Vec::new(),
+            hostname: b"rvbox".to_vec(),
+            termios: abi::Termios::default(),
+            host_env: Vec::new(),
+            logged: HashSet::new(),
+            log: crate::host::log_enabled(),
+        }
+    }
+
+    /// Logs `msg` once per distinct message, when `RVBOX_LOG` is set.
+    pub fn log_once(&mut self, msg: String) {
+        if self.log && self.logged.insert(msg.clone()) {
+            let _ = crate::host::write(2, format!("rvbox: {msg}\n").as_bytes());
+        }
+    }
+
+    /// Resolves a program name as `execvp` and container runtimes do: a name with a `/`
+    /// is a path; otherwise it is looked up in `PATH` of `env`.
+    pub fn find_program(&self, name: &[u8], env: &[Vec<u8>]) -> Result<Vec<u8>, Errno> {
+        if name.contains(&b'/') {
+            return Ok(name.to_vec());
+        }
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix(b"PATH="))
+            .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        for dir in path.split(|&c| c == b':') {
+            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            p.push(b'/');
+            p.extend_from_slice(name);
+            if let Ok(n) = self.vfs.resolve(&self.cwd, &p, Follow::Yes) {
+                if n.file_type() == crate::bundle::mode::S_IFREG && n.meta.borrow().mode & 0o111 != 0 {
+                    return Ok(p);
+                }
+            }
+        }
+        Err(ENOENT)
+    }
+
+    /// Replaces the process image with the program at `path` (`execve`).
+    pub fn exec(&mut self, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+        self.exec_depth(path, argv, envp, 0)
+    }
+
+    fn exec_depth(
+        &mut self,
+        path: &[u8],
+        mut argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+        depth: u32,
+    ) -> Result<(), Errno> {
+        let node = self.vfs.resolve(&self.cwd, path, Follow::Yes)?;
+        if node.is_dir() {
+            return Err(EACCES);
+        }
+        if node.file_type() != crate::bundle::mode::S_IFREG || node.meta.borrow().mode & 0o111 == 0 {
+            return Err(EACCES);
+        }
+        let data: Vec<u8> = match &*node.content.borrow() {
+            Content::File(d) => d.bytes().to_vec(),
+            _ => return Err(EACCES),
+        };
+        if data.starts_with(b"#!") {
+            if depth >= 4 {
+                return Err(ELOOP);
+            }
+            let line_end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len()).min(256);
+            let line = &data[2..line_end];
+            let line = trim(line);
+            let (interp, arg) = match line.iter().position(|c| c.is_ascii_whitespace()) {
+                Some(i) => (&line[..i], Some(trim(&line[i..]))),
+                None => (line, None),
+            };
+            if interp.is_empty() {
+                return Err(ENOEXEC);
+            }
+            let mut new_argv = vec![interp.to_vec()];
+            if let Some(a) = arg.filter(|a| !a.is_empty()) {
+                new_argv.push(a.to_vec());
+            }
+            new_argv.push(path.to_vec());
+            if !argv.is_empty() {
+                argv.remove(0);
+            }
+            new_argv.extend(argv);
+            let interp = interp.to_vec();
+            return self.exec_depth(&interp, new_argv, envp, depth + 1);
+        }
+        let elf = elf::Elf::parse(&data)?;
+        let interp_data = match elf.interp()? {
+            Some(p) => {
+                let n = self.vfs.resolve(&self.cwd, p, Follow::Yes)?;
+                let d = match &*n.content.borrow() {
+                    Content::File(d) => d.bytes().to_vec(),
+                    _ => return Err(EACCES),
+                };
+                Some((p.to_vec(), d))
+            }
+            None => None,
+        };
+        // Point of no return: the old image goes.
+        let mut mem = Memory::new();
+        let mut mm = Mm::new();
+        mem.set_limit(crate::linux::DEFAULT_MEMORY_LIMIT);
+        let name = String::from_utf8_lossy(&self.vfs.path_of_file(path, &self.cwd)).into_owned();
+        let dyn_base = (elf.e_type == 3).then_some(elf::ET_DYN_BASE);
+        let main = elf::load(&elf, &mut mem, &mut mm, dyn_base, &name)?;
+        let (entry, base) = match &interp_data {
+            Some((ipath, idata)) => {
+                let ielf = elf::Elf::parse(idata)?;
+                let l = elf::load(&ielf, &mut mem, &mut mm, None, &String::from_utf8_lossy(ipath))?;
+                (l.entry, l.bias)
+            }
+            None => (main.entry, 0),
+        };
+        // The stack.
+        let stack_lo = mm::STACK_TOP - mm::STACK_SIZE;
+        let stack_prot = prot::READ | prot::WRITE | if elf.exec_stack() { prot::EXEC } else { 0 };
+        mm.map_fixed(&mut mem, stack_lo, mm::STACK_SIZE, stack_prot, VmaKind::Stack);
+        let auxv = [
+            (elf::AT_PHDR, main.phdr),
+            (elf::AT_PHENT, 56),
+            (elf::AT_PHNUM, main.phnum as u64),
+            (elf::AT_PAGESZ, PAGE_SIZE),
+            (elf::AT_BASE, base),
+            (elf::AT_FLAGS, 0),
+            (elf::AT_ENTRY, main.entry),
+            (elf::AT_UID, self.creds.uid as u64),
+            (elf::AT_EUID, self.creds.euid as u64),
+            (elf::AT_GID, self.creds.gid as u64),
+            (elf::AT_EGID, self.creds.egid as u64),
+            (elf::AT_HWCAP, elf::HWCAP),
+            (elf::AT_HWCAP2, 0),
+            (elf::AT_CLKTCK, 100),
+            (elf::AT_SECURE, 0),
+            (elf::AT_MINSIGSTKSZ, signal::MINSIGSTKSZ),
+        ];
+        let sp = elf::build_stack(&mut mem, mm::STACK_TOP, &argv, &envp, &auxv, path)?;
+        let brk = main.end.next_multiple_of(PAGE_SIZE);
+        mm.brk_start = brk;
+        mm.brk = brk;
+
+        self.mem = mem;
+        self.mm = mm;
+        self.cpu = Cpu::new();
+        self.cpu.pc = entry;
+        self.cpu.x[2] = sp;
+        self.exe = self.vfs.path_of_file(path, &self.cwd);
+        let base_name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+        self.comm = base_name.iter().take(15).copied().collect();
+        self.signals.reset_on_exec();
+        // Close-on-exec descriptors.
+        let cloexec: Vec<i32> = self.fds.fds().filter(|(_, e)| e.cloexec).map(|(fd, _)| fd).collect();
+        for fd in cloexec {
+            let _ = self.fds.close(fd);
+        }
+        Ok(())
+    }
+
+    /// Runs until the process ends.
+    pub fn run(&mut self) -> ExitReason {
+        loop {
+            if let Some(e) = self.exit {
+                return e;
+            }
+            match self.cpu.run(&mut self.mem, SLICE) {
+                Exit::Budget => {}
+                Exit::Ecall => {
+                    let pc = self.cpu.pc;
+                    let nr = self.cpu.x[17];
+                    let args = [
+                        self.cpu.x[10],
+                        self.cpu.x[11],
+                        self.cpu.x[12],
+                        self.cpu.x[13],
+                        self.cpu.x[14],
+                        self.cpu.x[15],
+                    ];
+                    let r = syscalls::dispatch(self, nr, &args);
+                    if let Some(ret) = r {
+                        self.cpu.x[10] = match ret {
+                            Ok(v) => v,
+                            Err(e) => (-(e as i64)) as u64,
+                        };
+                        // A syscall that changed the pc (execve) already set it.
+                        if self.cpu.pc == pc {
+                            self.cpu.pc = pc + 4;
+                        }
+                    }
+                }
+                Exit::IllegalInstruction { bits } => {
+                    let width = if bits & 3 == 3 { 8 } else { 4 };
+                    let msg = format!(
+                        "illegal instruction 0x{bits:0width$x} at pc 0x{:x}",
+                        self.cpu.pc
+                    );
+                    self.fatal(SIGILL, &msg);
+                }
+                Exit::Ebreak => {
+                    let msg = format!("breakpoint (ebreak) at pc 0x{:x}", self.cpu.pc);
+                    self.fatal(SIGTRAP, &msg);
+                }
+                Exit::Fault(f) => {
+                    if f.access == crate::mem::Access::Write && self.mem.out_of_memory(f.addr) {
+                        let msg = format!(
+                            "out of memory: the guest uses {} MiB, its limit",
+                            self.mem.resident_bytes() >> 20
+                        );
+                        self.fatal(SIGKILL, &msg);
+                    } else {
+                        let what = match f.access {
+                            crate::mem::Access::Read => "read from",
+                            crate::mem::Access::Write => "write to",
+                            crate::mem::Access::Exec => "execute at",
+                        };
+                        let why = if f.mapped { "not permitted" } else { "not mapped" };
+                        let msg = format!(
+                            "segmentation fault: {what} 0x{:x} ({why}) at pc 0x{:x}",
+                            f.addr, self.cpu.pc
+                        );
+                        self.fatal(SIGSEGV, &msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the process with signal `sig`, telling the user why on stderr.
+    pub fn fatal(&mut self, sig: i32, why: &str) {
+        let line = format!(
+            "rvbox: {} (pid {}) killed by {}: {}\n",
+            String::from_utf8_lossy(&self.comm),
+            self.pid,
+            signal_name(sig),
+            why
+        );
+        let _ = crate::host::write(2, line.as_bytes());
+        self.exit = Some(ExitReason::Signaled(sig));
+    }
+}
+
+/// Guest memory a process may use unless the host says otherwise.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+impl Vfs {
+    /// The absolute form of `path` as given (for `/proc/self/exe` and maps), without
+    /// resolving the last component.
+    pub fn path_of_file(&self, path: &[u8], cwd: &Node) -> Vec<u8> {
+        if path.starts_with(b"/") {
+            return path.to_vec();
+        }
+        let mut p = self.path_of(cwd);
+        if !p.ends_with(b"/") {
+            p.push(b'/');
+        }
+        p.extend_from_slice(path);
+        p
+    }
+}

@@ -1,0 +1,1343 @@
+//! File system calls: open, read/write, stat, directories, links, metadata, ioctl.
+
+use std::rc::Rc;
+
+use super::abi::{self, Stat};
+use super::errno::*;
+use super::fd::*;
+use super::signal::SIGPIPE;
+use super::syscalls::SysResult;
+use super::Process;
+use crate::bundle::mode::*;
+use crate::vfs::{Content, Device, FileData, Follow, Node, Timespec, PATH_MAX};
+
+pub const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_REMOVEDIR: u64 = 0x200;
+const AT_SYMLINK_FOLLOW: u64 = 0x400;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// Largest single read or write we do at once.
+const MAX_IO: usize = 0x7fff_f000;
+
+impl Process {
+    /// Reads a path argument.
+    pub(super) fn path_arg(&mut self, addr: u64) -> Result<Vec<u8>, Errno> {
+        match self.mem.read_cstr(addr, PATH_MAX) {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => Err(ENAMETOOLONG),
+            Err(_) => Err(EFAULT),
+        }
+    }
+
+    /// The directory `dirfd` names for the `*at` calls.
+    fn dir_of(&self, dirfd: i32) -> Result<Node, Errno> {
+        if dirfd == AT_FDCWD {
+            return Ok(self.cwd.clone());
+        }
+        let f = self.fds.get(dirfd)?;
+        match f.node() {
+            Some(n) if n.is_dir() => Ok(n.clone()),
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    /// Resolves `(dirfd, path)`; with `AT_EMPTY_PATH` an empty path means `dirfd` itself.
+    fn node_at(&mut self, dirfd: i32, path_addr: u64, follow: Follow, flags: u64) -> Result<Node, Errno> {
+        let path = self.path_arg(path_addr)?;
+        if path.is_empty() {
+            if flags & AT_EMPTY_PATH != 0 {
+                if dirfd == AT_FDCWD {
+                    return Ok(self.cwd.clone());
+                }
+                return self.fds.get(dirfd)?.node().cloned().ok_or(EBADF);
+            }
+            return Err(ENOENT);
+        }
+        let base = self.dir_of_path(dirfd, &path)?;
+        self.vfs.resolve(&base, &path, follow)
+    }
+
+    /// The base for a relative `path` (the root for an absolute one, unused).
+    fn dir_of_path(&self, dirfd: i32, path: &[u8]) -> Result<Node, Errno> {
+        if path.starts_with(b"/") {
+            Ok(self.vfs.root())
+        } else {
+            self.dir_of(dirfd)
+        }
+    }
+
+    fn parent_at(&mut self, dirfd: i32, path_addr: u64) -> Result<(Node, Vec<u8>), Errno> {
+        let path = self.path_arg(path_addr)?;
+        let base = self.dir_of_path(dirfd, &path)?;
+        self.vfs.resolve_parent(&base, &path)
+    }
+
+    pub(super) fn stat_of(&self, file: &OpenFile) -> Stat {
+        match &file.kind {
+            FileKind::Node(n) => stat_node(n),
+            kind => {
+                let fd = match kind {
+                    FileKind::HostStdin => 0,
+                    FileKind::HostStdout => 1,
+                    _ => 2,
+                };
+                let tty = crate::host::isatty(fd);
+                Stat {
+                    dev: 0x15,
+                    ino: 3 + fd as u64,
+                    mode: if tty { S_IFCHR | 0o620 } else { S_IFIFO | 0o600 },
+                    nlink: 1,
+                    rdev: if tty { 0x8800 } else { 0 },
+                    blksize: 4096,
+                    ..Stat::default()
+                }
+            }
+        }
+    }
+
+    /// Writes `data` to the host stream `fd`; a closed pipe raises SIGPIPE as on Linux.
+    fn host_write(&mut self, fd: u32, data: &[u8]) -> SysResult {
+        match crate::host::write(fd, data) {
+            Ok(n) => Ok(n as u64),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                if !self.signals.ignored(SIGPIPE) && self.signals.mask & (1 << (SIGPIPE - 1)) == 0 {
+                    // The default action of SIGPIPE ends the process, quietly.
+                    self.exit = Some(super::ExitReason::Signaled(SIGPIPE));
+                }
+                Err(EPIPE)
+            }
+            Err(_) => Err(EIO),
+        }
+    }
+
+    /// Reads into `buf` from `file` at `pos` (or the file position if `None`).
+    fn file_read(&mut self, file: &OpenFile, buf: &mut [u8], pos: Option<u64>) -> Result<usize, Errno> {
+        if !file.readable() {
+            return Err(EBADF);
+        }
+        match &file.kind {
+            FileKind::HostStdin => {
+                if pos.is_some() {
+                    return Err(ESPIPE);
+                }
+                crate::host::read_stdin(buf).map_err(|_| EIO)
+            }
+            FileKind::HostStdout | FileKind::HostStderr => Err(EBADF),
+            FileKind::Node(n) => {
+                let at = pos.unwrap_or(file.pos.get());
+                let k = match &*n.content.borrow() {
+                    Content::File(d) => {
+                        let bytes = d.bytes();
+                        let start = (at.min(bytes.len() as u64)) as usize;
+                        let k = buf.len().min(bytes.len() - start);
+                        buf[..k].copy_from_slice(&bytes[start..start + k]);
+                        k
+                    }
+                    Content::Dir(_) => return Err(EISDIR),
+                    Content::Device(Device::Null) => 0,
+                    Content::Device(Device::Zero | Device::Full) => {
+                        buf.fill(0);
+                        buf.len()
+                    }
+                    Content::Device(Device::Random) => {
+                        crate::host::random(buf);
+                        buf.len()
+                    }
+                    _ => return Err(EINVAL),
+                };
+                if pos.is_none() {
+                    file.pos.set(at + k as u64);
+                }
+                Ok(k)
+            }
+        }
+    }
+
+    fn file_write(&mut self, file: &OpenFile, data: &[u8], pos: Option<u64>) -> Result<usize, Errno> {
+        if !file.writable() {
+            return Err(EBADF);
+        }
+        match &file.kind {
+            FileKind::HostStdout => self.host_write(1, data).map(|n| n as usize),
+            FileKind::HostStderr => self.host_write(2, data).map(|n| n as usize),
+            FileKind::HostStdin => Err(EBADF),
+            FileKind::Node(n) => {
+                let mut content = n.content.borrow_mut();
+                let k = match &mut *content {
+                    Content::File(d) => {
+                        let v = d.bytes_mut();
+                        let at = match pos {
+                            // pwrite ignores O_APPEND on Linux... except it does not: with
+                            // O_APPEND, pwrite appends (a documented Linux bug). Do the same.
+                            _ if file.flags.get() & O_APPEND != 0 => v.len() as u64,
+                            Some(p) => p,
+                            None => file.pos.get(),
+                        };
+                        let end = at.checked_add(data.len() as u64).ok_or(EFBIG)?;
+                        if end > MAX_FILE {
+                            return Err(EFBIG);
+                        }
+                        if v.len() < end as usize {
+                            v.resize(end as usize, 0);
+                        }
+                        v[at as usize..end as usize].copy_from_slice(data);
+                        if pos.is_none() {
+                            file.pos.set(end);
+                        }
+                        data.len()
+                    }
+                    Content::Dir(_) => return Err(EISDIR),
+                    Content::Device(Device::Full) => return Err(ENOSPC),
+                    Content::Device(_) => data.len(),
+                    _ => return Err(EINVAL),
+                };
+                let is_file = matches!(&*content, Content::File(_));
+                drop(content);
+                if is_file {
+                    n.touch_mtime();
+                }
+                Ok(k)
+            }
+        }
+    }
+
+    /// Opens `node` as a new open file description.
+    fn open_node(&mut self, node: Node, flags: u32) -> Result<Rc<OpenFile>, Errno> {
+        if flags & O_PATH != 0 {
+            return Ok(OpenFile::new(FileKind::Node(node), flags & (O_PATH | O_DIRECTORY)));
+        }
+        let ftype = node.file_type();
+        if flags & O_DIRECTORY != 0 && ftype != S_IFDIR {
+            return Err(ENOTDIR);
+        }
+        let acc = flags & O_ACCMODE;
+        if ftype == S_IFDIR && acc != O_RDONLY {
+            return Err(EISDIR);
+        }
+        if acc == 3 {
+            return Err(EINVAL);
+        }
+        let alias = match &*node.content.borrow() {
+            Content::Device(Device::FdAlias(fd)) => Some(*fd),
+            Content::Special => return Err(ENXIO),
+            _ => None,
+        };
+        if let Some(fd) = alias {
+            // /dev/stdin and friends reopen what the descriptor refers to.
+            let f = self.fds.get(fd as i32).map_err(|_| ENXIO)?;
+            return match &f.kind {
+                FileKind::Node(n) => self.open_node(n.clone(), flags),
+                FileKind::HostStdin | FileKind::HostStdout | FileKind::HostStderr => {
+                    let kind = match (fd, acc) {
+                        (0, _) | (_, O_RDONLY) => FileKind::HostStdin,
+                        (2, _) => FileKind::HostStderr,
+                        _ => FileKind::HostStdout,
+                    };
+                    Ok(OpenFile::new(kind, flags & (O_ACCMODE | SETFL_MASK)))
+                }
+            };
+        }
+        if flags & O_TRUNC != 0 && acc != O_RDONLY && ftype == S_IFREG {
+            if let Content::File(d) = &mut *node.content.borrow_mut() {
+                *d = FileData::Upper(Vec::new());
+            }
+            node.touch_mtime();
+        }
+        Ok(OpenFile::new(FileKind::Node(node), flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY)))
+    }
+
+    /// Checks that the caller may access `node` as `want` (bits of 4=read, 2=write, 1=exec).
+    pub(super) fn may(&self, node: &Node, want: u32) -> Result<(), Errno> {
+        let m = node.meta.borrow();
+        let uid = self.creds.euid;
+        if uid == 0 {
+            // root: everything, except executing a file that no one may execute.
+            if want & 1 != 0 && m.mode & S_IFMT != S_IFDIR && m.mode & 0o111 == 0 {
+                return Err(EACCES);
+            }
+            return Ok(());
+        }
+        let bits = if m.uid == uid {
+            (m.mode >> 6) & 7
+        } else if m.gid == self.creds.egid || self.creds.groups.contains(&m.gid) {
+            (m.mode >> 3) & 7
+        } else {
+            m.mode & 7
+        };
+        if bits & want == want {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+}
+
+/// The largest file the in-memory layer holds.
+const MAX_FILE: u64 = 1 << 32;
+
+pub(super) fn stat_node(n: &Node) -> Stat {
+    let m = *n.meta.borrow();
+    let size = n.size();
+    Stat {
+        dev: 0x2a,
+        ino: n.ino,
+        mode: m.mode,
+        nlink: m.nlink,
+        uid: m.uid,
+        gid: m.gid,
+        rdev: m.rdev,
+        size,
+        blksize: 4096,
+        blocks: size.div_ceil(512).next_multiple_of(8),
+        atime: m.atime,
+        mtime: m.mtime,
+        ctime: m.ctime,
+    }
+}
+
+fn dtype(mode: u32) -> u8 {
+    ((mode & S_IFMT) >> 12) as u8
+}
+
+/// openat(2).
+pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let dirfd = a[0] as i32;
+    let flags = a[2] as u32;
+    let mode = a[3] as u32 & 0o7777;
+    if flags & O_TMPFILE == O_TMPFILE {
+        p.log_once("openat: O_TMPFILE is not supported".into());
+        return Err(EOPNOTSUPP);
+    }
+    let path = p.path_arg(a[1])?;
+    if path.is_empty() {
+        return Err(ENOENT);
+    }
+    let base = p.dir_of_path(dirfd, &path)?;
+    let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let node = if flags & O_CREAT != 0 {
+        let (dir, name) = p.vfs.resolve_parent(&base, &path)?;
+        match p.vfs.lookup(&dir, &name) {
+            Ok(existing) => {
+                if flags & O_EXCL != 0 {
+                    return Err(EEXIST);
+                }
+                // An existing symlink is followed (unless O_NOFOLLOW).
+                let n = if existing.file_type() == S_IFLNK {
+                    if follow == Follow::No {
+                        return Err(ELOOP);
+                    }
+                    match p.vfs.resolve(&base, &path, Follow::Yes) {
+                        Ok(n) => n,
+                        Err(ENOENT) => return Err(ENOENT), // dangling: Linux creates the target; rare
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    existing
+                };
+                if n.is_dir() {
+                    return Err(EISDIR);
+                }
+                n
+            }
+            Err(ENOENT) => {
+                if name == b"." || name == b".." || path.ends_with(b"/") {
+                    return Err(EISDIR);
+                }
+                p.may(&dir, 2 | 1)?;
+                let n = p
+                    .vfs
+                    .new_node(S_IFREG | (mode & !p.umask), Content::File(FileData::Upper(Vec::new())));
+                {
+                    let mut m = n.meta.borrow_mut();
+                    m.uid = p.creds.euid;
+                    m.gid = p.creds.egid;
+                }
+                p.vfs.link(&dir, &name, &n);
+                n
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        let n = p.vfs.resolve(&base, &path, follow)?;
+        if follow == Follow::No && n.file_type() == S_IFLNK && flags & O_PATH == 0 {
+            return Err(ELOOP);
+        }
+        n
+    };
+    if flags & O_PATH == 0 {
+        let want = match flags & O_ACCMODE {
+            O_RDONLY => 4,
+            O_WRONLY => 2,
+            _ => 6,
+        } | if flags & O_TRUNC != 0 { 2 } else { 0 };
+        p.may(&node, want)?;
+    }
+    let file = p.open_node(node, flags)?;
+    Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
+}
+
+/// close(2).
+pub fn close(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.fds.close(a[0] as i32).map(|_| 0)
+}
+
+fn clamp_len(n: u64) -> usize {
+    (n as usize).min(MAX_IO)
+}
+
+fn do_read(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> SysResult {
+    let file = p.fds.get(fd)?;
+    let len = clamp_len(len);
+    // Read in chunks so a huge count does not need a huge host buffer.
+    let mut tmp = vec![0u8; len.min(1 << 20)];
+    let mut done = 0usize;
+    while done < len {
+        let want = (len - done).min(tmp.len());
+        let k = p.file_read(&file, &mut tmp[..want], pos.map(|q| q + done as u64))?;
+        if k == 0 {
+            break;
+        }
+        p.mem.write_bytes(buf + done as u64, &tmp[..k]).map_err(|_| EFAULT)?;
+        done += k;
+        // Streams return what they have; only files and devices fill the whole buffer.
+        if !matches!(file.kind, FileKind::Node(_)) || k < want {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+fn do_write(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> SysResult {
+    let file = p.fds.get(fd)?;
+    let len = clamp_len(len);
+    let mut done = 0usize;
+    while done < len {
+        let k = (len - done).min(1 << 20);
+        let mut tmp = vec![0u8; k];
+        p.mem.read_bytes(buf + done as u64, &mut tmp).map_err(|_| EFAULT)?;
+        let n = match p.file_write(&file, &tmp, pos.map(|q| q + done as u64)) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        done += n;
+        if n < k {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+/// read(2).
+pub fn read(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    do_read(p, a[0] as i32, a[1], a[2], None)
+}
+
+/// write(2).
+pub fn write(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    do_write(p, a[0] as i32, a[1], a[2], None)
+}
+
+/// pread64(2).
+pub fn pread64(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if (a[3] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    seekable(p, a[0] as i32)?;
+    do_read(p, a[0] as i32, a[1], a[2], Some(a[3]))
+}
+
+/// pwrite64(2).
+pub fn pwrite64(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if (a[3] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    seekable(p, a[0] as i32)?;
+    do_write(p, a[0] as i32, a[1], a[2], Some(a[3]))
+}
+
+fn seekable(p: &Process, fd: i32) -> Result<(), Errno> {
+    match p.fds.get(fd)?.kind {
+        FileKind::Node(_) => Ok(()),
+        _ => Err(ESPIPE),
+    }
+}
+
+fn iovecs(p: &mut Process, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if cnt > 1024 {
+        return Err(EINVAL);
+    }
+    let mut v = Vec::with_capacity(cnt as usize);
+    for i in 0..cnt {
+        let base = p.mem.read_u64(iov + i * 16).map_err(|_| EFAULT)?;
+        let len = p.mem.read_u64(iov + i * 16 + 8).map_err(|_| EFAULT)?;
+        if (len as i64) < 0 {
+            return Err(EINVAL);
+        }
+        v.push((base, len));
+    }
+    Ok(v)
+}
+
+fn do_readv(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
+    let fd = a[0] as i32;
+    let mut total = 0u64;
+    for (base, len) in iovecs(p, a[1], a[2])? {
+        let r = do_read(p, fd, base, len, pos.map(|q| q + total));
+        match r {
+            Ok(n) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+        // A stream that gave something does not wait for more.
+        if !matches!(p.fds.get(fd)?.kind, FileKind::Node(_)) {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
+    let fd = a[0] as i32;
+    let vecs = iovecs(p, a[1], a[2])?;
+    // Gather first, so the write is one host write (atomic lines on a terminal).
+    let mut data = Vec::new();
+    for (base, len) in vecs {
+        let start = data.len();
+        data.resize(start + clamp_len(len), 0);
+        p.mem.read_bytes(base, &mut data[start..]).map_err(|_| EFAULT)?;
+    }
+    let file = p.fds.get(fd)?;
+    p.file_write(&file, &data, pos).map(|n| n as u64)
+}
+
+/// readv(2).
+pub fn readv(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    do_readv(p, a, None)
+}
+
+/// writev(2).
+pub fn writev(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    do_writev(p, a, None)
+}
+
+/// preadv(2).
+pub fn preadv(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    seekable(p, a[0] as i32)?;
+    do_readv(p, a, Some(a[3]))
+}
+
+/// pwritev(2).
+pub fn pwritev(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    seekable(p, a[0] as i32)?;
+    do_writev(p, a, Some(a[3]))
+}
+
+/// sendfile(2).
+pub fn sendfile(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let out = p.fds.get(a[0] as i32)?;
+    let inp = p.fds.get(a[1] as i32)?;
+    let off_ptr = a[2];
+    let count = clamp_len(a[3]);
+    if !out.writable() || !inp.readable() {
+        return Err(EBADF);
+    }
+    let mut pos = if off_ptr != 0 {
+        Some(p.mem.read_u64(off_ptr).map_err(|_| EFAULT)?)
+    } else {
+        None
+    };
+    let mut buf = vec![0u8; count.min(1 << 20)];
+    let mut done = 0usize;
+    while done < count {
+        let want = (count - done).min(buf.len());
+        let k = p.file_read(&inp, &mut buf[..want], pos)?;
+        if k == 0 {
+            break;
+        }
+        if let Some(q) = pos.as_mut() {
+            *q += k as u64;
+        }
+        let w = match p.file_write(&out, &buf[..k], None) {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        done += w;
+        if k < want || !matches!(inp.kind, FileKind::Node(_)) {
+            break;
+        }
+    }
+    if let Some(q) = pos {
+        p.mem.write_u64(off_ptr, q).map_err(|_| EFAULT)?;
+    }
+    Ok(done as u64)
+}
+
+/// lseek(2).
+pub fn lseek(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let file = p.fds.get(a[0] as i32)?;
+    let off = a[1] as i64;
+    let Some(node) = file.node() else {
+        return Err(ESPIPE);
+    };
+    let size = node.size() as i64;
+    let base = match a[2] {
+        0 => 0,
+        1 => file.pos.get() as i64,
+        2 => size,
+        3 | 4 => {
+            // SEEK_DATA / SEEK_HOLE: the whole file is data.
+            if off < 0 || off >= size {
+                return Err(ENXIO);
+            }
+            let r = if a[2] == 3 { off } else { size };
+            file.pos.set(r as u64);
+            return Ok(r as u64);
+        }
+        _ => return Err(EINVAL),
+    };
+    let new = base.checked_add(off).ok_or(EOVERFLOW)?;
+    if new < 0 {
+        return Err(EINVAL);
+    }
+    if node.is_dir() {
+        // Directory positions are entry indexes; rewinding re-reads the directory.
+        if new == 0 {
+            *file.dir_snapshot.borrow_mut() = None;
+        }
+    }
+    file.pos.set(new as u64);
+    Ok(new as u64)
+}
+
+/// getdents64(2).
+pub fn getdents64(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let file = p.fds.get(a[0] as i32)?;
+    let Some(dir) = file.node().cloned() else {
+        return Err(ENOTDIR);
+    };
+    if !dir.is_dir() {
+        return Err(ENOTDIR);
+    }
+    if file.flags.get() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    if file.dir_snapshot.borrow().is_none() {
+        let parent = p.vfs.parent(&dir);
+        let mut list = vec![
+            DirEntry {
+                name: b".".to_vec(),
+                ino: dir.ino,
+                dtype: dtype(S_IFDIR),
+            },
+            DirEntry {
+                name: b"..".to_vec(),
+                ino: parent.ino,
+                dtype: dtype(S_IFDIR),
+            },
+        ];
+        for (name, n) in p.vfs.list(&dir)? {
+            list.push(DirEntry {
+                name,
+                ino: n.ino,
+                dtype: dtype(n.file_type()),
+            });
+        }
+        *file.dir_snapshot.borrow_mut() = Some(list);
+    }
+    let snap = file.dir_snapshot.borrow();
+    let list = snap.as_ref().unwrap();
+    let cap = a[2] as usize;
+    let mut out = Vec::new();
+    let mut pos = file.pos.get() as usize;
+    while pos < list.len() {
+        let e = &list[pos];
+        let mut rec = Vec::new();
+        abi::push_dirent64(&mut rec, e.ino, pos as u64 + 1, e.dtype, &e.name);
+        if out.len() + rec.len() > cap {
+            if out.is_empty() {
+                return Err(EINVAL);
+            }
+            break;
+        }
+        out.extend_from_slice(&rec);
+        pos += 1;
+    }
+    drop(snap);
+    p.mem.write_bytes(a[1], &out).map_err(|_| EFAULT)?;
+    file.pos.set(pos as u64);
+    Ok(out.len() as u64)
+}
+
+fn put_stat(p: &mut Process, addr: u64, st: &Stat) -> SysResult {
+    p.mem.write_bytes(addr, &st.encode()).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// newfstatat(2).
+pub fn newfstatat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let flags = a[3];
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let path = p.path_arg(a[1])?;
+    let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
+        let f = p.fds.get(a[0] as i32)?;
+        p.stat_of(&f)
+    } else {
+        stat_node(&p.node_at(a[0] as i32, a[1], follow, flags)?)
+    };
+    put_stat(p, a[2], &st)
+}
+
+/// fstat(2).
+pub fn fstat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    let st = p.stat_of(&f);
+    put_stat(p, a[1], &st)
+}
+
+/// statx(2).
+pub fn statx(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let flags = a[2];
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let path = p.path_arg(a[1])?;
+    let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
+        let f = p.fds.get(a[0] as i32)?;
+        p.stat_of(&f)
+    } else {
+        stat_node(&p.node_at(a[0] as i32, a[1], follow, flags)?)
+    };
+    p.mem.write_bytes(a[4], &st.encode_statx()).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// readlinkat(2).
+pub fn readlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = p.node_at(a[0] as i32, a[1], Follow::No, AT_EMPTY_PATH)?;
+    if (a[3] as i64) <= 0 {
+        return Err(EINVAL);
+    }
+    let target = match &*n.content.borrow() {
+        Content::Symlink(t) => t.clone(),
+        _ => return Err(EINVAL),
+    };
+    let k = target.len().min(a[3] as usize);
+    p.mem.write_bytes(a[2], &target[..k]).map_err(|_| EFAULT)?;
+    Ok(k as u64)
+}
+
+fn access(p: &mut Process, dirfd: i32, path: u64, mode: u64, flags: u64) -> SysResult {
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let n = p.node_at(dirfd, path, follow, flags)?;
+    if mode & !7 != 0 {
+        return Err(EINVAL);
+    }
+    if mode != 0 {
+        p.may(&n, mode as u32)?;
+    }
+    Ok(0)
+}
+
+/// faccessat(2).
+pub fn faccessat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    access(p, a[0] as i32, a[1], a[2], 0)
+}
+
+/// faccessat2(2).
+pub fn faccessat2(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    access(p, a[0] as i32, a[1], a[2], a[3])
+}
+
+/// getcwd(2).
+pub fn getcwd(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let mut path = p.vfs.path_of(&p.cwd);
+    path.push(0);
+    if path.len() as u64 > a[1] {
+        return Err(ERANGE);
+    }
+    p.mem.write_bytes(a[0], &path).map_err(|_| EFAULT)?;
+    Ok(path.len() as u64)
+}
+
+/// chdir(2).
+pub fn chdir(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
+    if !n.is_dir() {
+        return Err(ENOTDIR);
+    }
+    p.may(&n, 1)?;
+    p.cwd = n;
+    Ok(0)
+}
+
+/// fchdir(2).
+pub fn fchdir(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    let n = f.node().cloned().ok_or(ENOTDIR)?;
+    if !n.is_dir() {
+        return Err(ENOTDIR);
+    }
+    p.cwd = n;
+    Ok(0)
+}
+
+/// mkdirat(2).
+pub fn mkdirat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (dir, name) = p.parent_at(a[0] as i32, a[1])?;
+    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+        return Err(EEXIST);
+    }
+    p.may(&dir, 3)?;
+    let n = p.vfs.new_dir(&dir, (a[2] as u32 & 0o7777) & !p.umask);
+    {
+        let mut m = n.meta.borrow_mut();
+        m.uid = p.creds.euid;
+        m.gid = p.creds.egid;
+    }
+    p.vfs.link(&dir, &name, &n);
+    Ok(0)
+}
+
+/// mknodat(2).
+pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let mode = a[2] as u32;
+    let content = match mode & S_IFMT {
+        0 | S_IFREG => Content::File(FileData::Upper(Vec::new())),
+        S_IFIFO => Content::Special,
+        S_IFCHR | S_IFBLK | S_IFSOCK => {
+            p.log_once("mknodat: device nodes and sockets are not supported".into());
+            return Err(EPERM);
+        }
+        _ => return Err(EINVAL),
+    };
+    let (dir, name) = p.parent_at(a[0] as i32, a[1])?;
+    if p.vfs.lookup(&dir, &name).is_ok() {
+        return Err(EEXIST);
+    }
+    let ftype = if mode & S_IFMT == 0 { S_IFREG } else { mode & S_IFMT };
+    let n = p.vfs.new_node(ftype | (mode & 0o7777 & !p.umask), content);
+    p.vfs.link(&dir, &name, &n);
+    Ok(0)
+}
+
+/// unlinkat(2).
+pub fn unlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (dir, name) = p.parent_at(a[0] as i32, a[1])?;
+    let flags = a[2];
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(EINVAL);
+    }
+    if name == b"." {
+        return Err(if flags & AT_REMOVEDIR != 0 { EINVAL } else { EISDIR });
+    }
+    if name == b".." {
+        return Err(if flags & AT_REMOVEDIR != 0 { ENOTEMPTY } else { EISDIR });
+    }
+    let n = p.vfs.lookup(&dir, &name)?;
+    p.may(&dir, 3)?;
+    sticky_check(p, &dir, &n)?;
+    if flags & AT_REMOVEDIR != 0 {
+        if !n.is_dir() {
+            return Err(ENOTDIR);
+        }
+        if Rc::ptr_eq(&n, &p.vfs.root()) {
+            return Err(EBUSY);
+        }
+        if !p.vfs.is_empty_dir(&n)? {
+            return Err(ENOTEMPTY);
+        }
+    } else if n.is_dir() {
+        return Err(EISDIR);
+    }
+    p.vfs.unlink_entry(&dir, &name)?;
+    Ok(0)
+}
+
+/// In a sticky directory only the owner of an entry (or of the directory) may remove it.
+fn sticky_check(p: &Process, dir: &Node, n: &Node) -> Result<(), Errno> {
+    let uid = p.creds.euid;
+    let dm = dir.meta.borrow();
+    if uid != 0 && dm.mode & 0o1000 != 0 && dm.uid != uid && n.meta.borrow().uid != uid {
+        return Err(EPERM);
+    }
+    Ok(())
+}
+
+/// symlinkat(2).
+pub fn symlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let target = p.path_arg(a[0])?;
+    if target.is_empty() {
+        return Err(ENOENT);
+    }
+    let (dir, name) = p.parent_at(a[1] as i32, a[2])?;
+    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+        return Err(EEXIST);
+    }
+    p.may(&dir, 3)?;
+    let n = p.vfs.new_node(S_IFLNK | 0o777, Content::Symlink(target));
+    {
+        let mut m = n.meta.borrow_mut();
+        m.uid = p.creds.euid;
+        m.gid = p.creds.egid;
+    }
+    p.vfs.link(&dir, &name, &n);
+    Ok(0)
+}
+
+/// linkat(2).
+pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let flags = a[4];
+    let follow = if flags & AT_SYMLINK_FOLLOW != 0 { Follow::Yes } else { Follow::No };
+    let old = p.node_at(a[0] as i32, a[1], follow, flags)?;
+    if old.is_dir() {
+        return Err(EPERM);
+    }
+    let (dir, name) = p.parent_at(a[2] as i32, a[3])?;
+    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+        return Err(EEXIST);
+    }
+    p.may(&dir, 3)?;
+    p.vfs.link(&dir, &name, &old);
+    Ok(0)
+}
+
+fn rename(p: &mut Process, olddirfd: i32, oldpath: u64, newdirfd: i32, newpath: u64, flags: u64) -> SysResult {
+    const RENAME_NOREPLACE: u64 = 1;
+    if flags & !RENAME_NOREPLACE != 0 {
+        p.log_once("renameat2: only RENAME_NOREPLACE is supported".into());
+        return Err(EINVAL);
+    }
+    let (odir, oname) = p.parent_at(olddirfd, oldpath)?;
+    let (ndir, nname) = p.parent_at(newdirfd, newpath)?;
+    if oname == b"." || oname == b".." || nname == b"." || nname == b".." {
+        return Err(EBUSY);
+    }
+    let node = p.vfs.lookup(&odir, &oname)?;
+    p.may(&odir, 3)?;
+    p.may(&ndir, 3)?;
+    sticky_check(p, &odir, &node)?;
+    if node.is_dir() && p.vfs.is_ancestor(&node, &ndir) {
+        return Err(EINVAL);
+    }
+    match p.vfs.lookup(&ndir, &nname) {
+        Ok(existing) => {
+            if Rc::ptr_eq(&existing, &node) {
+                return Ok(0); // same file: nothing to do
+            }
+            if flags & RENAME_NOREPLACE != 0 {
+                return Err(EEXIST);
+            }
+            sticky_check(p, &ndir, &existing)?;
+            match (node.is_dir(), existing.is_dir()) {
+                (true, false) => return Err(ENOTDIR),
+                (false, true) => return Err(EISDIR),
+                (true, true) if !p.vfs.is_empty_dir(&existing)? => return Err(ENOTEMPTY),
+                _ => {}
+            }
+            p.vfs.unlink_entry(&ndir, &nname)?;
+        }
+        Err(ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    p.vfs.unlink_entry(&odir, &oname)?;
+    p.vfs.link(&ndir, &nname, &node);
+    Ok(0)
+}
+
+/// renameat(2).
+pub fn renameat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    rename(p, a[0] as i32, a[1], a[2] as i32, a[3], 0)
+}
+
+/// renameat2(2).
+pub fn renameat2(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    rename(p, a[0] as i32, a[1], a[2] as i32, a[3], a[4])
+}
+
+fn chmod_node(p: &Process, n: &Node, mode: u32) -> SysResult {
+    {
+        let m = n.meta.borrow();
+        if p.creds.euid != 0 && p.creds.euid != m.uid {
+            return Err(EPERM);
+        }
+    }
+    let mut m = n.meta.borrow_mut();
+    m.mode = (m.mode & S_IFMT) | (mode & 0o7777);
+    drop(m);
+    n.touch_ctime();
+    Ok(0)
+}
+
+/// fchmod(2).
+pub fn fchmod(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    let n = f.node().cloned().ok_or(EBADF)?;
+    chmod_node(p, &n, a[1] as u32)
+}
+
+/// fchmodat(2).
+pub fn fchmodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = p.node_at(a[0] as i32, a[1], Follow::Yes, 0)?;
+    chmod_node(p, &n, a[2] as u32)
+}
+
+fn chown_node(p: &Process, n: &Node, uid: u32, gid: u32) -> SysResult {
+    if p.creds.euid != 0 {
+        let m = n.meta.borrow();
+        let changes_uid = uid != u32::MAX && uid != m.uid;
+        let bad_gid = gid != u32::MAX
+            && gid != m.gid
+            && (m.uid != p.creds.euid || (gid != p.creds.egid && !p.creds.groups.contains(&gid)));
+        if changes_uid || bad_gid {
+            return Err(EPERM);
+        }
+    }
+    let mut m = n.meta.borrow_mut();
+    if uid != u32::MAX {
+        m.uid = uid;
+    }
+    if gid != u32::MAX {
+        m.gid = gid;
+    }
+    // Changing the owner clears setuid/setgid on non-directories.
+    if m.mode & S_IFMT != S_IFDIR && (uid != u32::MAX || gid != u32::MAX) {
+        m.mode &= !0o6000;
+    }
+    drop(m);
+    n.touch_ctime();
+    Ok(0)
+}
+
+/// fchown(2).
+pub fn fchown(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    let n = f.node().cloned().ok_or(EBADF)?;
+    chown_node(p, &n, a[1] as u32, a[2] as u32)
+}
+
+/// fchownat(2).
+pub fn fchownat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let follow = if a[4] & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let n = p.node_at(a[0] as i32, a[1], follow, a[4])?;
+    chown_node(p, &n, a[2] as u32, a[3] as u32)
+}
+
+/// utimensat(2).
+pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const UTIME_NOW: u64 = (1 << 30) - 1;
+    const UTIME_OMIT: u64 = (1 << 30) - 2;
+    let n = if a[1] == 0 {
+        // futimens: the fd itself.
+        p.fds.get(a[0] as i32)?.node().cloned().ok_or(EBADF)?
+    } else {
+        let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+        p.node_at(a[0] as i32, a[1], follow, a[3])?
+    };
+    let now = Timespec::now();
+    let mut times = [Some(now), Some(now)];
+    if a[2] != 0 {
+        for (i, t) in times.iter_mut().enumerate() {
+            let sec = p.mem.read_u64(a[2] + i as u64 * 16).map_err(|_| EFAULT)?;
+            let nsec = p.mem.read_u64(a[2] + i as u64 * 16 + 8).map_err(|_| EFAULT)?;
+            *t = match nsec {
+                UTIME_NOW => Some(now),
+                UTIME_OMIT => None,
+                ns if ns < 1_000_000_000 => Some(Timespec {
+                    sec: sec as i64,
+                    nsec: ns as u32,
+                }),
+                _ => return Err(EINVAL),
+            };
+        }
+    }
+    let mut m = n.meta.borrow_mut();
+    if let Some(t) = times[0] {
+        m.atime = t;
+    }
+    if let Some(t) = times[1] {
+        m.mtime = t;
+    }
+    m.ctime = now;
+    Ok(0)
+}
+
+fn truncate_node(n: &Node, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(EINVAL);
+    }
+    if len > MAX_FILE {
+        return Err(EFBIG);
+    }
+    match &mut *n.content.borrow_mut() {
+        Content::File(d) => d.bytes_mut().resize(len as usize, 0),
+        Content::Dir(_) => return Err(EISDIR),
+        _ => return Err(EINVAL),
+    }
+    n.touch_mtime();
+    Ok(0)
+}
+
+/// truncate(2).
+pub fn truncate(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
+    p.may(&n, 2)?;
+    truncate_node(&n, a[1])
+}
+
+/// ftruncate(2).
+pub fn ftruncate(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    if !f.writable() {
+        return Err(EINVAL);
+    }
+    let n = f.node().cloned().ok_or(EINVAL)?;
+    truncate_node(&n, a[1])
+}
+
+/// fallocate(2).
+pub fn fallocate(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const KEEP_SIZE: u64 = 1;
+    let f = p.fds.get(a[0] as i32)?;
+    if !f.writable() {
+        return Err(EBADF);
+    }
+    let n = f.node().cloned().ok_or(ESPIPE)?;
+    let (mode, off, len) = (a[1], a[2] as i64, a[3] as i64);
+    if off < 0 || len <= 0 {
+        return Err(EINVAL);
+    }
+    if mode & !KEEP_SIZE != 0 {
+        p.log_once(format!("fallocate: mode {mode:#x} is not supported"));
+        return Err(EOPNOTSUPP);
+    }
+    let end = (off as u64).checked_add(len as u64).ok_or(EFBIG)?;
+    if mode & KEEP_SIZE == 0 && end > n.size() {
+        truncate_node(&n, end)?;
+    }
+    Ok(0)
+}
+
+/// fsync(2), fdatasync(2): the in-memory layer is always in sync.
+pub fn fsync(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.fds.get(a[0] as i32)?;
+    Ok(0)
+}
+
+/// sync(2).
+pub fn sync(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+fn statfs_bytes() -> [u8; 120] {
+    // struct statfs (asm-generic 64-bit): type, bsize, blocks, bfree, bavail, files, ffree,
+    // fsid[2] (i32), namelen, frsize, flags, spare[4].
+    let mut b = [0u8; 120];
+    let vals: [u64; 7] = [0x0102_1994 /* TMPFS_MAGIC */, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19];
+    for (i, v) in vals.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    b[64..72].copy_from_slice(&255u64.to_le_bytes()); // namelen
+    b[72..80].copy_from_slice(&4096u64.to_le_bytes()); // frsize
+    b
+}
+
+/// statfs(2).
+pub fn statfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
+    p.mem.write_bytes(a[1], &statfs_bytes()).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// fstatfs(2).
+pub fn fstatfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.fds.get(a[0] as i32)?;
+    p.mem.write_bytes(a[1], &statfs_bytes()).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// dup(2).
+pub fn dup(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
+    Ok(p.fds.install(f, false, 0)? as u64)
+}
+
+/// dup3(2).
+pub fn dup3(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (old, new, flags) = (a[0] as i32, a[1] as i32, a[2] as u32);
+    if old == new || flags & !O_CLOEXEC != 0 {
+        return Err(EINVAL);
+    }
+    let f = p.fds.get(old)?;
+    if new < 0 || new as usize >= NOFILE {
+        return Err(EBADF);
+    }
+    p.fds.put(
+        new as usize,
+        FdEntry {
+            file: f,
+            cloexec: flags & O_CLOEXEC != 0,
+        },
+    );
+    Ok(new as u64)
+}
+
+/// fcntl(2).
+pub fn fcntl(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_GETLK: u64 = 5;
+    const F_SETLK: u64 = 6;
+    const F_SETLKW: u64 = 7;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_OFD_GETLK: u64 = 36;
+    const F_OFD_SETLK: u64 = 37;
+    const F_OFD_SETLKW: u64 = 38;
+    let fd = a[0] as i32;
+    match a[1] {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let f = p.fds.get(fd)?;
+            if a[2] as usize >= NOFILE {
+                return Err(EINVAL);
+            }
+            Ok(p.fds.install(f, a[1] == F_DUPFD_CLOEXEC, a[2] as usize)? as u64)
+        }
+        F_GETFD => Ok(p.fds.entry(fd)?.cloexec as u64),
+        F_SETFD => {
+            p.fds.entry_mut(fd)?.cloexec = a[2] & 1 != 0;
+            Ok(0)
+        }
+        F_GETFL => {
+            let f = p.fds.get(fd)?;
+            Ok((f.flags.get() & !O_DIRECTORY) as u64)
+        }
+        F_SETFL => {
+            let f = p.fds.get(fd)?;
+            let v = (f.flags.get() & !SETFL_MASK) | (a[2] as u32 & SETFL_MASK);
+            f.flags.set(v);
+            Ok(0)
+        }
+        F_GETLK | F_OFD_GETLK => {
+            p.fds.get(fd)?;
+            // struct flock: l_type (i16) first; one process holds no conflicting lock.
+            p.mem.write_u16(a[2], 2 /* F_UNLCK */).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
+        F_SETLK | F_SETLKW | F_OFD_SETLK | F_OFD_SETLKW => {
+            p.fds.get(fd)?;
+            Ok(0)
+        }
+        cmd => {
+            p.log_once(format!("fcntl: command {cmd} is not supported"));
+            Err(EINVAL)
+        }
+    }
+}
+
+/// flock(2).
+pub fn flock(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.fds.get(a[0] as i32)?;
+    Ok(0)
+}
+
+/// ioctl(2).
+pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const TCGETS: u64 = 0x5401;
+    const TCSETS: u64 = 0x5402;
+    const TCSETSW: u64 = 0x5403;
+    const TCSETSF: u64 = 0x5404;
+    const TIOCGPGRP: u64 = 0x540f;
+    const TIOCSPGRP: u64 = 0x5410;
+    const TIOCGWINSZ: u64 = 0x5413;
+    const TIOCSWINSZ: u64 = 0x5414;
+    const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    let fd = a[0] as i32;
+    let f = p.fds.get(fd)?;
+    match a[1] {
+        FIOCLEX | FIONCLEX => {
+            p.fds.entry_mut(fd)?.cloexec = a[1] == FIOCLEX;
+            return Ok(0);
+        }
+        FIONBIO => {
+            let v = p.mem.read_u32(a[2]).map_err(|_| EFAULT)?;
+            let fl = f.flags.get();
+            f.flags.set(if v != 0 { fl | O_NONBLOCK } else { fl & !O_NONBLOCK });
+            return Ok(0);
+        }
+        FIONREAD => {
+            let n = match f.node() {
+                Some(n) if n.file_type() == S_IFREG => n.size().saturating_sub(f.pos.get()),
+                Some(n) if n.is_dir() => return Err(EINVAL),
+                _ => 0,
+            };
+            p.mem.write_u32(a[2], n as u32).map_err(|_| EFAULT)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let host_fd = match f.kind {
+        FileKind::HostStdin => 0,
+        FileKind::HostStdout => 1,
+        FileKind::HostStderr => 2,
+        FileKind::Node(_) => return Err(ENOTTY),
+    };
+    if !crate::host::isatty(host_fd) {
+        return Err(ENOTTY);
+    }
+    match a[1] {
+        TCGETS => {
+            let t = p.termios.encode();
+            p.mem.write_bytes(a[2], &t).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
+        TCSETS | TCSETSW | TCSETSF => {
+            let mut b = [0u8; abi::Termios::LEN];
+            p.mem.read_bytes(a[2], &mut b).map_err(|_| EFAULT)?;
+            p.termios = abi::Termios::decode(&b);
+            Ok(0)
+        }
+        TIOCGWINSZ => {
+            let (rows, cols) = p.winsize();
+            let mut b = [0u8; 8];
+            b[0..2].copy_from_slice(&rows.to_le_bytes());
+            b[2..4].copy_from_slice(&cols.to_le_bytes());
+            p.mem.write_bytes(a[2], &b).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
+        TIOCSWINSZ => Ok(0),
+        TIOCGPGRP => {
+            let pid = p.pid as u32;
+            p.mem.write_u32(a[2], pid).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
+        TIOCSPGRP => Ok(0),
+        req => {
+            p.log_once(format!("ioctl: terminal request {req:#x} is not supported"));
+            Err(EINVAL)
+        }
+    }
+}
+
+impl Process {
+    /// The terminal size: `LINES`/`COLUMNS` of the host environment, else 24x80.
+    pub fn winsize(&self) -> (u16, u16) {
+        let get = |k: &str| {
+            self.host_env
+                .iter()
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse::<u16>().ok())
+        };
+        (get("LINES").unwrap_or(24), get("COLUMNS").unwrap_or(80))
+    }
+}

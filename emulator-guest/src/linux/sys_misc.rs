@@ -1,0 +1,657 @@
+//! Process, identity, time, signal and other system calls.
+
+use super::abi;
+use super::errno::*;
+use super::signal::*;
+use super::syscalls::SysResult;
+use super::{ExitReason, Process};
+use crate::host;
+
+/// exit(2): with one thread, the same as exit_group.
+pub fn exit(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.exit = Some(ExitReason::Exited(a[0] as i32 & 0xff));
+    Ok(0)
+}
+
+/// exit_group(2).
+pub fn exit_group(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    p.exit = Some(ExitReason::Exited(a[0] as i32 & 0xff));
+    Ok(0)
+}
+
+/// set_tid_address(2).
+pub fn set_tid_address(p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    Ok(p.pid as u64)
+}
+
+/// set_robust_list(2).
+pub fn set_robust_list(_p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[1] != 24 {
+        return Err(EINVAL);
+    }
+    Ok(0)
+}
+
+/// futex(2): with one thread, a wait that would block can only time out.
+pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAKE: u64 = 1;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    const FUTEX_WAKE_BITSET: u64 = 10;
+    const ETIMEDOUT: Errno = 110;
+    let op = a[1] & 0x7f; // without FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
+    match op {
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => Ok(0),
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let v = p.mem.read_u32(a[0]).map_err(|_| EFAULT)?;
+            if v != a[2] as u32 {
+                return Err(EAGAIN);
+            }
+            if a[3] == 0 {
+                p.log_once("futex: wait with no timeout and no other thread to wake it".into());
+                return Err(EINTR);
+            }
+            let (sec, nsec) = read_timespec(p, a[3])?;
+            if op == FUTEX_WAIT {
+                host::sleep_ns(sec * 1_000_000_000 + nsec);
+            } else {
+                // An absolute deadline.
+                let now = host::now_monotonic_ns();
+                let deadline = sec * 1_000_000_000 + nsec;
+                host::sleep_ns(deadline.saturating_sub(now));
+            }
+            Err(ETIMEDOUT)
+        }
+        _ => {
+            p.log_once(format!("futex: operation {op} is not supported"));
+            Err(ENOSYS)
+        }
+    }
+}
+
+fn read_timespec(p: &mut Process, addr: u64) -> Result<(u64, u64), Errno> {
+    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
+    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    Ok((sec as u64, nsec as u64))
+}
+
+/// nanosleep(2).
+pub fn nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (s, ns) = read_timespec(p, a[0])?;
+    host::sleep_ns(s * 1_000_000_000 + ns);
+    Ok(0)
+}
+
+const CLOCK_REALTIME: u64 = 0;
+const CLOCK_MONOTONIC: u64 = 1;
+const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+const CLOCK_MONOTONIC_RAW: u64 = 4;
+const CLOCK_REALTIME_COARSE: u64 = 5;
+const CLOCK_MONOTONIC_COARSE: u64 = 6;
+const CLOCK_BOOTTIME: u64 = 7;
+
+fn clock_ns(p: &Process, clock: u64) -> Result<u64, Errno> {
+    match clock {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(host::now_realtime_ns()),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            Ok(host::now_monotonic_ns())
+        }
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(cpu_time_ns(p)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// CPU time of the guest: its instructions at a nominal 1 GHz... we have no better
+/// measure of "its" time in one Wasm instance, so wall time since start is used.
+fn cpu_time_ns(_p: &Process) -> u64 {
+    host::now_monotonic_ns()
+}
+
+/// clock_gettime(2).
+pub fn clock_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let ns = clock_ns(p, a[0])?;
+    p.mem.write_bytes(a[1], &abi::ns_to_timespec(ns)).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// clock_getres(2).
+pub fn clock_getres(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    clock_ns(p, a[0])?;
+    if a[1] != 0 {
+        p.mem.write_bytes(a[1], &abi::ns_to_timespec(1)).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// clock_nanosleep(2).
+pub fn clock_nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let now = clock_ns(p, a[0])?;
+    let (s, ns) = read_timespec(p, a[2])?;
+    let t = s * 1_000_000_000 + ns;
+    let wait = if a[1] & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
+    host::sleep_ns(wait);
+    Ok(0)
+}
+
+/// gettimeofday(2).
+pub fn gettimeofday(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let ns = host::now_realtime_ns();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+        b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+        p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
+    }
+    if a[1] != 0 {
+        p.mem.write_bytes(a[1], &[0u8; 8]).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// times(2).
+pub fn times(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let ticks = host::now_monotonic_ns() / 10_000_000;
+    if a[0] != 0 {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&ticks.to_le_bytes());
+        p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
+    }
+    Ok(ticks)
+}
+
+/// getrusage(2).
+pub fn getrusage(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    // struct rusage: ru_utime, ru_stime (timeval each), then 14 longs.
+    let ns = cpu_time_ns(p);
+    let mut b = [0u8; 144];
+    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+    b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+    // ru_maxrss in KiB.
+    b[32..40].copy_from_slice(&(p.mem.resident_bytes() / 1024).to_le_bytes());
+    p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// sched_getaffinity(2): one CPU.
+pub fn sched_getaffinity(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[1] < 8 || a[1] % 8 != 0 {
+        return Err(EINVAL);
+    }
+    let mut mask = vec![0u8; a[1].min(128) as usize];
+    mask[0] = 1;
+    p.mem.write_bytes(a[2], &mask).map_err(|_| EFAULT)?;
+    Ok(mask.len() as u64)
+}
+
+/// sched_yield(2).
+pub fn sched_yield(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// Sends `sig` to this process (the only one there is).
+fn signal_self(p: &mut Process, pid: i64, sig: u64) -> SysResult {
+    if sig > NSIG as u64 {
+        return Err(EINVAL);
+    }
+    if pid != p.pid as i64 && pid != 0 && pid != -1 && pid != -(p.pid as i64) {
+        return Err(ESRCH);
+    }
+    let sig = sig as i32;
+    if sig == 0 {
+        return Ok(0);
+    }
+    let action = p.signals.actions[sig as usize];
+    let blocked = p.signals.mask & (1 << (sig - 1)) != 0 && sig != SIGKILL && sig != SIGSTOP;
+    if p.signals.ignored(sig) || blocked {
+        return Ok(0);
+    }
+    if action.handler != SIG_DFL {
+        p.log_once(format!("signal {}: handlers are not run yet; ignored", signal_name(sig)));
+        return Ok(0);
+    }
+    match default_action(sig) {
+        DefaultAction::Terminate => p.exit = Some(ExitReason::Signaled(sig)),
+        DefaultAction::Ignore | DefaultAction::Continue => {}
+        DefaultAction::Stop => p.log_once("stop signals: no job control yet; ignored".into()),
+    }
+    Ok(0)
+}
+
+/// kill(2).
+pub fn kill(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    signal_self(p, a[0] as i64, a[1])
+}
+
+/// tkill(2).
+pub fn tkill(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    signal_self(p, a[0] as i64, a[1])
+}
+
+/// tgkill(2).
+pub fn tgkill(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[1] as i64 != p.pid as i64 {
+        return Err(ESRCH);
+    }
+    signal_self(p, a[0] as i64, a[2])
+}
+
+/// rt_sigaction(2).
+pub fn rt_sigaction(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let sig = a[0] as usize;
+    if sig == 0 || sig > NSIG || a[3] != 8 {
+        return Err(EINVAL);
+    }
+    let old = p.signals.actions[sig];
+    if a[1] != 0 {
+        if sig == SIGKILL as usize || sig == SIGSTOP as usize {
+            return Err(EINVAL);
+        }
+        // struct sigaction: handler, flags, mask (riscv64 has no sa_restorer).
+        let handler = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
+        let flags = p.mem.read_u64(a[1] + 8).map_err(|_| EFAULT)?;
+        let mask = p.mem.read_u64(a[1] + 16).map_err(|_| EFAULT)?;
+        p.signals.actions[sig] = SigAction { handler, flags, mask };
+    }
+    if a[2] != 0 {
+        for (i, v) in [old.handler, old.flags, old.mask].iter().enumerate() {
+            p.mem.write_u64(a[2] + i as u64 * 8, *v).map_err(|_| EFAULT)?;
+        }
+    }
+    Ok(0)
+}
+
+/// rt_sigprocmask(2).
+pub fn rt_sigprocmask(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[3] != 8 {
+        return Err(EINVAL);
+    }
+    let old = p.signals.mask;
+    if a[1] != 0 {
+        let set = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
+        let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
+        p.signals.mask = match a[0] {
+            0 => old | set,
+            1 => old & !set,
+            2 => set,
+            _ => return Err(EINVAL),
+        } & !unblockable;
+    }
+    if a[2] != 0 {
+        p.mem.write_u64(a[2], old).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// sigaltstack(2).
+pub fn sigaltstack(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let old = p.signals.altstack;
+    if a[0] != 0 {
+        let sp = p.mem.read_u64(a[0]).map_err(|_| EFAULT)?;
+        let flags = p.mem.read_u32(a[0] + 8).map_err(|_| EFAULT)?;
+        let size = p.mem.read_u64(a[0] + 16).map_err(|_| EFAULT)?;
+        if flags & !2 != 0 && flags != 0x8000_0000 {
+            return Err(EINVAL);
+        }
+        if flags & 2 == 0 && size < MINSIGSTKSZ {
+            return Err(ENOMEM);
+        }
+        p.signals.altstack = (sp, flags, size);
+    }
+    if a[1] != 0 {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&old.0.to_le_bytes());
+        b[8..12].copy_from_slice(&old.1.to_le_bytes());
+        b[16..].copy_from_slice(&old.2.to_le_bytes());
+        p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+macro_rules! getter {
+    ($name:ident, $e:expr) => {
+        pub fn $name(p: &mut Process, _a: &[u64; 6]) -> SysResult {
+            #[allow(clippy::redundant_closure_call)]
+            Ok(($e)(p) as u64)
+        }
+    };
+}
+
+getter!(getpid, |p: &Process| p.pid);
+getter!(gettid, |p: &Process| p.pid);
+getter!(getppid, |_p: &Process| 0);
+getter!(getuid, |p: &Process| p.creds.uid);
+getter!(geteuid, |p: &Process| p.creds.euid);
+getter!(getgid, |p: &Process| p.creds.gid);
+getter!(getegid, |p: &Process| p.creds.egid);
+
+/// getpgid(2).
+pub fn getpgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 && a[0] as i32 != p.pid {
+        return Err(ESRCH);
+    }
+    Ok(p.pid as u64)
+}
+
+/// getsid(2).
+pub fn getsid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    getpgid(p, a)
+}
+
+/// setpgid(2).
+pub fn setpgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 && a[0] as i32 != p.pid {
+        return Err(ESRCH);
+    }
+    if a[1] != 0 && a[1] as i32 != p.pid {
+        return Err(EPERM);
+    }
+    Ok(0)
+}
+
+/// setsid(2): the first process is already a session leader.
+pub fn setsid(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    Err(EPERM)
+}
+
+/// setuid(2).
+pub fn setuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let uid = a[0] as u32;
+    let c = &mut p.creds;
+    if c.euid == 0 {
+        c.uid = uid;
+        c.euid = uid;
+        c.suid = uid;
+    } else if uid == c.uid || uid == c.suid {
+        c.euid = uid;
+    } else {
+        return Err(EPERM);
+    }
+    Ok(0)
+}
+
+/// setgid(2).
+pub fn setgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let gid = a[0] as u32;
+    let root = p.creds.euid == 0;
+    let c = &mut p.creds;
+    if root {
+        c.gid = gid;
+        c.egid = gid;
+        c.sgid = gid;
+    } else if gid == c.gid || gid == c.sgid {
+        c.egid = gid;
+    } else {
+        return Err(EPERM);
+    }
+    Ok(0)
+}
+
+/// Applies a set*id triple: `u32::MAX` keeps a value; unprivileged callers may only pick
+/// one of their current ids.
+fn set_ids(root: bool, cur: [u32; 3], new: [u32; 3]) -> Result<[u32; 3], Errno> {
+    let mut out = cur;
+    for i in 0..3 {
+        if new[i] == u32::MAX {
+            continue;
+        }
+        if !root && !cur.contains(&new[i]) {
+            return Err(EPERM);
+        }
+        out[i] = new[i];
+    }
+    Ok(out)
+}
+
+/// setresuid(2).
+pub fn setresuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let c = &mut p.creds;
+    let r = set_ids(c.euid == 0, [c.uid, c.euid, c.suid], [a[0] as u32, a[1] as u32, a[2] as u32])?;
+    [c.uid, c.euid, c.suid] = r;
+    Ok(0)
+}
+
+/// setresgid(2).
+pub fn setresgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let root = p.creds.euid == 0;
+    let c = &mut p.creds;
+    let r = set_ids(root, [c.gid, c.egid, c.sgid], [a[0] as u32, a[1] as u32, a[2] as u32])?;
+    [c.gid, c.egid, c.sgid] = r;
+    Ok(0)
+}
+
+/// setreuid(2).
+pub fn setreuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    setresuid(p, &[a[0], a[1], u32::MAX as u64, 0, 0, 0])
+}
+
+/// setregid(2).
+pub fn setregid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    setresgid(p, &[a[0], a[1], u32::MAX as u64, 0, 0, 0])
+}
+
+fn put_ids(p: &mut Process, addrs: &[u64], ids: [u32; 3]) -> SysResult {
+    for (addr, id) in addrs.iter().zip(ids) {
+        p.mem.write_u32(*addr, id).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// getresuid(2).
+pub fn getresuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let c = p.creds.clone();
+    put_ids(p, &a[..3], [c.uid, c.euid, c.suid])
+}
+
+/// getresgid(2).
+pub fn getresgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let c = p.creds.clone();
+    put_ids(p, &a[..3], [c.gid, c.egid, c.sgid])
+}
+
+/// getgroups(2).
+pub fn getgroups(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let groups = p.creds.groups.clone();
+    if a[0] == 0 {
+        return Ok(groups.len() as u64);
+    }
+    if (a[0] as usize) < groups.len() {
+        return Err(EINVAL);
+    }
+    for (i, g) in groups.iter().enumerate() {
+        p.mem.write_u32(a[1] + i as u64 * 4, *g).map_err(|_| EFAULT)?;
+    }
+    Ok(groups.len() as u64)
+}
+
+/// setgroups(2).
+pub fn setgroups(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if p.creds.euid != 0 {
+        return Err(EPERM);
+    }
+    if a[0] > 65536 {
+        return Err(EINVAL);
+    }
+    let mut g = Vec::with_capacity(a[0] as usize);
+    for i in 0..a[0] {
+        g.push(p.mem.read_u32(a[1] + i * 4).map_err(|_| EFAULT)?);
+    }
+    p.creds.groups = g;
+    Ok(0)
+}
+
+/// uname(2).
+pub fn uname(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let host = p.hostname.clone();
+    let u = abi::utsname([
+        b"Linux",
+        &host,
+        b"6.12.0-rvbox",
+        b"#1 SMP rvbox",
+        b"riscv64",
+        b"(none)",
+    ]);
+    p.mem.write_bytes(a[0], &u).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// sethostname(2).
+pub fn sethostname(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if p.creds.euid != 0 {
+        return Err(EPERM);
+    }
+    if a[1] > 64 {
+        return Err(EINVAL);
+    }
+    let mut b = vec![0u8; a[1] as usize];
+    p.mem.read_bytes(a[0], &mut b).map_err(|_| EFAULT)?;
+    p.hostname = b;
+    Ok(0)
+}
+
+const RLIM_INFINITY: u64 = u64::MAX;
+
+fn rlimit(p: &Process, res: u64) -> Result<(u64, u64), Errno> {
+    Ok(match res {
+        3 => (8 << 20, RLIM_INFINITY),                           // RLIMIT_STACK
+        7 => (super::fd::NOFILE as u64, super::fd::NOFILE as u64), // RLIMIT_NOFILE
+        9 => (p.mem_limit(), p.mem_limit()),                     // RLIMIT_AS
+        0..=15 => (RLIM_INFINITY, RLIM_INFINITY),
+        _ => return Err(EINVAL),
+    })
+}
+
+/// prlimit64(2).
+pub fn prlimit64(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 && a[0] as i32 != p.pid {
+        return Err(ESRCH);
+    }
+    let (cur, max) = rlimit(p, a[1])?;
+    if a[2] != 0 {
+        p.log_once(format!("prlimit64: setting resource {} is recorded nowhere", a[1]));
+    }
+    if a[3] != 0 {
+        p.mem.write_u64(a[3], cur).map_err(|_| EFAULT)?;
+        p.mem.write_u64(a[3] + 8, max).map_err(|_| EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// getrlimit(2).
+pub fn getrlimit(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    prlimit64(p, &[0, a[0], 0, a[1], 0, 0])
+}
+
+/// setrlimit(2).
+pub fn setrlimit(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    rlimit(p, a[0])?;
+    Ok(0)
+}
+
+/// sysinfo(2).
+pub fn sysinfo(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    // struct sysinfo: uptime, loads[3], totalram, freeram, sharedram, bufferram,
+    // totalswap, freeswap (longs), procs (u16), pad, totalhigh, freehigh, mem_unit (u32).
+    let mut b = [0u8; 112];
+    let uptime = host::now_monotonic_ns() / 1_000_000_000;
+    let total = p.mem_limit();
+    let free = total.saturating_sub(p.mem.resident_bytes());
+    b[0..8].copy_from_slice(&uptime.to_le_bytes());
+    b[32..40].copy_from_slice(&total.to_le_bytes());
+    b[40..48].copy_from_slice(&free.to_le_bytes());
+    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// umask(2).
+pub fn umask(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let old = p.umask;
+    p.umask = a[0] as u32 & 0o777;
+    Ok(old as u64)
+}
+
+/// prctl(2).
+pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match a[0] {
+        PR_SET_NAME => {
+            let name = p.mem.read_cstr(a[1], 16).map_err(|_| EFAULT)?.unwrap_or_default();
+            p.comm = name.into_iter().take(15).collect();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut b = p.comm.clone();
+            b.resize(16, 0);
+            p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
+        op => {
+            p.log_once(format!("prctl: option {op} is not supported"));
+            Err(EINVAL)
+        }
+    }
+}
+
+/// getrandom(2).
+pub fn getrandom(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = (a[1] as usize).min(1 << 20);
+    let mut b = vec![0u8; n];
+    host::random(&mut b);
+    p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
+    Ok(n as u64)
+}
+
+/// wait4(2): there are no children yet.
+pub fn wait4(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    Err(ECHILD)
+}
+
+/// execve(2).
+pub fn execve(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let path = p.path_arg(a[0])?;
+    let argv = read_strv(p, a[1])?;
+    let envp = read_strv(p, a[2])?;
+    p.exec(&path, argv, envp)?;
+    Ok(0)
+}
+
+/// Reads a NULL-terminated array of strings (argv, envp).
+fn read_strv(p: &mut Process, mut addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    const ARG_MAX: usize = 2 << 20;
+    let mut out = Vec::new();
+    let mut total = 0;
+    if addr == 0 {
+        return Ok(out);
+    }
+    loop {
+        let ptr = p.mem.read_u64(addr).map_err(|_| EFAULT)?;
+        if ptr == 0 {
+            return Ok(out);
+        }
+        let s = p
+            .mem
+            .read_cstr(ptr, 128 * 1024)
+            .map_err(|_| EFAULT)?
+            .ok_or(E2BIG)?;
+        total += s.len() + 1 + 8;
+        if total > ARG_MAX {
+            return Err(E2BIG);
+        }
+        out.push(s);
+        addr += 8;
+    }
+}
+
+impl Process {
+    /// The guest memory limit in bytes.
+    pub fn mem_limit(&self) -> u64 {
+        super::DEFAULT_MEMORY_LIMIT
+    }
+}

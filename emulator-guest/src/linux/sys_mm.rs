@@ -1,0 +1,259 @@
+//! Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync.
+
+use super::errno::*;
+use super::mm::{VmaKind, MMAP_MIN};
+use super::syscalls::SysResult;
+use super::Process;
+use crate::mem::{prot, PAGE_SIZE, USER_END};
+use crate::vfs::Content;
+
+const PROT_MASK: u64 = 7;
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+
+fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+/// brk(2).
+pub fn brk(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let want = a[0];
+    let mm = &mut p.mm;
+    if want < mm.brk_start {
+        return Ok(mm.brk);
+    }
+    let Some(new_end) = page_up(want) else {
+        return Ok(mm.brk);
+    };
+    let old_end = page_up(mm.brk).unwrap();
+    if new_end > old_end {
+        if new_end > USER_END || !mm.is_free(old_end, new_end - old_end) {
+            return Ok(mm.brk);
+        }
+        mm.map_fixed(&mut p.mem, old_end, new_end - old_end, prot::READ | prot::WRITE, VmaKind::Heap);
+    } else if new_end < old_end {
+        mm.unmap(&mut p.mem, new_end, old_end - new_end);
+    }
+    mm.brk = want;
+    Ok(want)
+}
+
+/// mmap(2).
+pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (addr, len, pr, flags, fd, off) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
+    if len == 0 || pr & !PROT_MASK != 0 && pr & !(PROT_MASK | 0x0100_0000 | 0x0200_0000) != 0 {
+        return Err(EINVAL);
+    }
+    let len = page_up(len).ok_or(ENOMEM)?;
+    if len > USER_END || off % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let kind = flags & MAP_TYPE;
+    if kind != MAP_SHARED && kind != MAP_PRIVATE && kind != MAP_SHARED_VALIDATE {
+        return Err(EINVAL);
+    }
+    let shared = kind != MAP_PRIVATE;
+    let pr = pr as u8 & 7;
+    // The file contents, if it is a file mapping.
+    let (vkind, data): (VmaKind, Option<Vec<u8>>) = if flags & MAP_ANONYMOUS != 0 {
+        // One process: a shared anonymous mapping is the same as a private one.
+        (VmaKind::Anon, None)
+    } else {
+        let file = p.fds.get(fd)?;
+        if !file.readable() {
+            return Err(EACCES);
+        }
+        let Some(node) = file.node().cloned() else {
+            return Err(ENODEV);
+        };
+        let bytes = match &*node.content.borrow() {
+            Content::File(d) => {
+                let b = d.bytes();
+                let start = (off.min(b.len() as u64)) as usize;
+                let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
+                b[start..end].to_vec()
+            }
+            Content::Device(crate::vfs::Device::Zero) => Vec::new(),
+            _ => return Err(ENODEV),
+        };
+        if shared && pr & prot::WRITE != 0 {
+            // Writes through the mapping would never reach the file: refuse rather than
+            // lose them.
+            p.log_once("mmap: shared writable file mappings are not supported yet".into());
+            return Err(ENODEV);
+        }
+        let name = String::from_utf8_lossy(&p.vfs.path_of_node(&node)).into_owned();
+        (VmaKind::File(name), Some(bytes))
+    };
+    let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
+        if addr % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        if addr < MMAP_MIN || addr.checked_add(len).is_none_or(|e| e > USER_END) {
+            return Err(if flags & MAP_FIXED != 0 { EPERM } else { ENOMEM });
+        }
+        if flags & MAP_FIXED == 0 && !p.mm.is_free(addr, len) {
+            return Err(EEXIST);
+        }
+        addr
+    } else {
+        p.mm.find_free(len, (addr != 0).then_some(addr)).ok_or(ENOMEM)?
+    };
+    if len > p.mem_limit() {
+        return Err(ENOMEM);
+    }
+    p.mm.map_fixed(&mut p.mem, start, len, pr, vkind);
+    if let Some(bytes) = data {
+        if !bytes.is_empty() {
+            p.mem.poke(start, &bytes).map_err(|_| ENOMEM)?;
+        }
+    }
+    Ok(start)
+}
+
+/// munmap(2).
+pub fn munmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (addr, len) = (a[0], a[1]);
+    if addr % PAGE_SIZE != 0 || len == 0 {
+        return Err(EINVAL);
+    }
+    let len = page_up(len).ok_or(EINVAL)?;
+    if addr.checked_add(len).is_none_or(|e| e > USER_END) {
+        return Err(EINVAL);
+    }
+    p.mm.unmap(&mut p.mem, addr, len);
+    Ok(0)
+}
+
+/// mprotect(2).
+pub fn mprotect(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let (addr, len, pr) = (a[0], a[1], a[2]);
+    if addr % PAGE_SIZE != 0 || pr & !(PROT_MASK | 0x0100_0000 | 0x0200_0000) != 0 {
+        return Err(EINVAL);
+    }
+    let len = page_up(len).ok_or(ENOMEM)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    if addr.checked_add(len).is_none_or(|e| e > USER_END) {
+        return Err(ENOMEM);
+    }
+    if !p.mm.protect(&mut p.mem, addr, len, pr as u8 & 7) {
+        return Err(ENOMEM);
+    }
+    Ok(0)
+}
+
+/// mremap(2).
+pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    let (old, old_len, new_len, flags) = (a[0], a[1], a[2], a[3]);
+    if old % PAGE_SIZE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || flags == MREMAP_FIXED {
+        return Err(EINVAL);
+    }
+    let old_len = page_up(old_len).ok_or(EINVAL)?;
+    let new_len = page_up(new_len).ok_or(EINVAL)?;
+    if new_len == 0 || old_len == 0 {
+        return Err(EINVAL);
+    }
+    let Some((_, vma)) = p.mm.vma_at(old) else {
+        return Err(EFAULT);
+    };
+    if !p.mm.is_mapped(old, old_len) {
+        return Err(EFAULT);
+    }
+    let (pr, kind) = (vma.prot, vma.kind.clone());
+    if new_len <= old_len {
+        if new_len < old_len {
+            p.mm.unmap(&mut p.mem, old + new_len, old_len - new_len);
+        }
+        return Ok(old);
+    }
+    // Grow in place if the pages after it are free.
+    if flags & MREMAP_FIXED == 0 && p.mm.is_free(old + old_len, new_len - old_len) && old + new_len <= USER_END {
+        // Map only the tail: the existing pages keep their contents.
+        p.mm.map_fixed(&mut p.mem, old + old_len, new_len - old_len, pr, kind);
+        return Ok(old);
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return Err(ENOMEM);
+    }
+    let new = if flags & MREMAP_FIXED != 0 {
+        let n = a[4];
+        if n % PAGE_SIZE != 0 || n.checked_add(new_len).is_none_or(|e| e > USER_END) {
+            return Err(EINVAL);
+        }
+        n
+    } else {
+        p.mm.find_free(new_len, None).ok_or(ENOMEM)?
+    };
+    // Copy the contents (readable or not) to the new place.
+    let mut buf = vec![0u8; old_len as usize];
+    // Read regardless of protection: make it readable for the copy.
+    p.mem.protect(old, old_len, prot::READ);
+    let r = p.mem.read_bytes(old, &mut buf);
+    p.mm.unmap(&mut p.mem, old, old_len);
+    r.map_err(|_| EFAULT)?;
+    p.mm.map_fixed(&mut p.mem, new, new_len, pr, kind);
+    p.mem.poke(new, &buf).map_err(|_| ENOMEM)?;
+    Ok(new)
+}
+
+/// madvise(2).
+pub fn madvise(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const MADV_DONTNEED: u64 = 4;
+    const MADV_FREE: u64 = 8;
+    let (addr, len, advice) = (a[0], a[1], a[2]);
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let len = page_up(len).ok_or(EINVAL)?;
+    if !p.mm.is_mapped(addr, len) {
+        return Err(ENOMEM);
+    }
+    if advice == MADV_DONTNEED || advice == MADV_FREE {
+        // Private anonymous pages read as zero afterwards: map them afresh, keeping each
+        // VMA's protection and kind.
+        let mut at = addr;
+        while at < addr + len {
+            let (_, vma) = p.mm.vma_at(at).expect("checked mapped");
+            let end = vma.end.min(addr + len);
+            let (pr, kind) = (vma.prot, vma.kind.clone());
+            if matches!(kind, VmaKind::Anon | VmaKind::Heap | VmaKind::Stack) {
+                p.mm.map_fixed(&mut p.mem, at, end - at, pr, kind);
+            }
+            at = end;
+        }
+    }
+    Ok(0)
+}
+
+/// msync(2): private and anonymous mappings have nothing to write back.
+pub fn msync(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] % PAGE_SIZE != 0 || a[2] & !7 != 0 {
+        return Err(EINVAL);
+    }
+    let len = page_up(a[1]).ok_or(ENOMEM)?;
+    if !p.mm.is_mapped(a[0], len) {
+        return Err(ENOMEM);
+    }
+    Ok(0)
+}
+
+impl crate::vfs::Vfs {
+    /// A path for `node`, for `/proc/self/maps`: found by searching the tree would be slow,
+    /// so only directories have exact paths; files are named by inode.
+    pub fn path_of_node(&self, node: &crate::vfs::Node) -> Vec<u8> {
+        if node.is_dir() {
+            self.path_of(node)
+        } else {
+            format!("inode:{}", node.ino).into_bytes()
+        }
+    }
+}
