@@ -245,14 +245,7 @@ fn conversions_to_int_saturate() {
         (0x61, wu, db(-0.5), RDN, 0, NV), // rounds to -1
         (0x61, wu, QNAN_D, RNE, u64::MAX, NV),
         (0x61, l, db(9.3e18), RNE, i64::MAX as u64, NV),
-        (
-            0x61,
-            l,
-            db(-9.223372036854775808e18),
-            RNE,
-            i64::MIN as u64,
-            0,
-        ),
+        (0x61, l, db(i64::MIN as f64), RNE, i64::MIN as u64, 0),
         (0x61, l, db(f64::NEG_INFINITY), RNE, i64::MIN as u64, NV),
         (0x61, l, QNAN_D, RNE, i64::MAX as u64, NV),
         (0x61, l, db(1e-300), RUP, 1, NX),
@@ -292,14 +285,7 @@ fn conversions_from_int_and_between_formats() {
         (0x69, 0, 0xffff_ffff_ffff_fffe, RNE, db(-2.0), 0), // fcvt.d.w
         (0x69, 0, 0x0000_0001_8000_0000, RNE, db(-2147483648.0), 0), // uses low 32 bits
         (0x69, 1, 0xffff_ffff_ffff_ffff, RNE, db(4294967295.0), 0), // fcvt.d.wu
-        (
-            0x69,
-            2,
-            i64::MIN as u64,
-            RNE,
-            db(-9.223372036854775808e18),
-            0,
-        ), // fcvt.d.l
+        (0x69, 2, i64::MIN as u64, RNE, db(i64::MIN as f64), 0), // fcvt.d.l
         (0x69, 2, (1 << 53) + 1, RNE, db(9007199254740992.0), NX),
         (0x69, 2, (1 << 53) + 1, RUP, db(9007199254740994.0), NX),
         (0x69, 3, u64::MAX, RNE, db(1.8446744073709552e19), NX), // fcvt.d.lu

@@ -362,7 +362,7 @@ fn ecall_ebreak_budget() {
     let n = m.cpu.instret;
     assert!((1000..1000 + 70).contains(&n), "{n}");
     assert_eq!(m.cpu.x[5], n.div_ceil(2));
-    assert_eq!(m.cpu.pc, if n % 2 == 0 { CODE } else { CODE + 4 });
+    assert_eq!(m.cpu.pc, if n.is_multiple_of(2) { CODE } else { CODE + 4 });
     assert_eq!(m.run(0), Exit::Budget);
     assert_eq!(m.cpu.instret, n);
 }

@@ -83,17 +83,17 @@ fn expansion_matches_assembler() {
 #[test]
 fn reserved_encodings_are_illegal() {
     for c in [
-        0x0000u16,       // all zeros
-        0x0000 | 0x0010, // c.addi4spn with nzuimm = 0 (rd' = a2)
-        0x8000,          // quadrant 0 funct3 100: reserved
-        0x2001,          // c.addiw x0
-        0x6101,          // c.addi16sp with nzimm = 0
-        0x6501,          // c.lui a0, 0
-        0x9c41,          // c.subw-group reserved (funct2 10, bit 12)
-        0x9c61,          // c.subw-group reserved (funct2 11, bit 12)
-        0x4002,          // c.lwsp x0
-        0x6002,          // c.ldsp x0
-        0x8002,          // c.jr x0
+        0x0000u16, // all zeros
+        0x0010,    // c.addi4spn a2 with nzuimm = 0
+        0x8000,    // quadrant 0 funct3 100: reserved
+        0x2001,    // c.addiw x0
+        0x6101,    // c.addi16sp with nzimm = 0
+        0x6501,    // c.lui a0, 0
+        0x9c41,    // c.subw-group reserved (funct2 10, bit 12)
+        0x9c61,    // c.subw-group reserved (funct2 11, bit 12)
+        0x4002,    // c.lwsp x0
+        0x6002,    // c.ldsp x0
+        0x8002,    // c.jr x0
     ] {
         assert_eq!(expand_c(c), None, "{c:#06x}");
         let mut m = Machine::new();

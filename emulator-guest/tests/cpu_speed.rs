@@ -9,7 +9,11 @@ use std::time::Instant;
 
 #[test]
 fn loop_speed() {
-    let iters: u64 = if cfg!(debug_assertions) { 200_000 } else { 20_000_000 };
+    let iters: u64 = if cfg!(debug_assertions) {
+        200_000
+    } else {
+        20_000_000
+    };
     let mut m = Machine::new();
     m.cpu.x[9] = DATA;
     let mut c = Code::default();
