@@ -579,10 +579,17 @@ fn run_both(items: &[Item], st: &Start, emu: &mut rvemu::cpu::Cpu, seq: usize) {
     }
 }
 
+/// A fresh rvemu CPU. Its constructor writes `rvemu.dts` (and tries to run `dtc`) in the
+/// current directory, so run it from the temporary directory, not the source tree.
+fn new_rvemu() -> rvemu::cpu::Cpu {
+    std::env::set_current_dir(std::env::temp_dir()).unwrap();
+    rvemu::cpu::Cpu::new()
+}
+
 #[test]
 fn random_sequences_match_rvemu() {
     let mut rng = Rng(0xdead_beef_cafe_f00d);
-    let mut emu = rvemu::cpu::Cpu::new();
+    let mut emu = new_rvemu();
     for seq in 0..400 {
         let n = 20 + rng.below(120) as usize;
         let items: Vec<Item> = (0..n).map(|_| gen_item(&mut rng, false)).collect();
@@ -596,7 +603,7 @@ fn each_instruction_kind_matches_rvemu() {
     // Single instructions from every generator class, many times each, so a mismatch is
     // reported on the smallest possible program.
     let mut rng = Rng(42);
-    let mut emu = rvemu::cpu::Cpu::new();
+    let mut emu = new_rvemu();
     for seq in 0..6000 {
         let items = [gen_item(&mut rng, true)];
         let st = random_start(&mut rng);
