@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// Runs an rvbox module under Node's node:wasi (WASI preview1).
+//
+//   node runner/node/run.mjs [-e KEY=VALUE]... MODULE.wasm [ARGS...]
+//
+// The guest gets ARGS after argv[0] (the module's file name), only the environment given
+// with -e (the host environment does not leak in, as with `docker run`), this process's
+// stdin/stdout/stderr, and no preopened directories. Exits with the guest's exit status;
+// with 125 after a one-line `rvbox: ...` message if the module is not an rvbox module,
+// cannot be loaded, or traps.
+
+import { readFileSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+
+// node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
+// Installed before node:wasi is loaded (hence the dynamic import below).
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  const type = typeof rest[0] === 'string' ? rest[0] : rest[0]?.type;
+  const text = typeof warning === 'string' ? warning : warning?.message;
+  if ((type === 'ExperimentalWarning' || warning?.name === 'ExperimentalWarning') && /WASI/.test(text ?? '')) {
+    return;
+  }
+  return emitWarning.call(process, warning, ...rest);
+};
+
+// Must match converter/src/meta.rs.
+const SECTION = 'rvbox';
+const FORMAT = 1;
+const TRAP_STATUS = 125;
+
+class RvboxError extends Error {}
+
+// Writes to fd 2 directly: process.stderr could switch a shared pipe to non-blocking mode
+// under the guest's writes.
+function fail(msg, status = TRAP_STATUS) {
+  try {
+    writeSync(2, `rvbox: ${msg}\n`);
+  } catch {
+    // stderr closed: nothing to tell
+  }
+  process.exit(status);
+}
+
+function usage() {
+  fail('usage: node run.mjs [-e KEY=VALUE]... MODULE.wasm [ARGS...]', 2);
+}
+
+// Reads an unsigned LEB128 at bytes[pos]; returns [value, next position] or null.
+function leb(bytes, pos) {
+  let value = 0;
+  let mul = 1;
+  for (let i = 0; i < 5; i++) {
+    if (pos >= bytes.length) return null;
+    const b = bytes[pos++];
+    value += (b & 0x7f) * mul;
+    if ((b & 0x80) === 0) return [value, pos];
+    mul *= 128;
+  }
+  return null;
+}
+
+// The module's metadata: the JSON of the `rvbox` custom section, which must be the
+// module's first section. Same checks and messages as rvbox_converter::meta::read_meta.
+export function readMeta(name, bytes) {
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) {
+    throw new RvboxError(`${name}: not a WebAssembly module`);
+  }
+  const notRvbox = () => new RvboxError(`${name}: not an rvbox module (no '${SECTION}' section at its start)`);
+  let pos = 8;
+  if (bytes[pos++] !== 0) throw notRvbox();
+  const size = leb(bytes, pos);
+  if (!size) throw notRvbox();
+  const [len, start] = size;
+  if (start + len > bytes.length) throw new RvboxError(`${name}: damaged rvbox metadata: section cut short`);
+  const nameLen = leb(bytes, start);
+  if (!nameLen || nameLen[1] + nameLen[0] > start + len) throw notRvbox();
+  const secName = new TextDecoder().decode(bytes.subarray(nameLen[1], nameLen[1] + nameLen[0]));
+  if (secName !== SECTION) throw notRvbox();
+  const data = bytes.subarray(nameLen[1] + nameLen[0], start + len);
+  let meta;
+  try {
+    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch (e) {
+    throw new RvboxError(`${name}: damaged rvbox metadata: ${e.message}`);
+  }
+  if (typeof meta !== 'object' || meta === null || typeof meta.format !== 'number') {
+    throw new RvboxError(`${name}: damaged rvbox metadata: missing field \`format\``);
+  }
+  if (meta.format !== FORMAT) {
+    throw new RvboxError(
+      `${name}: made by an incompatible rvbox (module format ${meta.format}, this rvbox reads ${FORMAT}); convert the image again with this rvbox`,
+    );
+  }
+  return meta;
+}
+
+function parseArgs(argv) {
+  const env = {};
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i];
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a === '-e' || a === '--env') {
+      const kv = argv[i + 1];
+      if (kv === undefined) usage();
+      const eq = kv.indexOf('=');
+      if (eq <= 0) fail(`invalid environment variable ${JSON.stringify(kv)}: expected KEY=VALUE`, 2);
+      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      i += 2;
+    } else if (a.startsWith('--env=')) {
+      const kv = a.slice('--env='.length);
+      const eq = kv.indexOf('=');
+      if (eq <= 0) fail(`invalid environment variable ${JSON.stringify(kv)}: expected KEY=VALUE`, 2);
+      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      i++;
+    } else if (a === '-h' || a === '--help') {
+      usage();
+    } else {
+      break;
+    }
+  }
+  if (i >= argv.length) usage();
+  return { module: argv[i], args: argv.slice(i + 1), env };
+}
+
+async function main() {
+  const { module: path, args, env } = parseArgs(process.argv.slice(2));
+  const name = basename(path);
+
+  let bytes;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    fail(`${path}: ${e.code === 'ENOENT' ? 'No such file or directory' : e.message}`);
+  }
+  try {
+    readMeta(path, bytes);
+  } catch (e) {
+    if (e instanceof RvboxError) fail(e.message);
+    throw e;
+  }
+
+  let module;
+  try {
+    module = await WebAssembly.compile(bytes);
+  } catch (e) {
+    fail(`compiling ${path}: ${e.message}`);
+  }
+  bytes = null;
+  // Belt and braces: the engine agrees that the section is there.
+  if (WebAssembly.Module.customSections(module, SECTION).length === 0) {
+    fail(`${path}: not an rvbox module (no '${SECTION}' section at its start)`);
+  }
+
+  const { WASI } = await import('node:wasi');
+  const wasi = new WASI({
+    version: 'preview1',
+    args: [name, ...args],
+    env,
+    preopens: {},
+    returnOnExit: true,
+    stdin: 0,
+    stdout: 1,
+    stderr: 2,
+  });
+
+  let instance;
+  try {
+    instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+  } catch (e) {
+    fail(`instantiating the module: ${e.message}`);
+  }
+
+  let status;
+  try {
+    status = wasi.start(instance);
+  } catch (e) {
+    const msg = String(e?.message ?? e).split('\n')[0];
+    fail(`guest trapped: ${msg}`);
+  }
+  process.exit(status ?? 0);
+}
+
+main().catch((e) => fail(String(e?.stack ?? e).split('\n')[0]));

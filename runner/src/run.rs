@@ -1,0 +1,841 @@
+//! Running an rvbox module on wasmtime with WASI preview1.
+//!
+//! The guest sees: its arguments after argv[0], exactly the environment the caller gives
+//! (the host environment does not leak in), stdin/stdout/stderr of this process, and no
+//! preopened directories.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use wasmtime::{Config, Engine, Linker, OptLevel, Store, Strategy, Trap, WasmBacktrace};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use crate::cache::{self, Cache};
+
+/// What to run and how.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The rvbox module (`.wasm`).
+    pub module: PathBuf,
+    /// Arguments for the guest, after argv[0].
+    pub args: Vec<String>,
+    /// The guest's whole environment.
+    pub env: Vec<(String, String)>,
+    /// Neither read nor write the compiled-module cache.
+    pub no_cache: bool,
+}
+
+/// Exit status when the guest traps or rvbox fails after the guest started (as `docker run`
+/// uses 125 for its own failures).
+pub const TRAP_STATUS: i32 = 125;
+
+/// Describes every [`Config`] option [`engine_config`] sets; part of the cache key, so
+/// change it whenever `engine_config` changes.
+pub(crate) const CONFIG_FINGERPRINT: &str = "rvbox-engine-v1;strategy=cranelift;opt=speed;\
+     memory_init_cow=1;memory_reservation=default;guards=default;parallel_compilation=1";
+
+/// The wasmtime configuration rvbox runs modules with.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        // The filesystem bundle is one large, page-aligned data segment: with CoW it is
+        // mapped from the (cached) compiled module instead of copied at instantiation.
+        .memory_init_cow(true)
+        .parallel_compilation(true);
+    // wasm32 with the default 4 GiB reservation and guard pages: bounds checks are free.
+    config
+}
+
+/// Runs the module and returns the exit status rvbox should exit with: the guest's
+/// `proc_exit` code, 0 if `_start` returns, [`TRAP_STATUS`] (after a one-line message on
+/// stderr) if the guest traps. Errors before the guest starts (not an rvbox module,
+/// unreadable file, failed compilation, ...) are returned as `Err`.
+pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
+    let cache = if opts.no_cache {
+        None
+    } else {
+        Cache::from_env()
+    };
+    run_with_cache(opts, cache.as_ref())
+}
+
+/// [`run`] with an explicit cache (`None`: no cache).
+pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Result<i32> {
+    let meta = rvbox_converter::meta::read_meta_file(&opts.module)?;
+    for (k, v) in &opts.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            bail!("invalid environment variable name or value: {k:?}");
+        }
+    }
+    for a in &opts.args {
+        if a.contains('\0') {
+            bail!("invalid argument (contains NUL): {a:?}");
+        }
+    }
+
+    let t0 = Instant::now();
+    let engine = Engine::new(&engine_config()).map_err(wasmtime_err)?;
+    let (module, outcome) = cache::load_or_compile(&engine, &opts.module, &meta, cache)?;
+    let t_load = t0.elapsed();
+
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |cx| cx).map_err(wasmtime_err)?;
+
+    let mut argv = Vec::with_capacity(opts.args.len() + 1);
+    argv.push(argv0(&opts.module));
+    argv.extend(opts.args.iter().cloned());
+    let mut builder = WasiCtxBuilder::new();
+    builder.inherit_stdin();
+    match stdio::HostOutput::stdout() {
+        Some(out) => builder.stdout(out),
+        None => builder.inherit_stdout(),
+    };
+    match stdio::HostOutput::stderr() {
+        Some(out) => builder.stderr(out),
+        None => builder.inherit_stderr(),
+    };
+    let wasi = builder
+        .args(&argv)
+        .envs(&opts.env)
+        .allow_blocking_current_thread(true)
+        .build_p1();
+    let mut store = Store::new(&engine, wasi);
+
+    let t1 = Instant::now();
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .map_err(wasmtime_err)
+        .context("instantiating the module")?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(wasmtime_err)
+        .context("the module has no `_start` function")?;
+    let t_inst = t1.elapsed();
+
+    let t2 = Instant::now();
+    let result = start.call(&mut store, ());
+    let t_run = t2.elapsed();
+    // Anything still buffered in our stdout goes out now; a closed pipe is not our error.
+    let _ = std::io::stdout().flush();
+
+    log(
+        "time",
+        format_args!(
+            "time: load {:.1} ms ({outcome}), instantiate {:.1} ms, run {:.1} ms",
+            t_load.as_secs_f64() * 1e3,
+            t_inst.as_secs_f64() * 1e3,
+            t_run.as_secs_f64() * 1e3
+        ),
+    );
+
+    let err = match result {
+        Ok(()) => return Ok(0),
+        Err(e) => e,
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Ok(exit.0);
+    }
+    eprint_line(format_args!("rvbox: {}", trap_message(&err)));
+    if log_enabled("trap") {
+        eprint_line(format_args!("rvbox: {err:?}"));
+    }
+    Ok(TRAP_STATUS)
+}
+
+mod stdio {
+    //! The guest's stdout and stderr.
+    //!
+    //! wasmtime-wasi's inherited stdio turns a broken pipe into "stream closed", which a
+    //! preview1 guest sees as EIO. These streams write straight to (a duplicate of) this
+    //! process's fd 1 / fd 2 and keep the OS error, so a guest writing into a closed pipe
+    //! (`| head`) gets EPIPE, as it would natively. Writes are not buffered here: every
+    //! guest `fd_write` reaches the fd before it returns, so the order of stdout and
+    //! stderr is kept.
+
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+    use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+    #[derive(Clone)]
+    pub struct HostOutput {
+        file: Arc<File>,
+        tty: bool,
+    }
+
+    impl HostOutput {
+        /// For fd 1, or `None` if it cannot be duplicated (e.g. it is closed).
+        pub fn stdout() -> Option<Self> {
+            let out = std::io::stdout();
+            let tty = std::io::IsTerminal::is_terminal(&out);
+            Self::from_fd(out.as_fd(), tty)
+        }
+
+        /// For fd 2, or `None` if it cannot be duplicated.
+        pub fn stderr() -> Option<Self> {
+            let err = std::io::stderr();
+            let tty = std::io::IsTerminal::is_terminal(&err);
+            Self::from_fd(err.as_fd(), tty)
+        }
+
+        fn from_fd(fd: std::os::fd::BorrowedFd<'_>, tty: bool) -> Option<Self> {
+            let owned = fd.try_clone_to_owned().ok()?;
+            Some(HostOutput {
+                file: Arc::new(File::from(owned)),
+                tty,
+            })
+        }
+
+        fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
+            (&*self.file).write_all(buf)
+        }
+    }
+
+    fn stream_error(e: std::io::Error) -> StreamError {
+        // p1 downcasts this to `io::Error` and maps its OS error (EPIPE -> errno PIPE).
+        StreamError::LastOperationFailed(wasmtime::Error::new(e))
+    }
+
+    impl IsTerminal for HostOutput {
+        fn is_terminal(&self) -> bool {
+            self.tty
+        }
+    }
+
+    impl StdoutStream for HostOutput {
+        fn p2_stream(&self) -> Box<dyn OutputStream> {
+            Box::new(self.clone())
+        }
+        fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[wasmtime_wasi::async_trait]
+    impl Pollable for HostOutput {
+        async fn ready(&mut self) {}
+    }
+
+    impl OutputStream for HostOutput {
+        fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+            self.write_all(&bytes).map_err(stream_error)
+        }
+        fn flush(&mut self) -> StreamResult<()> {
+            Ok(()) // nothing is buffered
+        }
+        fn check_write(&mut self) -> StreamResult<usize> {
+            Ok(1 << 20)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for HostOutput {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(self.write_all(buf).map(|()| buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+/// argv[0] for the guest: the module's file name.
+fn argv0(module: &Path) -> String {
+    module
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rvbox".into())
+}
+
+/// One line describing why the guest stopped.
+fn trap_message(err: &wasmtime::Error) -> String {
+    let place = err
+        .downcast_ref::<WasmBacktrace>()
+        .and_then(|bt| bt.frames().first())
+        .map(|f| match f.func_name() {
+            Some(name) => format!(" in {name}"),
+            None => format!(" in function {}", f.func_index()),
+        })
+        .unwrap_or_default();
+    match err.downcast_ref::<Trap>() {
+        Some(trap) => format!("guest trapped: {trap}{place}"),
+        None => {
+            let msg = format!("{err:#}");
+            let first = msg.lines().next().unwrap_or("unknown error");
+            format!("guest failed: {first}{place}")
+        }
+    }
+}
+
+/// Converts a wasmtime error, keeping its chain of causes.
+pub(crate) fn wasmtime_err(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::Error::from_boxed(e.into())
+}
+
+/// Writes a line to stderr, ignoring failure (a closed stderr must not make rvbox panic).
+pub(crate) fn eprint_line(msg: impl Display) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+/// Whether `RVBOX_LOG` asks for `topic`. `RVBOX_LOG` is a comma-separated list of topics
+/// (`cache`, `time`, `trap`) or `all`; the topic `""` means "RVBOX_LOG is set at all".
+pub(crate) fn log_enabled(topic: &str) -> bool {
+    match std::env::var("RVBOX_LOG") {
+        Ok(v) if !v.trim().is_empty() => {
+            topic.is_empty()
+                || v.split(',')
+                    .map(str::trim)
+                    .any(|t| t == topic || t == "all" || t == "1")
+        }
+        _ => false,
+    }
+}
+
+/// Prints `rvbox: <msg>` to stderr if `RVBOX_LOG` asks for `topic`.
+pub(crate) fn log(topic: &str, msg: impl Display) {
+    if log_enabled(topic) {
+        eprint_line(format_args!("rvbox: {msg}"));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Small WASI modules that look like rvbox modules, for tests.
+
+    use rvbox_converter::meta::{ImageMeta, ModuleMeta, FORMAT, SECTION};
+
+    /// What the test module does after printing its args, `--`, and its environment.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Then {
+        /// `proc_exit(n)`.
+        Exit(i32),
+        /// Return from `_start`.
+        Return,
+        /// `unreachable`.
+        Trap,
+        /// Write `n` lines of 64 bytes to stdout; `proc_exit(errno)` on the first failed
+        /// write, else `proc_exit(0)`.
+        Spam(u32),
+    }
+
+    pub fn meta(module_id: &str) -> ModuleMeta {
+        ModuleMeta {
+            format: FORMAT,
+            rvbox_version: "0.1.0".into(),
+            module_id: module_id.into(),
+            image: ImageMeta {
+                reference: "oci:test".into(),
+                manifest_digest: "sha256:00".into(),
+                platform: "linux/riscv64".into(),
+                config: Default::default(),
+            },
+            bundle_size: 0,
+            file_count: 0,
+            files_size: 0,
+        }
+    }
+
+    /// The test module's WAT.
+    pub fn wat(then: Then) -> String {
+        let body = match then {
+            Then::Exit(n) => format!("(call $proc_exit (i32.const {n}))"),
+            Then::Return => String::new(),
+            Then::Trap => "unreachable".into(),
+            Then::Spam(n) => format!(
+                r#"(local.set $i (i32.const 0))
+                (block $done (loop $l
+                  (br_if $done (i32.ge_u (local.get $i) (i32.const {n})))
+                  (local.set $r (call $write (i32.const 1) (i32.const 200) (i32.const 64)))
+                  (if (local.get $r) (then (call $proc_exit (local.get $r))))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $l)))
+                (call $proc_exit (i32.const 0))"#
+            ),
+        };
+        format!(
+            r#"(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 100) "--\n")
+  (data (i32.const 200) "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n")
+  ;; Turns the NULs of n bytes at p into newlines.
+  (func $nl (param $p i32) (param $n i32)
+    (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (if (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $i))))
+        (then (i32.store8 (i32.add (local.get $p) (local.get $i)) (i32.const 10))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+  ;; fd_write of one buffer; returns the errno.
+  (func $write (param $fd i32) (param $p i32) (param $n i32) (result i32)
+    (i32.store (i32.const 16) (local.get $p))
+    (i32.store (i32.const 20) (local.get $n))
+    (call $fd_write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 24)))
+  (func (export "_start")
+    (local $i i32) (local $r i32)
+    (drop (call $args_sizes_get (i32.const 0) (i32.const 4)))
+    (drop (call $args_get (i32.const 1024) (i32.const 8192)))
+    (call $nl (i32.const 8192) (i32.load (i32.const 4)))
+    (drop (call $write (i32.const 1) (i32.const 8192) (i32.load (i32.const 4))))
+    (drop (call $write (i32.const 1) (i32.const 100) (i32.const 3)))
+    (drop (call $environ_sizes_get (i32.const 0) (i32.const 4)))
+    (drop (call $environ_get (i32.const 1024) (i32.const 8192)))
+    (call $nl (i32.const 8192) (i32.load (i32.const 4)))
+    (drop (call $write (i32.const 1) (i32.const 8192) (i32.load (i32.const 4))))
+    {body}))"#
+        )
+    }
+
+    /// A custom section `name` holding `data`.
+    pub fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        leb(&mut payload, name.len() as u64);
+        payload.extend_from_slice(name.as_bytes());
+        payload.extend_from_slice(data);
+        let mut sec = vec![0u8];
+        leb(&mut sec, payload.len() as u64);
+        sec.extend_from_slice(&payload);
+        sec
+    }
+
+    fn leb(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A module: the `rvbox` section (if `meta_json` is given) first, then the module
+    /// compiled from `wat`.
+    pub fn module_bytes(meta_json: Option<&[u8]>, wat: &str) -> Vec<u8> {
+        let body = wat::parse_str(wat).expect("test WAT");
+        let mut out = body[..8].to_vec();
+        if let Some(json) = meta_json {
+            out.extend(custom_section(SECTION, json));
+        }
+        out.extend_from_slice(&body[8..]);
+        out
+    }
+
+    /// An rvbox test module with id `module_id` that does `then`.
+    pub fn rvbox_module(module_id: &str, then: Then) -> Vec<u8> {
+        let json = serde_json::to_vec(&meta(module_id)).unwrap();
+        module_bytes(Some(&json), &wat(then))
+    }
+
+    /// Writes `bytes` to `dir/name` and returns the path.
+    pub fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// Env var that puts [`child`] to work: the module to run.
+    const CHILD_MODULE: &str = "RVBOX_TEST_CHILD_MODULE";
+
+    /// Runs `module` in a child process (this test binary, test `child`) so that its
+    /// stdout/stderr/exit status can be observed; `extra_env` is set for the child.
+    fn spawn_child(module: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "run::tests::child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(CHILD_MODULE, module)
+        .env("RVBOX_TEST_CHILD_ARGS", args.join("\u{1f}"))
+        .env_remove("RVBOX_LOG")
+        .stdin(Stdio::null());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Not a test by itself: the child side of [`spawn_child`]. Runs the module with
+    /// `run()` (cache from the environment) and exits with its status, like `rvbox run`.
+    #[test]
+    #[ignore = "helper run by other tests in a child process"]
+    fn child() {
+        let Some(module) = std::env::var_os(CHILD_MODULE) else {
+            return;
+        };
+        let args = std::env::var("RVBOX_TEST_CHILD_ARGS").unwrap_or_default();
+        let opts = RunOptions {
+            module: module.into(),
+            args: args
+                .split('\u{1f}')
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+                .collect(),
+            env: vec![("GREETING".into(), "hello world".into())],
+            no_cache: std::env::var_os("RVBOX_TEST_NO_CACHE").is_some(),
+        };
+        let status = match run(&opts) {
+            Ok(s) => s,
+            Err(e) => {
+                eprint_line(format_args!("rvbox: {e:#}"));
+                125
+            }
+        };
+        std::process::exit(status);
+    }
+
+    /// The guest's stdout without libtest's own lines.
+    fn guest_stdout(out: &[u8]) -> String {
+        String::from_utf8_lossy(out)
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with("running "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn exit_code_args_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "t.wasm",
+            &rvbox_module("id-exit", Then::Exit(3)),
+        );
+        let out = spawn_child(&m, &["a", "b c"], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .env("HOST_ONLY_VAR", "leak")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        let stdout = guest_stdout(&out.stdout);
+        assert_eq!(stdout, "t.wasm\na\nb c\n--\nGREETING=hello world\n");
+        assert!(!stdout.contains("HOST_ONLY_VAR"));
+    }
+
+    #[test]
+    fn return_from_start_is_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(dir.path(), "r.wasm", &rvbox_module("id-ret", Then::Return));
+        let out = spawn_child(&m, &[], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            guest_stdout(&out.stdout),
+            "r.wasm\n--\nGREETING=hello world\n"
+        );
+    }
+
+    #[test]
+    fn trap_is_125_with_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "trap.wasm",
+            &rvbox_module("id-trap", Then::Trap),
+        );
+        let out = spawn_child(&m, &[], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(TRAP_STATUS), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<_> = stderr.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].starts_with("rvbox: guest trapped: ") && lines[0].contains("unreachable"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn not_rvbox_and_not_wasm_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = write(
+            dir.path(),
+            "plain.wasm",
+            &module_bytes(None, &wat(Then::Return)),
+        );
+        let err = run_with_cache(
+            &RunOptions {
+                module: plain,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not an rvbox module"),
+            "{err:#}"
+        );
+
+        let text = write(dir.path(), "x.wasm", b"#!/bin/sh\necho hi\n");
+        let err = run_with_cache(
+            &RunOptions {
+                module: text,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a WebAssembly module"),
+            "{err:#}"
+        );
+
+        let json = br#"{"format":999,"module_id":"x"}"#;
+        let old = write(
+            dir.path(),
+            "old.wasm",
+            &module_bytes(Some(json), &wat(Then::Return)),
+        );
+        let err = run_with_cache(
+            &RunOptions {
+                module: old,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("incompatible"), "{err:#}");
+    }
+
+    #[test]
+    fn cache_miss_then_hit_via_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        let m = write(
+            dir.path(),
+            "c.wasm",
+            &rvbox_module("id-cache", Then::Exit(7)),
+        );
+        let env = [
+            ("RVBOX_CACHE_DIR", cache_dir.to_str().unwrap()),
+            ("RVBOX_LOG", "cache"),
+        ];
+        let first = spawn_child(&m, &[], &env).output().unwrap();
+        assert_eq!(first.status.code(), Some(7), "{first:?}");
+        let err1 = String::from_utf8_lossy(&first.stderr);
+        assert!(err1.contains("rvbox: cache miss"), "{err1}");
+        let second = spawn_child(&m, &[], &env).output().unwrap();
+        assert_eq!(second.status.code(), Some(7), "{second:?}");
+        let err2 = String::from_utf8_lossy(&second.stderr);
+        assert!(err2.contains("rvbox: cache hit "), "{err2}");
+        // --no-cache: neither hit nor miss.
+        let third = spawn_child(&m, &[], &env)
+            .env("RVBOX_TEST_NO_CACHE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(third.status.code(), Some(7));
+        assert!(!String::from_utf8_lossy(&third.stderr).contains("cache"));
+    }
+
+    #[test]
+    fn large_output_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "big.wasm",
+            &rvbox_module("id-big", Then::Spam(50_000)),
+        );
+        let out = spawn_child(&m, &[], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let n = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("0123456789abcdef"))
+            .count();
+        assert_eq!(n, 50_000);
+    }
+
+    #[test]
+    fn closed_pipe_gives_guest_epipe() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "pipe.wasm",
+            &rvbox_module("id-pipe", Then::Spam(1_000_000)),
+        );
+        let mut child = spawn_child(&m, &[], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut buf = [0u8; 4096];
+        stdout.read_exact(&mut buf).unwrap();
+        drop(stdout); // like `| head`
+        let out = child.wait_with_output().unwrap();
+        // WASI errno 64 = EPIPE.
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panick"), "{stderr}");
+    }
+
+    /// Cold (compile) vs cached start of a module with `RVBOX_BENCH_FUNCS` functions and a
+    /// `RVBOX_BENCH_DATA_MIB` MiB data segment: `cargo test -p rvbox --bin rvbox --release
+    /// start_time -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "benchmark"]
+    fn start_time() {
+        let num = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let funcs = num("RVBOX_BENCH_FUNCS", 2000);
+        let data_mib = num("RVBOX_BENCH_DATA_MIB", 64);
+        let mut extra = String::new();
+        for i in 0..funcs {
+            extra.push_str(&format!(
+                "(func $f{i} (export \"f{i}\") (param $x i32) (result i32) (local $i i32)
+                   (block $d (loop $l
+                     (br_if $d (i32.ge_u (local.get $i) (i32.const {i})))
+                     (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 31)) (i32.load (local.get $i))))
+                     (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                     (br $l)))
+                   (local.get $x))\n"
+            ));
+        }
+        let pages = 2 + data_mib * 16 + 16;
+        let data = "\\2a".repeat(data_mib << 20);
+        let text = wat(Then::Exit(0))
+            .replace(
+                "(memory (export \"memory\") 2)",
+                &format!("(memory (export \"memory\") {pages})"),
+            )
+            .replace(
+                ";; Turns the NULs",
+                &format!("(data (i32.const 1048576) \"{data}\")\n{extra}\n;; Turns the NULs"),
+            );
+        let json = serde_json::to_vec(&meta("bench")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(dir.path(), "bench.wasm", &module_bytes(Some(&json), &text));
+        let size = std::fs::metadata(&m).unwrap().len();
+        let cache_dir = dir.path().join("cache");
+        let env = [
+            ("RVBOX_CACHE_DIR", cache_dir.to_str().unwrap()),
+            ("RVBOX_LOG", "cache,time"),
+        ];
+        eprintln!("module: {funcs} functions, {data_mib} MiB data, {size} bytes");
+        for label in ["cold", "cached", "cached"] {
+            let t = Instant::now();
+            let out = spawn_child(&m, &[], &env).output().unwrap();
+            let wall = t.elapsed();
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            eprintln!(
+                "{label}: wall {:.1} ms\n{}",
+                wall.as_secs_f64() * 1e3,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            );
+        }
+    }
+
+    #[test]
+    fn node_runner() {
+        let node_ok = Command::new("node")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !node_ok {
+            eprintln!("node not found: skipping node_runner");
+            return;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/node/run.mjs");
+        let dir = tempfile::tempdir().unwrap();
+        let node = |module: &Path, args: &[&str]| {
+            Command::new("node")
+                .arg(script)
+                .arg(module)
+                .args(args)
+                .env("HOST_ONLY_VAR", "leak")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+
+        let m = write(
+            dir.path(),
+            "n.wasm",
+            &rvbox_module("id-node", Then::Exit(3)),
+        );
+        let out = node(&m, &["a", "b c"]);
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "n.wasm\na\nb c\n--\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warnings");
+
+        let m = write(dir.path(), "r.wasm", &rvbox_module("id-node", Then::Return));
+        assert_eq!(node(&m, &[]).status.code(), Some(0));
+
+        let m = write(dir.path(), "t.wasm", &rvbox_module("id-node", Then::Trap));
+        let out = node(&m, &[]);
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("rvbox: guest trapped: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+        let m = write(
+            dir.path(),
+            "plain.wasm",
+            &module_bytes(None, &wat(Then::Return)),
+        );
+        let out = node(&m, &[]);
+        assert_eq!(out.status.code(), Some(125));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("rvbox: ") && stderr.contains("not an rvbox module"),
+            "{stderr}"
+        );
+
+        let m = write(
+            dir.path(),
+            "big.wasm",
+            &rvbox_module("id-nb", Then::Spam(20_000)),
+        );
+        let out = node(&m, &[]);
+        assert_eq!(out.status.code(), Some(0));
+        let n = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("0123456789abcdef"))
+            .count();
+        assert_eq!(n, 20_000);
+    }
+}
