@@ -837,5 +837,28 @@ mod tests {
             .filter(|l| l.starts_with("0123456789abcdef"))
             .count();
         assert_eq!(n, 20_000);
+
+        // `| head`: the guest sees EPIPE (WASI errno 64) and node prints nothing.
+        use std::io::Read;
+        let m = write(
+            dir.path(),
+            "pipe.wasm",
+            &rvbox_module("id-np", Then::Spam(1_000_000)),
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(&m)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut buf = [0u8; 4096];
+        stdout.read_exact(&mut buf).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     }
 }
