@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build linux/riscv64 OCI image layouts used by rvbox tests into images/out/.
 #
-#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi (or "all")
+#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi testprogs (or "all")
 #
 # Each NAME becomes images/out/NAME (an OCI image layout, tag "latest") plus
 # images/out/NAME.stamp. A name is rebuilt only if its output or stamp is
@@ -13,7 +13,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out="$here/out"
-ALL_NAMES=(busybox busybox-amd64 busybox-multi)
+ALL_NAMES=(busybox busybox-amd64 busybox-multi testprogs)
 
 DEBIAN_MIRROR=${RVBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SUITE=trixie
@@ -44,13 +44,14 @@ recipe_files() {
     case "$1" in
     busybox) echo "$here/build.sh" "$here/oci.py" "$here"/busybox/etc/* ;;
     busybox-amd64 | busybox-multi) echo "$here/build.sh" "$here/oci.py" ;;
+    testprogs) echo "$here/build.sh" "$here/oci.py" "$here"/../tests/guest/*.c ;;
     esac
 }
 
 # Names that must be built (and are read) before NAME.
 deps() {
     case "$1" in
-    busybox-amd64 | busybox-multi) echo busybox ;;
+    busybox-amd64 | busybox-multi | testprogs) echo busybox ;;
     esac
 }
 
@@ -228,6 +229,37 @@ build_busybox_multi() {
     python3 "$here/oci.py" check "$1/layout" >/dev/null
 }
 
+# testprogs: busybox plus a second layer with the C test programs of tests/guest/,
+# built static for riscv64 into /usr/local/bin/. The rootfs (busybox + programs) is
+# kept for the qemu oracle.
+build_testprogs() {
+    local tmp=$1 src epoch created f
+    need riscv64-linux-gnu-gcc umoci python3 tar
+    src="$here/../tests/guest"
+    epoch=$(stat -c %Y "$out/busybox.rootfs/usr/bin/busybox")
+    created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+    mkdir -p "$tmp/layer/usr/local/bin"
+    for f in "$src"/*.c; do
+        log "testprogs: cc $(basename "$f")"
+        riscv64-linux-gnu-gcc -static -O2 -Wall -o "$tmp/layer/usr/local/bin/$(basename "$f" .c)" "$f"
+    done
+    find "$tmp/layer" -exec touch -h -d "@$epoch" {} +
+    (cd "$tmp/layer" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort) >"$tmp/files"
+    tar -C "$tmp/layer" --create --file="$tmp/layer.tar" --format=ustar \
+        --no-recursion --numeric-owner --owner=0 --group=0 \
+        --mtime="@$epoch" --files-from="$tmp/files"
+    cp -a "$out/busybox" "$tmp/layout"
+    umoci raw add-layer --image "$tmp/layout:latest" \
+        --history.created="$created" \
+        --history.created_by="rvbox images/build.sh: tests/guest programs" \
+        "$tmp/layer.tar"
+    umoci gc --layout "$tmp/layout"
+    python3 "$here/oci.py" add-platform "$tmp/layout"
+    python3 "$here/oci.py" check "$tmp/layout" >/dev/null
+    cp -a "$out/busybox.rootfs" "$tmp/rootfs"
+    cp -a "$tmp/layer/usr/local/bin/." "$tmp/rootfs/usr/local/bin/"
+}
+
 # ---------------------------------------------------------------- main
 
 [[ $# -gt 0 ]] || usage
@@ -235,7 +267,7 @@ names=()
 for a in "$@"; do
     case "$a" in
     all) names+=("${ALL_NAMES[@]}") ;;
-    busybox | busybox-amd64 | busybox-multi) names+=("$a") ;;
+    busybox | busybox-amd64 | busybox-multi | testprogs) names+=("$a") ;;
     -h | --help) usage ;;
     *) echo "images: unknown image '$a'" >&2; usage ;;
     esac

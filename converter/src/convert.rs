@@ -139,6 +139,14 @@ pub fn convert(
         w.flush().map_err(out_err)?;
     }
     tmp.as_file().sync_all().map_err(out_err)?;
+    // A module is an ordinary file: rw-r--r-- less the umask, not the temp file's 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let umask = current_umask();
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644 & !umask))
+            .map_err(out_err)?;
+    }
     let module_size = tmp.as_file().metadata().map_err(out_err)?.len();
     tmp.persist(out).map_err(|e| out_err(e.error))?;
     Ok(Report { meta, module_size })
@@ -246,4 +254,16 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The process umask (read without changing it, via /proc; 022 if unknown).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }

@@ -13,3 +13,4 @@ pub mod convert;
 pub mod module;
 
 pub use convert::{convert, Error, Progress, Report};
+pub use rvbox_guest as guest;

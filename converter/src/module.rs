@@ -129,18 +129,20 @@ pub fn write_module_with(
         match &payload {
             Payload::Version { .. } | Payload::End(_) => continue,
             Payload::MemorySection(r) => {
-                let mut sec = wasm_encoder::MemorySection::new();
+                let mut body = Vec::new();
+                r.count().encode(&mut body);
                 for m in r.clone() {
                     let m = m.map_err(bad)?;
-                    sec.memory(wasm_encoder::MemoryType {
+                    wasm_encoder::MemoryType {
                         minimum: new_min.max(m.initial),
                         maximum: m.maximum.map(|max| max.max(new_min)),
                         memory64: false,
                         shared: false,
                         page_size_log2: None,
-                    });
+                    }
+                    .encode(&mut body);
                 }
-                write_section(out, 5, &encoded(&sec))?;
+                write_section(out, 5, &body)?;
             }
             Payload::DataCountSection { count, .. } => {
                 write_section(out, 12, &encoded(&(count + 1)))?;

@@ -150,9 +150,20 @@ pub fn sleep_ns(ns: u64) {
     std::thread::sleep(std::time::Duration::from_nanos(ns));
 }
 
+/// The status the guest ended with, for hosts that cannot take it from `proc_exit`:
+/// wasmtime refuses statuses of 126 and above there, which a guest killed by a signal
+/// (128+N) needs. `rvbox run` reads it through the `rvbox_exit_status` export.
+static EXIT_STATUS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The status recorded by `exit`, or -1 if the guest has not exited.
+pub fn exit_status() -> i32 {
+    EXIT_STATUS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Ends the module with `status`.
 pub fn exit(status: i32) -> ! {
     let _ = io::stdout().flush();
+    EXIT_STATUS.store(status, std::sync::atomic::Ordering::Relaxed);
     std::process::exit(status)
 }
 

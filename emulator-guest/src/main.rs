@@ -43,3 +43,10 @@ fn main() {
         rvbox_guest::host::exit(status);
     }
 }
+
+/// The guest's exit status (see `host::exit_status`); -1 while it runs.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn rvbox_exit_status() -> i32 {
+    rvbox_guest::host::exit_status()
+}

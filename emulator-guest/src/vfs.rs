@@ -182,6 +182,8 @@ impl Vfs {
 
     fn setup_synthetic(&self) {
         let root = &self.root;
+        // The image's root keeps its metadata; what we add here is not a change the guest made.
+        let root_meta = *root.meta.borrow();
         // /dev is always synthetic, whatever the image has there.
         if let Ok(old) = self.lookup(root, b"dev") {
             let _ = old;
@@ -220,6 +222,8 @@ impl Vfs {
                 self.link(root, b"tmp", &tmp);
             }
         }
+        let nlink = root.meta.borrow().nlink;
+        *root.meta.borrow_mut() = Meta { nlink, ..root_meta };
     }
 
     pub fn root(&self) -> Node {

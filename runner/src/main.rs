@@ -1,1 +1,230 @@
-fn main() {}
+//! `rvbox`: turn container images into WebAssembly modules and run them.
+//!
+//! A thin CLI: one function per subcommand; the converter and runner libraries do the work.
+//! Errors are printed as `rvbox: <message>`; exit statuses follow `docker run` (the guest's
+//! status, 128+N for a signal, 125 when rvbox itself fails).
+
+mod cache;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rvbox_converter::meta::{read_meta_file, ModuleMeta};
+
+#[derive(Parser)]
+#[command(name = "rvbox", version, about = "Turn linux/riscv64 container images into one WebAssembly module, and run it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an image into a module: IMAGE is an OCI image layout directory
+    /// (DIR, oci:DIR or oci:DIR:TAG).
+    Convert {
+        image: String,
+        /// The module to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Run a module: `rvbox run app.wasm -- CMD ARGS...` (without CMD, the image's Cmd).
+    Run {
+        module: PathBuf,
+        /// Set an environment variable in the container (KEY=VALUE, or KEY to pass the
+        /// host's value).
+        #[arg(short, long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Compile the module afresh instead of using the compiled-module cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// The command and its arguments (replacing the image's Cmd).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Show what is inside a module.
+    Inspect {
+        module: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the Linux system calls the emulator implements.
+    Syscalls,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // rvbox's own failures: 125 for `run` (as `docker run`), 1 for the other commands.
+    let fail_status = if matches!(cli.command, Command::Run { .. }) { 125 } else { 1 };
+    let r = match cli.command {
+        Command::Convert {
+            image,
+            output,
+            quiet,
+        } => convert(&image, &output, quiet),
+        Command::Run {
+            module,
+            env,
+            no_cache,
+            args,
+        } => run_cmd(module, env, no_cache, args),
+        Command::Inspect { module, json } => inspect(&module, json),
+        Command::Syscalls => syscalls(),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("rvbox: {e:#}");
+            ExitCode::from(fail_status)
+        }
+    }
+}
+
+fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result<i32> {
+    use rvbox_converter::Progress;
+    let show = !quiet && std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut progress = |p: Progress| {
+        if !show {
+            return;
+        }
+        match p {
+            Progress::Layer(l) => eprint!(
+                "\r\x1b[Klayer {}/{} {} {:>6} KiB / {} KiB, {} entries{}",
+                l.index + 1,
+                l.count,
+                l.digest.get(7..19).unwrap_or(&l.digest),
+                l.bytes_read / 1024,
+                l.size / 1024,
+                l.entries,
+                if l.done { " ok\n" } else { "" }
+            ),
+            Progress::Bundle { files, total } => eprint!("\r\x1b[Kbundling files {files}/{total}"),
+        }
+    };
+    let report = rvbox_converter::convert(image, output, &mut progress).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if show {
+        eprintln!();
+    }
+    if !quiet {
+        let m = &report.meta;
+        eprintln!(
+            "{} -> {} ({} files, {:.1} MiB of files, module {:.1} MiB, {:.2}s)",
+            m.image.reference,
+            output.display(),
+            m.file_count,
+            m.files_size as f64 / 1048576.0,
+            report.module_size as f64 / 1048576.0,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(0)
+}
+
+fn run_cmd(module: PathBuf, env: Vec<String>, no_cache: bool, args: Vec<String>) -> anyhow::Result<i32> {
+    let mut pairs = Vec::new();
+    for e in env {
+        match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() => pairs.push((k.to_string(), v.to_string())),
+            None if !e.is_empty() => {
+                // KEY alone: the host's value, if it has one (as docker run -e KEY).
+                if let Ok(v) = std::env::var(&e) {
+                    pairs.push((e, v));
+                }
+            }
+            _ => anyhow::bail!("-e {e:?}: give KEY=VALUE or KEY"),
+        }
+    }
+    // The terminal size reaches the guest through LINES/COLUMNS.
+    if std::io::stdout().is_terminal() {
+        if let Some((cols, rows)) = terminal_size() {
+            for (k, v) in [("COLUMNS", cols), ("LINES", rows)] {
+                if !pairs.iter().any(|(n, _)| n == k) {
+                    pairs.push((k.into(), v.to_string()));
+                }
+            }
+        }
+    }
+    if let Ok(v) = std::env::var("RVBOX_LOG") {
+        pairs.push(("RVBOX_LOG".into(), v));
+    }
+    run::run(&run::RunOptions {
+        module,
+        args,
+        env: pairs,
+        no_cache,
+    })
+}
+
+/// The host terminal's size from `stty size`-like sources (COLUMNS/LINES if set).
+fn terminal_size() -> Option<(u16, u16)> {
+    let cols = std::env::var("COLUMNS").ok()?.parse().ok()?;
+    let rows = std::env::var("LINES").ok()?.parse().ok()?;
+    Some((cols, rows))
+}
+
+fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
+    let meta: ModuleMeta = read_meta_file(module)?;
+    let size = std::fs::metadata(module)?.len();
+    if json {
+        let mut v = serde_json::to_value(&meta)?;
+        v["module_size"] = size.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let c = &meta.image.config;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            serde_json::to_string(v).unwrap()
+        }
+    };
+    println!("module:      {} ({:.1} MiB)", module.display(), size as f64 / 1048576.0);
+    println!("made by:     rvbox {} (module format {})", meta.rvbox_version, meta.format);
+    println!("module id:   {}", meta.module_id);
+    println!("image:       {}", meta.image.reference);
+    println!("digest:      {}", meta.image.manifest_digest);
+    println!("platform:    {}", meta.image.platform);
+    println!("entrypoint:  {}", list(&c.entrypoint));
+    println!("cmd:         {}", list(&c.cmd));
+    println!("env:         {}", list(&c.env));
+    println!("workdir:     {}", if c.working_dir.is_empty() { "/" } else { &c.working_dir });
+    println!("user:        {}", if c.user.is_empty() { "root (default)" } else { &c.user });
+    println!("files:       {} entries, {:.1} MiB in regular files", meta.file_count, meta.files_size as f64 / 1048576.0);
+    println!("bundle:      {:.1} MiB (page-aligned)", meta.bundle_size as f64 / 1048576.0);
+    Ok(0)
+}
+
+fn syscalls() -> anyhow::Result<i32> {
+    use rvbox_converter::guest::linux::syscalls::{Support, TABLE};
+    let mut rows: Vec<_> = TABLE.iter().collect();
+    rows.sort_by_key(|s| s.nr);
+    let (mut full, mut partial, mut none) = (0, 0, 0);
+    for s in rows {
+        let (level, note) = match (s.handler.is_some(), s.support) {
+            (true, Support::Full) => {
+                full += 1;
+                ("full", "")
+            }
+            (true, Support::Partial(n)) => {
+                partial += 1;
+                ("partial", n)
+            }
+            _ => {
+                none += 1;
+                ("ENOSYS", "")
+            }
+        };
+        println!("{:>4}  {:<18} {:<8} {}", s.nr, s.name, level, note);
+    }
+    println!("{full} full, {partial} partial, {none} not implemented (ENOSYS); any other number: ENOSYS");
+    Ok(0)
+}

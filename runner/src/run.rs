@@ -141,6 +141,13 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Ok(exit.0);
     }
+    // wasmtime refuses `proc_exit` statuses of 126 and above (a guest killed by signal N
+    // exits with 128+N); the guest records its status where we can ask for it.
+    if let Ok(status) = instance.get_typed_func::<(), i32>(&mut store, "rvbox_exit_status") {
+        if let Ok(s @ 0..=255) = status.call(&mut store, ()) {
+            return Ok(s);
+        }
+    }
     eprint_line(format_args!("rvbox: {}", trap_message(&err)));
     if log_enabled("trap") {
         eprint_line(format_args!("rvbox: {err:?}"));
