@@ -13,7 +13,10 @@ fn main() {
     let guest_dir = manifest_dir.join("../emulator-guest");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", guest_dir.join("src").display());
-    println!("cargo:rerun-if-changed={}", guest_dir.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        guest_dir.join("Cargo.toml").display()
+    );
     println!("cargo:rerun-if-env-changed=RVBOX_GUEST_WASM");
 
     let dest = out_dir.join("rvbox-guest.wasm");
@@ -28,13 +31,23 @@ fn main() {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(guest_dir.join("Cargo.toml"))
-        .args(["--bin", "rvbox-guest", "--target", "wasm32-wasip1", "--profile", "guest"])
+        .args([
+            "--bin",
+            "rvbox-guest",
+            "--target",
+            "wasm32-wasip1",
+            "--profile",
+            "guest",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     // Don't let the outer build's settings leak into the guest build.
     for (k, _) in env::vars() {
         if k.starts_with("CARGO_")
-            && !matches!(k.as_str(), "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL")
+            && !matches!(
+                k.as_str(),
+                "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
+            )
         {
             cmd.env_remove(&k);
         }

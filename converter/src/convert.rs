@@ -44,7 +44,10 @@ pub struct Report {
 pub enum Progress<'a> {
     Layer(&'a LayerProgress),
     /// Writing the bundle: files written so far, of `total`.
-    Bundle { files: u64, total: u64 },
+    Bundle {
+        files: u64,
+        total: u64,
+    },
 }
 
 /// Converts image `reference` into a module at `out`.
@@ -131,11 +134,16 @@ pub fn convert(
     spool.rewind().map_err(out_err)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
-        module::write_module(&mut w, &meta, &mut io::BufReader::new(&mut spool), layout.total_len)
-            .map_err(|source| Error::Module {
-                path: out.to_path_buf(),
-                source,
-            })?;
+        module::write_module(
+            &mut w,
+            &meta,
+            &mut io::BufReader::new(&mut spool),
+            layout.total_len,
+        )
+        .map_err(|source| Error::Module {
+            path: out.to_path_buf(),
+            source,
+        })?;
         w.flush().map_err(out_err)?;
     }
     tmp.as_file().sync_all().map_err(out_err)?;

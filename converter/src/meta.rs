@@ -98,8 +98,8 @@ pub fn read_meta(name: &str, prefix: &[u8]) -> Result<ModuleMeta, MetaError> {
     struct Version {
         format: u32,
     }
-    let v: Version = serde_json::from_slice(data)
-        .map_err(|e| MetaError::Damaged(name.into(), e.to_string()))?;
+    let v: Version =
+        serde_json::from_slice(data).map_err(|e| MetaError::Damaged(name.into(), e.to_string()))?;
     if v.format != FORMAT {
         return Err(MetaError::Incompatible {
             path: name.into(),

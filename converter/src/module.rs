@@ -35,7 +35,9 @@ pub fn guest_hash() -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    #[error("the image is too large for a wasm32 module: {0} MiB of files (at most about 3 GiB fit)")]
+    #[error(
+        "the image is too large for a wasm32 module: {0} MiB of files (at most about 3 GiB fit)"
+    )]
     TooLarge(u64),
     #[error("the embedded guest module is malformed: {0}")]
     BadGuest(String),
@@ -91,7 +93,11 @@ pub fn write_module_with(
                 for d in r {
                     let d = d.map_err(bad)?;
                     let base = d.range.end - d.data.len();
-                    let mut hits = d.data.windows(16).enumerate().filter(|(_, w)| w == LOCATOR_MAGIC);
+                    let mut hits = d
+                        .data
+                        .windows(16)
+                        .enumerate()
+                        .filter(|(_, w)| w == LOCATOR_MAGIC);
                     if let Some((i, _)) = hits.next() {
                         if locator_at.is_some() || hits.next().is_some() {
                             return Err(bad("bundle locator found twice"));
@@ -168,7 +174,11 @@ pub fn write_module_with(
                 out.write_all(&body_head)?;
                 let copied = io::copy(&mut bundle.take(bundle_len), out)?;
                 if copied != bundle_len {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "bundle shorter than its length").into());
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "bundle shorter than its length",
+                    )
+                    .into());
                 }
                 wrote_data = true;
             }

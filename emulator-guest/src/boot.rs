@@ -93,7 +93,11 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         Err(e) => {
             return fail(
                 STATUS_RVBOX_FAILED,
-                &format!("working directory {}: {}", String::from_utf8_lossy(&wd), strerror(e)),
+                &format!(
+                    "working directory {}: {}",
+                    String::from_utf8_lossy(&wd),
+                    strerror(e)
+                ),
             )
         }
     }
@@ -109,7 +113,11 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         }
     };
     if let Err(e) = p.exec(&path, argv, env) {
-        let status = if e == ENOENT { STATUS_NOT_FOUND } else { STATUS_CANNOT_RUN };
+        let status = if e == ENOENT {
+            STATUS_NOT_FOUND
+        } else {
+            STATUS_CANNOT_RUN
+        };
         return fail(status, &format!("{name}: cannot run: {}", strerror(e)));
     }
     p.run().shell_status()
@@ -176,7 +184,9 @@ fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
         Err(_) => {
             let f = db_entries(&passwd)
                 .find(|f| f.len() > 3 && f[0] == u.as_bytes())
-                .ok_or_else(|| format!("user {u:?} (the image's User) is not in the image's /etc/passwd"))?;
+                .ok_or_else(|| {
+                    format!("user {u:?} (the image's User) is not in the image's /etc/passwd")
+                })?;
             let uid = std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok());
             let gid = std::str::from_utf8(f[3]).ok().and_then(|s| s.parse().ok());
             (
@@ -191,12 +201,16 @@ fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
             Err(_) => db_entries(&group)
                 .find(|f| f.len() > 2 && f[0] == g.as_bytes())
                 .and_then(|f| std::str::from_utf8(f[2]).ok()?.parse().ok())
-                .ok_or_else(|| format!("group {g:?} (the image's User) is not in the image's /etc/group"))?,
+                .ok_or_else(|| {
+                    format!("group {g:?} (the image's User) is not in the image's /etc/group")
+                })?,
         };
     }
     // Supplementary groups: those listing the user by name.
     let name = db_entries(&passwd)
-        .find(|f| f.len() > 2 && std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok()) == Some(uid))
+        .find(|f| {
+            f.len() > 2 && std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok()) == Some(uid)
+        })
         .map(|f| f[0].to_vec());
     let mut groups = Vec::new();
     if let Some(name) = name {

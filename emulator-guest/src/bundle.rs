@@ -325,10 +325,16 @@ impl<'a> Bundle<'a> {
 pub enum NodeSpec {
     /// Entries: (name, index of the inode in the spec list). Need not be sorted.
     Dir(Vec<(Vec<u8>, u32)>),
-    File { len: u64 },
+    File {
+        len: u64,
+    },
     Symlink(Vec<u8>),
-    CharDev { rdev: u32 },
-    BlockDev { rdev: u32 },
+    CharDev {
+        rdev: u32,
+    },
+    BlockDev {
+        rdev: u32,
+    },
     Fifo,
 }
 
@@ -356,7 +362,10 @@ pub struct Layout {
 /// Lays out a bundle for `inodes` (inode 0 must be the root directory) and `config`.
 /// The caller writes `head`, then each file's contents at its offset, zero-padding between.
 pub fn layout(inodes: &[InodeSpec], config: &[u8]) -> Layout {
-    assert!(matches!(inodes.first().map(|i| &i.node), Some(NodeSpec::Dir(_))));
+    assert!(matches!(
+        inodes.first().map(|i| &i.node),
+        Some(NodeSpec::Dir(_))
+    ));
     let mut nlink = vec![0u32; inodes.len()];
     nlink[0] = 1; // the root's ".." is itself
     for spec in inodes {
@@ -388,7 +397,13 @@ pub fn layout(inodes: &[InodeSpec], config: &[u8]) -> Layout {
                     }
                 }
                 nlink[i] += 1; // "."
-                (S_IFDIR, entries.len() as u64, 0, first, entries.len() as u64)
+                (
+                    S_IFDIR,
+                    entries.len() as u64,
+                    0,
+                    first,
+                    entries.len() as u64,
+                )
             }
             NodeSpec::File { len } => (S_IFREG, *len, 0, 0, 0),
             NodeSpec::Symlink(target) => {
@@ -486,7 +501,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let inodes = vec![
-            spec(NodeSpec::Dir(vec![(b"zeta".to_vec(), 1), (b"bin".to_vec(), 2)])),
+            spec(NodeSpec::Dir(vec![
+                (b"zeta".to_vec(), 1),
+                (b"bin".to_vec(), 2),
+            ])),
             spec(NodeSpec::File { len: 5 }),
             spec(NodeSpec::Dir(vec![
                 (b"sh".to_vec(), 3),
@@ -517,7 +535,10 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let inodes = vec![spec(NodeSpec::Dir(vec![(b"f".to_vec(), 1)])), spec(NodeSpec::File { len: 3 })];
+        let inodes = vec![
+            spec(NodeSpec::Dir(vec![(b"f".to_vec(), 1)])),
+            spec(NodeSpec::File { len: 3 }),
+        ];
         let good = build(&inodes, &[(1, b"abc")]);
         assert_eq!(Bundle::new(&good[..50]).err(), Some(BundleError::BadMagic));
         assert!(Bundle::new(&good[..good.len() - 1]).is_err());
@@ -578,7 +599,9 @@ impl RunConfig {
             let mut list = Vec::new();
             for _ in 0..n {
                 let len = u32_(&mut at)?;
-                let s = b.get(at..at.checked_add(len).ok_or(bad.clone())?).ok_or(bad.clone())?;
+                let s = b
+                    .get(at..at.checked_add(len).ok_or(bad.clone())?)
+                    .ok_or(bad.clone())?;
                 at += len;
                 list.push(s.to_vec());
             }

@@ -51,6 +51,12 @@ mod wasi {
     extern "C" {
         pub fn random_get(buf: *mut u8, len: usize) -> u16;
         pub fn fd_fdstat_get(fd: u32, stat: *mut u8) -> u16;
+        pub fn poll_oneoff(
+            subs: *const u8,
+            events: *mut u8,
+            nsubs: usize,
+            nevents: *mut usize,
+        ) -> u16;
     }
 }
 
@@ -142,7 +148,10 @@ pub fn now_realtime_ns() -> u64 {
 pub fn now_monotonic_ns() -> u64 {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
 }
 
 /// Sleeps the whole module (there is only one guest thread to run).
@@ -170,4 +179,44 @@ pub fn exit(status: i32) -> ! {
 /// The log switch: `RVBOX_LOG` in the module's environment (any value but empty or `0`).
 pub fn log_enabled() -> bool {
     std::env::var_os("RVBOX_LOG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Waits until host stdin has input (or end of file) or `timeout_ns` passes (`None`: no
+/// limit). `true` if stdin is ready. The module sleeps in the host meanwhile: no spinning.
+pub fn wait_stdin(timeout_ns: Option<u64>) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // Two subscriptions (48 bytes each): fd_read on fd 0, and a relative clock.
+        let mut subs = [0u8; 96];
+        subs[8] = 1; // EVENTTYPE_FD_READ
+        subs[16..20].copy_from_slice(&0u32.to_le_bytes());
+        let mut n = 1;
+        if let Some(t) = timeout_ns {
+            let c = &mut subs[48..96];
+            c[0..8].copy_from_slice(&1u64.to_le_bytes()); // userdata: the clock
+            c[8] = 0; // EVENTTYPE_CLOCK
+            c[16..20].copy_from_slice(&1u32.to_le_bytes()); // CLOCKID_MONOTONIC
+            c[24..32].copy_from_slice(&t.to_le_bytes());
+            n = 2;
+        }
+        let mut events = [0u8; 64];
+        let mut nevents = 0usize;
+        // SAFETY: `subs` holds `n` subscription records and `events` has room for two
+        // 32-byte event records; `nevents` is a valid out-pointer. All live for the call.
+        let r = unsafe { wasi::poll_oneoff(subs.as_ptr(), events.as_mut_ptr(), n, &mut nevents) };
+        if r != 0 {
+            return true; // cannot poll: let the read decide
+        }
+        (0..nevents.min(2)).any(|i| {
+            let e = &events[i * 32..i * 32 + 32];
+            e[10] == 1 // an fd_read event: stdin is ready (or has an error the read will see)
+        })
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        // Natively there is no portable poll without libc here: report ready and let the
+        // read block. Only the wasm build waits precisely.
+        let _ = timeout_ns;
+        true
+    }
 }

@@ -8,12 +8,12 @@
 //! - `linux`: the Linux personality: ELF loading, the process, system calls.
 //! - `host`: the only code that talks to WASI (or the native OS).
 
+pub mod boot;
 pub mod bundle;
 pub mod cpu;
+pub mod host;
 pub mod linux;
 pub mod mem;
-pub mod vfs;
-pub mod boot;
-pub mod host;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod vfs;

@@ -38,7 +38,10 @@ fn main() {
         // The emulator keeps borrowing the bundle for the life of the process.
         let bundle: &'static [u8] = Box::leak(bundle.to_vec().into_boxed_slice());
         drop(bytes);
-        let host_env = host_env.into_iter().filter(|(k, _)| k.starts_with("RVBOX_") || k == "COLUMNS" || k == "LINES").collect();
+        let host_env = host_env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("RVBOX_") || k == "COLUMNS" || k == "LINES")
+            .collect();
         let status = rvbox_guest::boot::boot(bundle, args.collect(), host_env);
         rvbox_guest::host::exit(status);
     }

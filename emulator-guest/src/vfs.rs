@@ -175,7 +175,9 @@ impl Vfs {
             next_ino: Cell::new(bundle.inode_count() as u64 + 1),
             from_lower: RefCell::new(HashMap::new()),
         };
-        vfs.from_lower.borrow_mut().insert(0, Rc::downgrade(&vfs.root));
+        vfs.from_lower
+            .borrow_mut()
+            .insert(0, Rc::downgrade(&vfs.root));
         vfs.setup_synthetic();
         Ok(vfs)
     }
@@ -222,8 +224,14 @@ impl Vfs {
                 self.link(root, b"tmp", &tmp);
             }
         }
-        let nlink = root.meta.borrow().nlink;
-        *root.meta.borrow_mut() = Meta { nlink, ..root_meta };
+        let subdirs = match &*root.content.borrow() {
+            Content::Dir(d) => d.entries.values().filter(|n| n.is_dir()).count() as u32,
+            _ => 0,
+        };
+        *root.meta.borrow_mut() = Meta {
+            nlink: 2 + subdirs,
+            ..root_meta
+        };
     }
 
     pub fn root(&self) -> Node {
@@ -318,7 +326,11 @@ impl Vfs {
     pub fn list(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
         self.load(dir)?;
         match &*dir.content.borrow() {
-            Content::Dir(d) => Ok(d.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Content::Dir(d) => Ok(d
+                .entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()),
             _ => Err(ENOTDIR),
         }
     }
@@ -358,15 +370,28 @@ impl Vfs {
         self.walk(cwd, path, follow, &mut budget)
     }
 
-    fn walk(&self, cwd: &Node, path: &[u8], follow: Follow, budget: &mut u32) -> Result<Node, Errno> {
+    fn walk(
+        &self,
+        cwd: &Node,
+        path: &[u8],
+        follow: Follow,
+        budget: &mut u32,
+    ) -> Result<Node, Errno> {
         if path.is_empty() {
             return Err(ENOENT);
         }
         if path.len() >= PATH_MAX {
             return Err(ENAMETOOLONG);
         }
-        let mut cur = if path[0] == b'/' { self.root.clone() } else { cwd.clone() };
-        let comps: Vec<&[u8]> = path.split(|&c| c == b'/').filter(|c| !c.is_empty()).collect();
+        let mut cur = if path[0] == b'/' {
+            self.root.clone()
+        } else {
+            cwd.clone()
+        };
+        let comps: Vec<&[u8]> = path
+            .split(|&c| c == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
         let trailing_slash = path.ends_with(b"/");
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
@@ -425,7 +450,11 @@ impl Vfs {
         if name.len() > NAME_MAX {
             return Err(ENAMETOOLONG);
         }
-        let name = if name.is_empty() { b".".to_vec() } else { name.to_vec() };
+        let name = if name.is_empty() {
+            b".".to_vec()
+        } else {
+            name.to_vec()
+        };
         Ok((dir, name))
     }
 

@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use rvbox_converter::meta::{read_meta_file, ModuleMeta};
 
 #[derive(Parser)]
-#[command(name = "rvbox", version, about = "Turn linux/riscv64 container images into one WebAssembly module, and run it")]
+#[command(
+    name = "rvbox",
+    version,
+    about = "Turn linux/riscv64 container images into one WebAssembly module, and run it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // rvbox's own failures: 125 for `run` (as `docker run`), 1 for the other commands.
-    let fail_status = if matches!(cli.command, Command::Run { .. }) { 125 } else { 1 };
+    let fail_status = if matches!(cli.command, Command::Run { .. }) {
+        125
+    } else {
+        1
+    };
     let r = match cli.command {
         Command::Convert {
             image,
@@ -109,7 +117,8 @@ fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result
             Progress::Bundle { files, total } => eprint!("\r\x1b[Kbundling files {files}/{total}"),
         }
     };
-    let report = rvbox_converter::convert(image, output, &mut progress).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = rvbox_converter::convert(image, output, &mut progress)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if show {
         eprintln!();
     }
@@ -128,7 +137,12 @@ fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result
     Ok(0)
 }
 
-fn run_cmd(module: PathBuf, env: Vec<String>, no_cache: bool, args: Vec<String>) -> anyhow::Result<i32> {
+fn run_cmd(
+    module: PathBuf,
+    env: Vec<String>,
+    no_cache: bool,
+    args: Vec<String>,
+) -> anyhow::Result<i32> {
     let mut pairs = Vec::new();
     for e in env {
         match e.split_once('=') {
@@ -187,8 +201,15 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
             serde_json::to_string(v).unwrap()
         }
     };
-    println!("module:      {} ({:.1} MiB)", module.display(), size as f64 / 1048576.0);
-    println!("made by:     rvbox {} (module format {})", meta.rvbox_version, meta.format);
+    println!(
+        "module:      {} ({:.1} MiB)",
+        module.display(),
+        size as f64 / 1048576.0
+    );
+    println!(
+        "made by:     rvbox {} (module format {})",
+        meta.rvbox_version, meta.format
+    );
     println!("module id:   {}", meta.module_id);
     println!("image:       {}", meta.image.reference);
     println!("digest:      {}", meta.image.manifest_digest);
@@ -196,10 +217,31 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
     println!("entrypoint:  {}", list(&c.entrypoint));
     println!("cmd:         {}", list(&c.cmd));
     println!("env:         {}", list(&c.env));
-    println!("workdir:     {}", if c.working_dir.is_empty() { "/" } else { &c.working_dir });
-    println!("user:        {}", if c.user.is_empty() { "root (default)" } else { &c.user });
-    println!("files:       {} entries, {:.1} MiB in regular files", meta.file_count, meta.files_size as f64 / 1048576.0);
-    println!("bundle:      {:.1} MiB (page-aligned)", meta.bundle_size as f64 / 1048576.0);
+    println!(
+        "workdir:     {}",
+        if c.working_dir.is_empty() {
+            "/"
+        } else {
+            &c.working_dir
+        }
+    );
+    println!(
+        "user:        {}",
+        if c.user.is_empty() {
+            "root (default)"
+        } else {
+            &c.user
+        }
+    );
+    println!(
+        "files:       {} entries, {:.1} MiB in regular files",
+        meta.file_count,
+        meta.files_size as f64 / 1048576.0
+    );
+    println!(
+        "bundle:      {:.1} MiB (page-aligned)",
+        meta.bundle_size as f64 / 1048576.0
+    );
     Ok(0)
 }
 
@@ -225,6 +267,8 @@ fn syscalls() -> anyhow::Result<i32> {
         };
         println!("{:>4}  {:<18} {:<8} {}", s.nr, s.name, level, note);
     }
-    println!("{full} full, {partial} partial, {none} not implemented (ENOSYS); any other number: ENOSYS");
+    println!(
+        "{full} full, {partial} partial, {none} not implemented (ENOSYS); any other number: ENOSYS"
+    );
     Ok(0)
 }

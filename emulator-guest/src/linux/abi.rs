@@ -136,8 +136,8 @@ impl Default for Termios {
             lflag: 0o105073, // ISIG ICANON ECHO ECHOE ECHOK ECHOCTL ECHOKE IEXTEN
             line: 0,
             cc: [
-                3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0,
-                0, 0,
+                3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0,
+                0,
             ],
         }
     }

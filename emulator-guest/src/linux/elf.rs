@@ -218,7 +218,9 @@ pub fn load(
         None => elf
             .phdrs
             .iter()
-            .find(|p| p.p_type == PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz)
+            .find(|p| {
+                p.p_type == PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz
+            })
             .map(|p| p.vaddr + bias + (elf.phoff - p.offset))
             .unwrap_or(0),
     };

@@ -100,7 +100,11 @@ impl FdTable {
     /// A table with 0, 1 and 2 open on the host's standard streams.
     pub fn with_stdio() -> FdTable {
         let mut t = FdTable::default();
-        for kind in [FileKind::HostStdin, FileKind::HostStdout, FileKind::HostStderr] {
+        for kind in [
+            FileKind::HostStdin,
+            FileKind::HostStdout,
+            FileKind::HostStderr,
+        ] {
             let flags = if matches!(kind, FileKind::HostStdin) {
                 O_RDONLY
             } else {

@@ -83,6 +83,8 @@ pub struct Process {
     pub host_env: Vec<(String, String)>,
     logged: HashSet<String>,
     log: bool,
+    /// `RVBOX_LOG=strace`: print every system call.
+    pub strace: bool,
 }
 
 impl Process {
@@ -107,6 +109,7 @@ impl Process {
             host_env: Vec::new(),
             logged: HashSet::new(),
             log: crate::host::log_enabled(),
+            strace: std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|w| w == "strace")),
         }
     }
 
@@ -128,11 +131,17 @@ impl Process {
             .find_map(|e| e.strip_prefix(b"PATH="))
             .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         for dir in path.split(|&c| c == b':') {
-            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            let mut p = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
             p.push(b'/');
             p.extend_from_slice(name);
             if let Ok(n) = self.vfs.resolve(&self.cwd, &p, Follow::Yes) {
-                if n.file_type() == crate::bundle::mode::S_IFREG && n.meta.borrow().mode & 0o111 != 0 {
+                if n.file_type() == crate::bundle::mode::S_IFREG
+                    && n.meta.borrow().mode & 0o111 != 0
+                {
                     return Ok(p);
                 }
             }
@@ -141,7 +150,12 @@ impl Process {
     }
 
     /// Replaces the process image with the program at `path` (`execve`).
-    pub fn exec(&mut self, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> Result<(), Errno> {
+    pub fn exec(
+        &mut self,
+        path: &[u8],
+        argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+    ) -> Result<(), Errno> {
         self.exec_depth(path, argv, envp, 0)
     }
 
@@ -156,7 +170,8 @@ impl Process {
         if node.is_dir() {
             return Err(EACCES);
         }
-        if node.file_type() != crate::bundle::mode::S_IFREG || node.meta.borrow().mode & 0o111 == 0 {
+        if node.file_type() != crate::bundle::mode::S_IFREG || node.meta.borrow().mode & 0o111 == 0
+        {
             return Err(EACCES);
         }
         let data: Vec<u8> = match &*node.content.borrow() {
@@ -167,7 +182,11 @@ impl Process {
             if depth >= 4 {
                 return Err(ELOOP);
             }
-            let line_end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len()).min(256);
+            let line_end = data
+                .iter()
+                .position(|&c| c == b'\n')
+                .unwrap_or(data.len())
+                .min(256);
             let line = &data[2..line_end];
             let line = trim(line);
             let (interp, arg) = match line.iter().position(|c| c.is_ascii_whitespace()) {
@@ -211,7 +230,13 @@ impl Process {
         let (entry, base) = match &interp_data {
             Some((ipath, idata)) => {
                 let ielf = elf::Elf::parse(idata)?;
-                let l = elf::load(&ielf, &mut mem, &mut mm, None, &String::from_utf8_lossy(ipath))?;
+                let l = elf::load(
+                    &ielf,
+                    &mut mem,
+                    &mut mm,
+                    None,
+                    &String::from_utf8_lossy(ipath),
+                )?;
                 (l.entry, l.bias)
             }
             None => (main.entry, 0),
@@ -219,7 +244,13 @@ impl Process {
         // The stack.
         let stack_lo = mm::STACK_TOP - mm::STACK_SIZE;
         let stack_prot = prot::READ | prot::WRITE | if elf.exec_stack() { prot::EXEC } else { 0 };
-        mm.map_fixed(&mut mem, stack_lo, mm::STACK_SIZE, stack_prot, VmaKind::Stack);
+        mm.map_fixed(
+            &mut mem,
+            stack_lo,
+            mm::STACK_SIZE,
+            stack_prot,
+            VmaKind::Stack,
+        );
         let auxv = [
             (elf::AT_PHDR, main.phdr),
             (elf::AT_PHENT, 56),
@@ -253,7 +284,12 @@ impl Process {
         self.comm = base_name.iter().take(15).copied().collect();
         self.signals.reset_on_exec();
         // Close-on-exec descriptors.
-        let cloexec: Vec<i32> = self.fds.fds().filter(|(_, e)| e.cloexec).map(|(fd, _)| fd).collect();
+        let cloexec: Vec<i32> = self
+            .fds
+            .fds()
+            .filter(|(_, e)| e.cloexec)
+            .map(|(fd, _)| fd)
+            .collect();
         for fd in cloexec {
             let _ = self.fds.close(fd);
         }
@@ -316,7 +352,11 @@ impl Process {
                             crate::mem::Access::Write => "write to",
                             crate::mem::Access::Exec => "execute at",
                         };
-                        let why = if f.mapped { "not permitted" } else { "not mapped" };
+                        let why = if f.mapped {
+                            "not permitted"
+                        } else {
+                            "not mapped"
+                        };
                         let msg = format!(
                             "segmentation fault: {what} 0x{:x} ({why}) at pc 0x{:x}",
                             f.addr, self.cpu.pc
@@ -346,8 +386,14 @@ impl Process {
 pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end]
 }
 

@@ -43,7 +43,13 @@ impl Process {
     }
 
     /// Resolves `(dirfd, path)`; with `AT_EMPTY_PATH` an empty path means `dirfd` itself.
-    fn node_at(&mut self, dirfd: i32, path_addr: u64, follow: Follow, flags: u64) -> Result<Node, Errno> {
+    fn node_at(
+        &mut self,
+        dirfd: i32,
+        path_addr: u64,
+        follow: Follow,
+        flags: u64,
+    ) -> Result<Node, Errno> {
         let path = self.path_arg(path_addr)?;
         if path.is_empty() {
             if flags & AT_EMPTY_PATH != 0 {
@@ -86,7 +92,11 @@ impl Process {
                 Stat {
                     dev: 0x15,
                     ino: 3 + fd as u64,
-                    mode: if tty { S_IFCHR | 0o620 } else { S_IFIFO | 0o600 },
+                    mode: if tty {
+                        S_IFCHR | 0o620
+                    } else {
+                        S_IFIFO | 0o600
+                    },
                     nlink: 1,
                     rdev: if tty { 0x8800 } else { 0 },
                     blksize: 4096,
@@ -112,7 +122,12 @@ impl Process {
     }
 
     /// Reads into `buf` from `file` at `pos` (or the file position if `None`).
-    fn file_read(&mut self, file: &OpenFile, buf: &mut [u8], pos: Option<u64>) -> Result<usize, Errno> {
+    fn file_read(
+        &mut self,
+        file: &OpenFile,
+        buf: &mut [u8],
+        pos: Option<u64>,
+    ) -> Result<usize, Errno> {
         if !file.readable() {
             return Err(EBADF);
         }
@@ -154,7 +169,12 @@ impl Process {
         }
     }
 
-    fn file_write(&mut self, file: &OpenFile, data: &[u8], pos: Option<u64>) -> Result<usize, Errno> {
+    fn file_write(
+        &mut self,
+        file: &OpenFile,
+        data: &[u8],
+        pos: Option<u64>,
+    ) -> Result<usize, Errno> {
         if !file.writable() {
             return Err(EBADF);
         }
@@ -205,7 +225,10 @@ impl Process {
     /// Opens `node` as a new open file description.
     fn open_node(&mut self, node: Node, flags: u32) -> Result<Rc<OpenFile>, Errno> {
         if flags & O_PATH != 0 {
-            return Ok(OpenFile::new(FileKind::Node(node), flags & (O_PATH | O_DIRECTORY)));
+            return Ok(OpenFile::new(
+                FileKind::Node(node),
+                flags & (O_PATH | O_DIRECTORY),
+            ));
         }
         let ftype = node.file_type();
         if flags & O_DIRECTORY != 0 && ftype != S_IFDIR {
@@ -244,7 +267,10 @@ impl Process {
             }
             node.touch_mtime();
         }
-        Ok(OpenFile::new(FileKind::Node(node), flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY)))
+        Ok(OpenFile::new(
+            FileKind::Node(node),
+            flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY),
+        ))
     }
 
     /// Checks that the caller may access `node` as `want` (bits of 4=read, 2=write, 1=exec).
@@ -314,7 +340,11 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(ENOENT);
     }
     let base = p.dir_of_path(dirfd, &path)?;
-    let follow = if flags & O_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let follow = if flags & O_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
     let node = if flags & O_CREAT != 0 {
         let (dir, name) = p.vfs.resolve_parent(&base, &path)?;
         match p.vfs.lookup(&dir, &name) {
@@ -345,9 +375,10 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
                     return Err(EISDIR);
                 }
                 p.may(&dir, 2 | 1)?;
-                let n = p
-                    .vfs
-                    .new_node(S_IFREG | (mode & !p.umask), Content::File(FileData::Upper(Vec::new())));
+                let n = p.vfs.new_node(
+                    S_IFREG | (mode & !p.umask),
+                    Content::File(FileData::Upper(Vec::new())),
+                );
                 {
                     let mut m = n.meta.borrow_mut();
                     m.uid = p.creds.euid;
@@ -398,7 +429,9 @@ fn do_read(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> Sy
         if k == 0 {
             break;
         }
-        p.mem.write_bytes(buf + done as u64, &tmp[..k]).map_err(|_| EFAULT)?;
+        p.mem
+            .write_bytes(buf + done as u64, &tmp[..k])
+            .map_err(|_| EFAULT)?;
         done += k;
         // Streams return what they have; only files and devices fill the whole buffer.
         if !matches!(file.kind, FileKind::Node(_)) || k < want {
@@ -415,7 +448,9 @@ fn do_write(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> S
     while done < len {
         let k = (len - done).min(1 << 20);
         let mut tmp = vec![0u8; k];
-        p.mem.read_bytes(buf + done as u64, &mut tmp).map_err(|_| EFAULT)?;
+        p.mem
+            .read_bytes(buf + done as u64, &mut tmp)
+            .map_err(|_| EFAULT)?;
         let n = match p.file_write(&file, &tmp, pos.map(|q| q + done as u64)) {
             Ok(n) => n,
             Err(e) if done == 0 => return Err(e),
@@ -511,7 +546,9 @@ fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
     for (base, len) in vecs {
         let start = data.len();
         data.resize(start + clamp_len(len), 0);
-        p.mem.read_bytes(base, &mut data[start..]).map_err(|_| EFAULT)?;
+        p.mem
+            .read_bytes(base, &mut data[start..])
+            .map_err(|_| EFAULT)?;
     }
     let file = p.fds.get(fd)?;
     p.file_write(&file, &data, pos).map(|n| n as u64)
@@ -684,7 +721,11 @@ fn put_stat(p: &mut Process, addr: u64, st: &Stat) -> SysResult {
 /// newfstatat(2).
 pub fn newfstatat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let flags = a[3];
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
     let path = p.path_arg(a[1])?;
     let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
         let f = p.fds.get(a[0] as i32)?;
@@ -705,7 +746,11 @@ pub fn fstat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// statx(2).
 pub fn statx(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let flags = a[2];
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
     let path = p.path_arg(a[1])?;
     let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
         let f = p.fds.get(a[0] as i32)?;
@@ -713,7 +758,9 @@ pub fn statx(p: &mut Process, a: &[u64; 6]) -> SysResult {
     } else {
         stat_node(&p.node_at(a[0] as i32, a[1], follow, flags)?)
     };
-    p.mem.write_bytes(a[4], &st.encode_statx()).map_err(|_| EFAULT)?;
+    p.mem
+        .write_bytes(a[4], &st.encode_statx())
+        .map_err(|_| EFAULT)?;
     Ok(0)
 }
 
@@ -733,7 +780,11 @@ pub fn readlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 }
 
 fn access(p: &mut Process, dirfd: i32, path: u64, mode: u64, flags: u64) -> SysResult {
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
     let n = p.node_at(dirfd, path, follow, flags)?;
     if mode & !7 != 0 {
         return Err(EINVAL);
@@ -820,7 +871,11 @@ pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if p.vfs.lookup(&dir, &name).is_ok() {
         return Err(EEXIST);
     }
-    let ftype = if mode & S_IFMT == 0 { S_IFREG } else { mode & S_IFMT };
+    let ftype = if mode & S_IFMT == 0 {
+        S_IFREG
+    } else {
+        mode & S_IFMT
+    };
     let n = p.vfs.new_node(ftype | (mode & 0o7777 & !p.umask), content);
     p.vfs.link(&dir, &name, &n);
     Ok(0)
@@ -834,10 +889,18 @@ pub fn unlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     if name == b"." {
-        return Err(if flags & AT_REMOVEDIR != 0 { EINVAL } else { EISDIR });
+        return Err(if flags & AT_REMOVEDIR != 0 {
+            EINVAL
+        } else {
+            EISDIR
+        });
     }
     if name == b".." {
-        return Err(if flags & AT_REMOVEDIR != 0 { ENOTEMPTY } else { EISDIR });
+        return Err(if flags & AT_REMOVEDIR != 0 {
+            ENOTEMPTY
+        } else {
+            EISDIR
+        });
     }
     let n = p.vfs.lookup(&dir, &name)?;
     p.may(&dir, 3)?;
@@ -893,7 +956,11 @@ pub fn symlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// linkat(2).
 pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let flags = a[4];
-    let follow = if flags & AT_SYMLINK_FOLLOW != 0 { Follow::Yes } else { Follow::No };
+    let follow = if flags & AT_SYMLINK_FOLLOW != 0 {
+        Follow::Yes
+    } else {
+        Follow::No
+    };
     let old = p.node_at(a[0] as i32, a[1], follow, flags)?;
     if old.is_dir() {
         return Err(EPERM);
@@ -907,7 +974,14 @@ pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn rename(p: &mut Process, olddirfd: i32, oldpath: u64, newdirfd: i32, newpath: u64, flags: u64) -> SysResult {
+fn rename(
+    p: &mut Process,
+    olddirfd: i32,
+    oldpath: u64,
+    newdirfd: i32,
+    newpath: u64,
+    flags: u64,
+) -> SysResult {
     const RENAME_NOREPLACE: u64 = 1;
     if flags & !RENAME_NOREPLACE != 0 {
         p.log_once("renameat2: only RENAME_NOREPLACE is supported".into());
@@ -1023,7 +1097,11 @@ pub fn fchown(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// fchownat(2).
 pub fn fchownat(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let follow = if a[4] & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+    let follow = if a[4] & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
     let n = p.node_at(a[0] as i32, a[1], follow, a[4])?;
     chown_node(p, &n, a[2] as u32, a[3] as u32)
 }
@@ -1036,7 +1114,11 @@ pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         // futimens: the fd itself.
         p.fds.get(a[0] as i32)?.node().cloned().ok_or(EBADF)?
     } else {
-        let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 { Follow::No } else { Follow::Yes };
+        let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 {
+            Follow::No
+        } else {
+            Follow::Yes
+        };
         p.node_at(a[0] as i32, a[1], follow, a[3])?
     };
     let now = Timespec::now();
@@ -1044,7 +1126,10 @@ pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if a[2] != 0 {
         for (i, t) in times.iter_mut().enumerate() {
             let sec = p.mem.read_u64(a[2] + i as u64 * 16).map_err(|_| EFAULT)?;
-            let nsec = p.mem.read_u64(a[2] + i as u64 * 16 + 8).map_err(|_| EFAULT)?;
+            let nsec = p
+                .mem
+                .read_u64(a[2] + i as u64 * 16 + 8)
+                .map_err(|_| EFAULT)?;
             *t = match nsec {
                 UTIME_NOW => Some(now),
                 UTIME_OMIT => None,
@@ -1138,7 +1223,15 @@ fn statfs_bytes() -> [u8; 120] {
     // struct statfs (asm-generic 64-bit): type, bsize, blocks, bfree, bavail, files, ffree,
     // fsid[2] (i32), namelen, frsize, flags, spare[4].
     let mut b = [0u8; 120];
-    let vals: [u64; 7] = [0x0102_1994 /* TMPFS_MAGIC */, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19];
+    let vals: [u64; 7] = [
+        0x0102_1994, /* TMPFS_MAGIC */
+        4096,
+        1 << 20,
+        1 << 19,
+        1 << 19,
+        1 << 20,
+        1 << 19,
+    ];
     for (i, v) in vals.iter().enumerate() {
         b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }
@@ -1150,14 +1243,18 @@ fn statfs_bytes() -> [u8; 120] {
 /// statfs(2).
 pub fn statfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
     p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
-    p.mem.write_bytes(a[1], &statfs_bytes()).map_err(|_| EFAULT)?;
+    p.mem
+        .write_bytes(a[1], &statfs_bytes())
+        .map_err(|_| EFAULT)?;
     Ok(0)
 }
 
 /// fstatfs(2).
 pub fn fstatfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
     p.fds.get(a[0] as i32)?;
-    p.mem.write_bytes(a[1], &statfs_bytes()).map_err(|_| EFAULT)?;
+    p.mem
+        .write_bytes(a[1], &statfs_bytes())
+        .map_err(|_| EFAULT)?;
     Ok(0)
 }
 
@@ -1272,7 +1369,11 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         FIONBIO => {
             let v = p.mem.read_u32(a[2]).map_err(|_| EFAULT)?;
             let fl = f.flags.get();
-            f.flags.set(if v != 0 { fl | O_NONBLOCK } else { fl & !O_NONBLOCK });
+            f.flags.set(if v != 0 {
+                fl | O_NONBLOCK
+            } else {
+                fl & !O_NONBLOCK
+            });
             return Ok(0);
         }
         FIONREAD => {
@@ -1340,4 +1441,158 @@ impl Process {
         };
         (get("LINES").unwrap_or(24), get("COLUMNS").unwrap_or(80))
     }
+}
+
+const POLLIN: u16 = 0x1;
+const POLLOUT: u16 = 0x4;
+const POLLNVAL: u16 = 0x20;
+const POLLRDNORM: u16 = 0x40;
+const POLLWRNORM: u16 = 0x100;
+
+/// Readiness of one descriptor for `events`, without waiting. `None`: host stdin, whose
+/// readiness only the host can tell.
+fn ready_now(p: &Process, fd: i32, events: u16) -> Option<u16> {
+    let Ok(f) = p.fds.get(fd) else {
+        return Some(POLLNVAL);
+    };
+    let read = events & (POLLIN | POLLRDNORM);
+    let write = events & (POLLOUT | POLLWRNORM);
+    match f.kind {
+        FileKind::HostStdin => {
+            if read == 0 {
+                Some(0)
+            } else {
+                None
+            }
+        }
+        FileKind::HostStdout | FileKind::HostStderr => Some(write),
+        // Files and devices never block.
+        FileKind::Node(_) => Some(read | write),
+    }
+}
+
+/// Polls `fds` (fd, events) until one is ready or the timeout passes; returns revents.
+fn do_poll(p: &mut Process, fds: &[(i32, u16)], timeout_ns: Option<u64>) -> Vec<u16> {
+    let mut rev: Vec<Option<u16>> = fds
+        .iter()
+        .map(|&(fd, ev)| {
+            if fd < 0 {
+                Some(0)
+            } else {
+                ready_now(p, fd, ev)
+            }
+        })
+        .collect();
+    let any_ready = rev.iter().any(|r| r.is_some_and(|v| v != 0));
+    let wants_stdin = rev.iter().any(Option::is_none);
+    if wants_stdin {
+        let t = if any_ready { Some(0) } else { timeout_ns };
+        let ready = crate::host::wait_stdin(t);
+        for (r, &(_, ev)) in rev.iter_mut().zip(fds) {
+            if r.is_none() {
+                *r = Some(if ready { ev & (POLLIN | POLLRDNORM) } else { 0 });
+            }
+        }
+    } else if !any_ready {
+        match timeout_ns {
+            Some(t) => crate::host::sleep_ns(t),
+            None => p.log_once("poll: waiting forever on nothing that can become ready".into()),
+        }
+    }
+    rev.into_iter().map(|r| r.unwrap_or(0)).collect()
+}
+
+fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
+    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    Ok(Some(sec as u64 * 1_000_000_000 + nsec as u64))
+}
+
+/// ppoll(2).
+pub fn ppoll(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = a[1] as usize;
+    if n > NOFILE {
+        return Err(EINVAL);
+    }
+    let timeout = timeout_arg(p, a[2])?;
+    let mut fds = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let fd = p.mem.read_u32(a[0] + i * 8).map_err(|_| EFAULT)? as i32;
+        let ev = p.mem.read_u16(a[0] + i * 8 + 4).map_err(|_| EFAULT)?;
+        fds.push((fd, ev));
+    }
+    let rev = do_poll(p, &fds, timeout);
+    let mut count = 0;
+    for (i, r) in rev.iter().enumerate() {
+        p.mem
+            .write_u16(a[0] + i as u64 * 8 + 6, *r)
+            .map_err(|_| EFAULT)?;
+        if *r != 0 {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// pselect6(2).
+pub fn pselect6(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let nfds = a[0] as usize;
+    if nfds > NOFILE {
+        return Err(EINVAL);
+    }
+    let timeout = timeout_arg(p, a[4])?;
+    let words = nfds.div_ceil(64);
+    let mut sets = [Vec::new(), Vec::new(), Vec::new()];
+    for (k, set) in sets.iter_mut().enumerate() {
+        let addr = a[1 + k];
+        for w in 0..words as u64 {
+            set.push(if addr == 0 {
+                0
+            } else {
+                p.mem.read_u64(addr + w * 8).map_err(|_| EFAULT)?
+            });
+        }
+    }
+    let mut fds = Vec::new();
+    for fd in 0..nfds {
+        let bit = |s: &Vec<u64>| s[fd / 64] >> (fd % 64) & 1 != 0;
+        let ev = if bit(&sets[0]) { POLLIN } else { 0 } | if bit(&sets[1]) { POLLOUT } else { 0 };
+        if ev != 0 || bit(&sets[2]) {
+            if p.fds.get(fd as i32).is_err() {
+                return Err(EBADF);
+            }
+            fds.push((fd as i32, ev));
+        }
+    }
+    let rev = do_poll(p, &fds, timeout);
+    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut count = 0;
+    for (&(fd, _), r) in fds.iter().zip(rev) {
+        let (w, b) = (fd as usize / 64, fd as usize % 64);
+        if r & POLLIN != 0 {
+            out[0][w] |= 1 << b;
+            count += 1;
+        }
+        if r & POLLOUT != 0 {
+            out[1][w] |= 1 << b;
+            count += 1;
+        }
+    }
+    for (k, set) in out.iter().enumerate() {
+        let addr = a[1 + k];
+        if addr != 0 {
+            for (w, v) in set.iter().enumerate() {
+                p.mem
+                    .write_u64(addr + w as u64 * 8, *v)
+                    .map_err(|_| EFAULT)?;
+            }
+        }
+    }
+    Ok(count)
 }

@@ -78,6 +78,12 @@ fn read_timespec(p: &mut Process, addr: u64) -> Result<(u64, u64), Errno> {
     Ok((sec as u64, nsec as u64))
 }
 
+/// riscv_flush_icache(2): code written since the last flush becomes visible.
+pub fn riscv_flush_icache(p: &mut Process, _a: &[u64; 6]) -> SysResult {
+    p.cpu.flush_icache();
+    Ok(0)
+}
+
 /// nanosleep(2).
 pub fn nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let (s, ns) = read_timespec(p, a[0])?;
@@ -114,7 +120,9 @@ fn cpu_time_ns(_p: &Process) -> u64 {
 /// clock_gettime(2).
 pub fn clock_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let ns = clock_ns(p, a[0])?;
-    p.mem.write_bytes(a[1], &abi::ns_to_timespec(ns)).map_err(|_| EFAULT)?;
+    p.mem
+        .write_bytes(a[1], &abi::ns_to_timespec(ns))
+        .map_err(|_| EFAULT)?;
     Ok(0)
 }
 
@@ -122,7 +130,9 @@ pub fn clock_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn clock_getres(p: &mut Process, a: &[u64; 6]) -> SysResult {
     clock_ns(p, a[0])?;
     if a[1] != 0 {
-        p.mem.write_bytes(a[1], &abi::ns_to_timespec(1)).map_err(|_| EFAULT)?;
+        p.mem
+            .write_bytes(a[1], &abi::ns_to_timespec(1))
+            .map_err(|_| EFAULT)?;
     }
     Ok(0)
 }
@@ -133,7 +143,11 @@ pub fn clock_nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let now = clock_ns(p, a[0])?;
     let (s, ns) = read_timespec(p, a[2])?;
     let t = s * 1_000_000_000 + ns;
-    let wait = if a[1] & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
+    let wait = if a[1] & TIMER_ABSTIME != 0 {
+        t.saturating_sub(now)
+    } else {
+        t
+    };
     host::sleep_ns(wait);
     Ok(0)
 }
@@ -211,7 +225,10 @@ fn signal_self(p: &mut Process, pid: i64, sig: u64) -> SysResult {
         return Ok(0);
     }
     if action.handler != SIG_DFL {
-        p.log_once(format!("signal {}: handlers are not run yet; ignored", signal_name(sig)));
+        p.log_once(format!(
+            "signal {}: handlers are not run yet; ignored",
+            signal_name(sig)
+        ));
         return Ok(0);
     }
     match default_action(sig) {
@@ -255,11 +272,17 @@ pub fn rt_sigaction(p: &mut Process, a: &[u64; 6]) -> SysResult {
         let handler = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
         let flags = p.mem.read_u64(a[1] + 8).map_err(|_| EFAULT)?;
         let mask = p.mem.read_u64(a[1] + 16).map_err(|_| EFAULT)?;
-        p.signals.actions[sig] = SigAction { handler, flags, mask };
+        p.signals.actions[sig] = SigAction {
+            handler,
+            flags,
+            mask,
+        };
     }
     if a[2] != 0 {
         for (i, v) in [old.handler, old.flags, old.mask].iter().enumerate() {
-            p.mem.write_u64(a[2] + i as u64 * 8, *v).map_err(|_| EFAULT)?;
+            p.mem
+                .write_u64(a[2] + i as u64 * 8, *v)
+                .map_err(|_| EFAULT)?;
         }
     }
     Ok(0)
@@ -410,7 +433,11 @@ fn set_ids(root: bool, cur: [u32; 3], new: [u32; 3]) -> Result<[u32; 3], Errno> 
 /// setresuid(2).
 pub fn setresuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let c = &mut p.creds;
-    let r = set_ids(c.euid == 0, [c.uid, c.euid, c.suid], [a[0] as u32, a[1] as u32, a[2] as u32])?;
+    let r = set_ids(
+        c.euid == 0,
+        [c.uid, c.euid, c.suid],
+        [a[0] as u32, a[1] as u32, a[2] as u32],
+    )?;
     [c.uid, c.euid, c.suid] = r;
     Ok(0)
 }
@@ -419,7 +446,11 @@ pub fn setresuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn setresgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let root = p.creds.euid == 0;
     let c = &mut p.creds;
-    let r = set_ids(root, [c.gid, c.egid, c.sgid], [a[0] as u32, a[1] as u32, a[2] as u32])?;
+    let r = set_ids(
+        root,
+        [c.gid, c.egid, c.sgid],
+        [a[0] as u32, a[1] as u32, a[2] as u32],
+    )?;
     [c.gid, c.egid, c.sgid] = r;
     Ok(0)
 }
@@ -463,7 +494,9 @@ pub fn getgroups(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     for (i, g) in groups.iter().enumerate() {
-        p.mem.write_u32(a[1] + i as u64 * 4, *g).map_err(|_| EFAULT)?;
+        p.mem
+            .write_u32(a[1] + i as u64 * 4, *g)
+            .map_err(|_| EFAULT)?;
     }
     Ok(groups.len() as u64)
 }
@@ -517,9 +550,9 @@ const RLIM_INFINITY: u64 = u64::MAX;
 
 fn rlimit(p: &Process, res: u64) -> Result<(u64, u64), Errno> {
     Ok(match res {
-        3 => (8 << 20, RLIM_INFINITY),                           // RLIMIT_STACK
+        3 => (8 << 20, RLIM_INFINITY), // RLIMIT_STACK
         7 => (super::fd::NOFILE as u64, super::fd::NOFILE as u64), // RLIMIT_NOFILE
-        9 => (p.mem_limit(), p.mem_limit()),                     // RLIMIT_AS
+        9 => (p.mem_limit(), p.mem_limit()), // RLIMIT_AS
         0..=15 => (RLIM_INFINITY, RLIM_INFINITY),
         _ => return Err(EINVAL),
     })
@@ -532,7 +565,10 @@ pub fn prlimit64(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let (cur, max) = rlimit(p, a[1])?;
     if a[2] != 0 {
-        p.log_once(format!("prlimit64: setting resource {} is recorded nowhere", a[1]));
+        p.log_once(format!(
+            "prlimit64: setting resource {} is recorded nowhere",
+            a[1]
+        ));
     }
     if a[3] != 0 {
         p.mem.write_u64(a[3], cur).map_err(|_| EFAULT)?;
@@ -582,7 +618,11 @@ pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const PR_GET_NAME: u64 = 16;
     match a[0] {
         PR_SET_NAME => {
-            let name = p.mem.read_cstr(a[1], 16).map_err(|_| EFAULT)?.unwrap_or_default();
+            let name = p
+                .mem
+                .read_cstr(a[1], 16)
+                .map_err(|_| EFAULT)?
+                .unwrap_or_default();
             p.comm = name.into_iter().take(15).collect();
             Ok(0)
         }

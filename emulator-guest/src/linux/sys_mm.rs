@@ -35,7 +35,13 @@ pub fn brk(p: &mut Process, a: &[u64; 6]) -> SysResult {
         if new_end > USER_END || !mm.is_free(old_end, new_end - old_end) {
             return Ok(mm.brk);
         }
-        mm.map_fixed(&mut p.mem, old_end, new_end - old_end, prot::READ | prot::WRITE, VmaKind::Heap);
+        mm.map_fixed(
+            &mut p.mem,
+            old_end,
+            new_end - old_end,
+            prot::READ | prot::WRITE,
+            VmaKind::Heap,
+        );
     } else if new_end < old_end {
         mm.unmap(&mut p.mem, new_end, old_end - new_end);
     }
@@ -95,14 +101,19 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Err(EINVAL);
         }
         if addr < MMAP_MIN || addr.checked_add(len).is_none_or(|e| e > USER_END) {
-            return Err(if flags & MAP_FIXED != 0 { EPERM } else { ENOMEM });
+            return Err(if flags & MAP_FIXED != 0 {
+                EPERM
+            } else {
+                ENOMEM
+            });
         }
         if flags & MAP_FIXED == 0 && !p.mm.is_free(addr, len) {
             return Err(EEXIST);
         }
         addr
     } else {
-        p.mm.find_free(len, (addr != 0).then_some(addr)).ok_or(ENOMEM)?
+        p.mm.find_free(len, (addr != 0).then_some(addr))
+            .ok_or(ENOMEM)?
     };
     if len > p.mem_limit() {
         return Err(ENOMEM);
@@ -154,7 +165,10 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const MREMAP_MAYMOVE: u64 = 1;
     const MREMAP_FIXED: u64 = 2;
     let (old, old_len, new_len, flags) = (a[0], a[1], a[2], a[3]);
-    if old % PAGE_SIZE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || flags == MREMAP_FIXED {
+    if old % PAGE_SIZE != 0
+        || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0
+        || flags == MREMAP_FIXED
+    {
         return Err(EINVAL);
     }
     let old_len = page_up(old_len).ok_or(EINVAL)?;
@@ -176,7 +190,10 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Ok(old);
     }
     // Grow in place if the pages after it are free.
-    if flags & MREMAP_FIXED == 0 && p.mm.is_free(old + old_len, new_len - old_len) && old + new_len <= USER_END {
+    if flags & MREMAP_FIXED == 0
+        && p.mm.is_free(old + old_len, new_len - old_len)
+        && old + new_len <= USER_END
+    {
         // Map only the tail: the existing pages keep their contents.
         p.mm.map_fixed(&mut p.mem, old + old_len, new_len - old_len, pr, kind);
         return Ok(old);

@@ -87,8 +87,8 @@ table! {
     69 preadv => Some(f::preadv), Full;
     70 pwritev => Some(f::pwritev), Full;
     71 sendfile => Some(f::sendfile), Full;
-    72 pselect6 => None, No;
-    73 ppoll => None, No;
+    72 pselect6 => Some(f::pselect6), Partial("host stdin waits in the host; files, devices and stdout are always ready");
+    73 ppoll => Some(f::ppoll), Partial("host stdin waits in the host; files, devices and stdout are always ready");
     78 readlinkat => Some(f::readlinkat), Full;
     79 newfstatat => Some(f::newfstatat), Full;
     80 fstat => Some(f::fstat), Full;
@@ -160,6 +160,8 @@ table! {
     261 prlimit64 => Some(m::prlimit64), Partial("limits are recorded, not enforced");
     276 renameat2 => Some(f::renameat2), Partial("RENAME_NOREPLACE; not RENAME_EXCHANGE/WHITEOUT");
     278 getrandom => Some(m::getrandom), Full;
+    258 riscv_hwprobe => None, No;
+    259 riscv_flush_icache => Some(m::riscv_flush_icache), Full;
     279 memfd_create => None, No;
     291 statx => Some(f::statx), Full;
     293 rseq => None, No;
@@ -190,7 +192,10 @@ pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> 
             handler: Some(h), ..
         }) => h(p, args),
         Some(s) => {
-            p.log_once(format!("system call {} ({}) is not implemented: ENOSYS", s.name, s.nr));
+            p.log_once(format!(
+                "system call {} ({}) is not implemented: ENOSYS",
+                s.name, s.nr
+            ));
             Err(ENOSYS)
         }
         None => {
@@ -198,6 +203,18 @@ pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> 
             Err(ENOSYS)
         }
     };
+    if p.strace {
+        let name = by_number(nr).map_or("?", |s| s.name);
+        let shown = match r {
+            Ok(v) => format!("{:#x}", v),
+            Err(e) => format!("-{e}"),
+        };
+        let line = format!(
+            "rvbox: strace: {name}({:#x}, {:#x}, {:#x}, {:#x}) = {shown}\n",
+            args[0], args[1], args[2], args[3]
+        );
+        let _ = crate::host::write(2, line.as_bytes());
+    }
     if p.exit.is_some() {
         None
     } else {

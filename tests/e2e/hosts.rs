@@ -1,0 +1,57 @@
+//! The same module under other hosts: Node's `node:wasi` gives what `rvbox run` gives.
+
+use crate::support::*;
+
+#[test]
+fn node_matches_rvbox_run() {
+    let m = module("busybox");
+    let cases: &[(&[&str], &str)] = &[
+        (&["echo", "hello"], ""),
+        (&["ls", "-l", "/etc"], ""),
+        (&["sort"], "b\nc\na\n"),
+        (&["sha256sum", "/bin/busybox"], ""),
+        (&["date", "-u", "-d", "@0"], ""),
+        (&["cat", "/nonexistent"], ""),
+        (&["false"], ""),
+        (&["sh", "-c", "echo out; echo err >&2; exit 7"], ""),
+    ];
+    for (args, stdin) in cases {
+        let ours = rvbox_run(&m, args, stdin.as_bytes());
+        let node = node_run(&m, args, stdin.as_bytes());
+        assert_eq!(node, ours, "{args:?} under node vs rvbox run");
+    }
+}
+
+#[test]
+fn node_reports_guest_signals_like_rvbox_run() {
+    let m = module("testprogs");
+    for prog in ["segv", "illegal"] {
+        let ours = rvbox_run(&m, &[prog], b"");
+        let node = node_run(&m, &[prog], b"");
+        assert_eq!(node, ours, "{prog}");
+    }
+}
+
+#[test]
+fn second_start_uses_the_compiled_module_cache() {
+    let m = module("busybox");
+    let cache = scratch().join("cache-test");
+    let _ = std::fs::remove_dir_all(&cache);
+    let run = || {
+        std::process::Command::new(rvbox_bin())
+            .args(["run", m.to_str().unwrap(), "--", "true"])
+            .env("RVBOX_CACHE_DIR", &cache)
+            .env("RVBOX_LOG", "cache")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert!(first.status.success() && second.status.success());
+    let (e1, e2) = (
+        String::from_utf8_lossy(&first.stderr),
+        String::from_utf8_lossy(&second.stderr),
+    );
+    assert!(e1.contains("cache miss"), "{e1}");
+    assert!(e2.contains("cache hit"), "{e2}");
+}

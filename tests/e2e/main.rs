@@ -1,0 +1,9 @@
+//! End-to-end tests: real images from `images/`, converted by the real `rvbox` binary, run
+//! under `rvbox run` (wasmtime) and Node's `node:wasi`, and compared with `qemu-riscv64`
+//! running the same riscv64 binaries.
+
+mod support;
+
+mod applets;
+mod bad_input;
+mod hosts;

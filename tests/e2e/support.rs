@@ -1,0 +1,137 @@
+//! Test harness: builds the test images (cached by `images/build.sh`), converts them once
+//! per test process, and runs commands under rvbox, Node and the qemu oracle.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn rvbox_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rvbox"))
+}
+
+/// Scratch space that outlives one test (modules, the compile cache).
+pub fn scratch() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Builds the test images (a no-op when `images/build.sh` finds them up to date).
+pub fn images() -> PathBuf {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let st = Command::new("bash")
+            .arg(repo().join("images/build.sh"))
+            .args(["busybox", "busybox-amd64", "busybox-multi", "testprogs"])
+            .status()
+            .expect("run images/build.sh");
+        assert!(st.success(), "images/build.sh failed");
+    });
+    repo().join("images/out")
+}
+
+/// Converts `images/out/NAME` once per test process; returns the module path.
+pub fn module(name: &str) -> PathBuf {
+    let images = images();
+    let out = scratch().join(format!("{name}.wasm"));
+    static LOCK: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = LOCK.lock().unwrap();
+    if !done.contains(&name.to_string()) {
+        let o = Command::new(rvbox_bin())
+            .arg("convert")
+            .arg(images.join(name))
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "convert {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        done.push(name.to_string());
+    }
+    out
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Run {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+fn run_cmd(mut cmd: Command, stdin: &[u8]) -> Run {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out: Output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        // Killed by a signal: 128 + N, as a shell reports it.
+        status: out.status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + out.status.signal().unwrap_or(0)
+        }),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+/// `rvbox ARGS...` with the test's compile cache.
+pub fn rvbox(args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new(rvbox_bin());
+    cmd.args(args)
+        .env("RVBOX_CACHE_DIR", scratch().join("cache"))
+        .env_remove("RVBOX_LOG");
+    run_cmd(cmd, stdin)
+}
+
+/// `rvbox run MODULE -- ARGS...`
+pub fn rvbox_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut all = vec!["run", module.to_str().unwrap(), "--"];
+    all.extend_from_slice(args);
+    rvbox(&all, stdin)
+}
+
+/// The same module under Node's `node:wasi`.
+pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new("node");
+    cmd.arg(repo().join("runner/node/run.mjs"))
+        .arg(module)
+        .args(args);
+    run_cmd(cmd, stdin)
+}
+
+/// The oracle: `qemu-riscv64` running the same binary on the image's root filesystem.
+pub fn qemu_run(rootfs: &str, args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("tests/oracle/qemu-run.sh"))
+        .arg(images().join(rootfs))
+        .args(args);
+    run_cmd(cmd, stdin)
+}
