@@ -99,9 +99,8 @@ pub fn isatty(fd: u32) -> bool {
     {
         // fdstat: u8 filetype, u16 flags, u64 rights base, u64 rights inheriting (24 bytes).
         let mut st = [0u8; 24];
-        // SAFETY: `st` is large enough for the 24-byte, 8-aligned fdstat record... alignment
-        // is not required by the host ABI for this byte buffer beyond what wasm allows
-        // (unaligned access is allowed in wasm).
+        // SAFETY: `st` is a writable 24-byte buffer, the size of the WASI fdstat record the
+        // host writes; wasm memory accesses need no alignment.
         let r = unsafe { wasi::fd_fdstat_get(fd, st.as_mut_ptr()) };
         // FILETYPE_CHARACTER_DEVICE = 2; a tty also lacks seek rights (bit 2: fd_seek).
         r == 0 && st[0] == 2 && u64::from_le_bytes(st[8..16].try_into().unwrap()) & 4 == 0

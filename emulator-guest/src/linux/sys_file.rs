@@ -718,21 +718,33 @@ fn put_stat(p: &mut Process, addr: u64, st: &Stat) -> SysResult {
     Ok(0)
 }
 
-/// newfstatat(2).
-pub fn newfstatat(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let flags = a[3];
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+/// `stat` of `(dirfd, path)` with `AT_SYMLINK_NOFOLLOW` / `AT_EMPTY_PATH` from `flags`.
+fn stat_at(p: &mut Process, dirfd: i32, path_addr: u64, flags: u64) -> Result<Stat, Errno> {
+    let path = p.path_arg(path_addr)?;
+    if path.is_empty() && flags & AT_EMPTY_PATH != 0 && dirfd != AT_FDCWD {
+        let f = p.fds.get(dirfd)?;
+        return Ok(p.stat_of(&f));
+    }
+    Ok(stat_node(&p.node_at(
+        dirfd,
+        path_addr,
+        follow_of(flags),
+        flags,
+    )?))
+}
+
+/// `Follow::No` if `flags` has `AT_SYMLINK_NOFOLLOW`.
+fn follow_of(flags: u64) -> Follow {
+    if flags & AT_SYMLINK_NOFOLLOW != 0 {
         Follow::No
     } else {
         Follow::Yes
-    };
-    let path = p.path_arg(a[1])?;
-    let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
-        let f = p.fds.get(a[0] as i32)?;
-        p.stat_of(&f)
-    } else {
-        stat_node(&p.node_at(a[0] as i32, a[1], follow, flags)?)
-    };
+    }
+}
+
+/// newfstatat(2).
+pub fn newfstatat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let st = stat_at(p, a[0] as i32, a[1], a[3])?;
     put_stat(p, a[2], &st)
 }
 
@@ -745,19 +757,7 @@ pub fn fstat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// statx(2).
 pub fn statx(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let flags = a[2];
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-        Follow::No
-    } else {
-        Follow::Yes
-    };
-    let path = p.path_arg(a[1])?;
-    let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 && a[0] as i32 != AT_FDCWD {
-        let f = p.fds.get(a[0] as i32)?;
-        p.stat_of(&f)
-    } else {
-        stat_node(&p.node_at(a[0] as i32, a[1], follow, flags)?)
-    };
+    let st = stat_at(p, a[0] as i32, a[1], a[2])?;
     p.mem
         .write_bytes(a[4], &st.encode_statx())
         .map_err(|_| EFAULT)?;
@@ -780,11 +780,7 @@ pub fn readlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 }
 
 fn access(p: &mut Process, dirfd: i32, path: u64, mode: u64, flags: u64) -> SysResult {
-    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-        Follow::No
-    } else {
-        Follow::Yes
-    };
+    let follow = follow_of(flags);
     let n = p.node_at(dirfd, path, follow, flags)?;
     if mode & !7 != 0 {
         return Err(EINVAL);
@@ -1097,11 +1093,7 @@ pub fn fchown(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// fchownat(2).
 pub fn fchownat(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let follow = if a[4] & AT_SYMLINK_NOFOLLOW != 0 {
-        Follow::No
-    } else {
-        Follow::Yes
-    };
+    let follow = follow_of(a[4]);
     let n = p.node_at(a[0] as i32, a[1], follow, a[4])?;
     chown_node(p, &n, a[2] as u32, a[3] as u32)
 }
@@ -1114,11 +1106,7 @@ pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         // futimens: the fd itself.
         p.fds.get(a[0] as i32)?.node().cloned().ok_or(EBADF)?
     } else {
-        let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 {
-            Follow::No
-        } else {
-            Follow::Yes
-        };
+        let follow = follow_of(a[3]);
         p.node_at(a[0] as i32, a[1], follow, a[3])?
     };
     let now = Timespec::now();

@@ -193,7 +193,7 @@ pub fn getrusage(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// sched_getaffinity(2): one CPU.
 pub fn sched_getaffinity(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[1] < 8 || a[1] % 8 != 0 {
+    if a[1] < 8 || !a[1].is_multiple_of(8) {
         return Err(EINVAL);
     }
     let mut mask = vec![0u8; a[1].min(128) as usize];

@@ -203,7 +203,7 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let new = if flags & MREMAP_FIXED != 0 {
         let n = a[4];
-        if n % PAGE_SIZE != 0 || n.checked_add(new_len).is_none_or(|e| e > USER_END) {
+        if !n.is_multiple_of(PAGE_SIZE) || n.checked_add(new_len).is_none_or(|e| e > USER_END) {
             return Err(EINVAL);
         }
         n
@@ -253,7 +253,7 @@ pub fn madvise(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// msync(2): private and anonymous mappings have nothing to write back.
 pub fn msync(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[0] % PAGE_SIZE != 0 || a[2] & !7 != 0 {
+    if !a[0].is_multiple_of(PAGE_SIZE) || a[2] & !7 != 0 {
         return Err(EINVAL);
     }
     let len = page_up(a[1]).ok_or(ENOMEM)?;
