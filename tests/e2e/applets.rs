@@ -3,7 +3,7 @@
 use crate::support::*;
 
 /// (arguments, stdin). Each case's stdout, stderr and exit status must equal the oracle's.
-const CASES: &[(&[&str], &str)] = &[
+pub const CASES: &[(&[&str], &str)] = &[
     (&["echo", "hello", "world"], ""),
     (&["cat", "/etc/passwd"], ""),
     (&["cat", "-n"], "one\ntwo\n"),
