@@ -195,18 +195,21 @@ impl Vfs {
         }
         let dev = self.new_dir(root, 0o755);
         self.link(root, b"dev", &dev);
-        for (name, device, perm) in [
-            (&b"null"[..], Device::Null, 0o666),
-            (b"zero", Device::Zero, 0o666),
-            (b"full", Device::Full, 0o666),
-            (b"random", Device::Random, 0o666),
-            (b"urandom", Device::Random, 0o666),
-            (b"tty", Device::FdAlias(0), 0o666),
-            (b"stdin", Device::FdAlias(0), 0o666),
-            (b"stdout", Device::FdAlias(1), 0o666),
-            (b"stderr", Device::FdAlias(2), 0o666),
+        // (name, device, major, minor) with Linux's device numbers. /dev/stdin and friends
+        // are symlinks to /proc/self/fd/N on Linux; without /proc they alias the fd.
+        for (name, device, major, minor) in [
+            (&b"null"[..], Device::Null, 1, 3),
+            (b"zero", Device::Zero, 1, 5),
+            (b"full", Device::Full, 1, 7),
+            (b"random", Device::Random, 1, 8),
+            (b"urandom", Device::Random, 1, 9),
+            (b"tty", Device::FdAlias(0), 5, 0),
+            (b"stdin", Device::FdAlias(0), 136, 0),
+            (b"stdout", Device::FdAlias(1), 136, 0),
+            (b"stderr", Device::FdAlias(2), 136, 0),
         ] {
-            let n = self.new_node(S_IFCHR | perm, Content::Device(device));
+            let n = self.new_node(S_IFCHR | 0o666, Content::Device(device));
+            n.meta.borrow_mut().rdev = (minor & 0xff) | (major << 8);
             self.link(&dev, name, &n);
         }
         let shm = self.new_dir(&dev, 0o1777);
@@ -565,5 +568,144 @@ fn meta_from_bundle(b: &crate::bundle::Inode) -> Meta {
         atime: t,
         mtime: t,
         ctime: t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{layout, InodeSpec, NodeSpec};
+
+    fn spec(perm: u32, node: NodeSpec) -> InodeSpec {
+        InodeSpec {
+            perm,
+            uid: 0,
+            gid: 0,
+            mtime: 7,
+            mtime_nsec: 0,
+            node,
+        }
+    }
+
+    /// / { bin -> usr/bin, usr/ { bin/ { prog, link (hardlink of prog) } }, etc/ { f } }
+    fn vfs() -> Vfs {
+        let inodes = vec![
+            spec(
+                0o755,
+                NodeSpec::Dir(vec![
+                    (b"bin".to_vec(), 1),
+                    (b"usr".to_vec(), 2),
+                    (b"etc".to_vec(), 5),
+                ]),
+            ),
+            spec(0o777, NodeSpec::Symlink(b"usr/bin".to_vec())),
+            spec(0o755, NodeSpec::Dir(vec![(b"bin".to_vec(), 3)])),
+            spec(
+                0o755,
+                NodeSpec::Dir(vec![(b"prog".to_vec(), 4), (b"link".to_vec(), 4)]),
+            ),
+            spec(0o755, NodeSpec::File { len: 5 }),
+            spec(0o755, NodeSpec::Dir(vec![(b"f".to_vec(), 6)])),
+            spec(0o644, NodeSpec::File { len: 3 }),
+        ];
+        let l = layout(&inodes, b"");
+        let mut bytes = l.head.clone();
+        bytes.resize(l.total_len as usize, 0);
+        for (i, data) in [(4, &b"hello"[..]), (6, b"abc")] {
+            let off = l.file_offsets[i].unwrap() as usize;
+            bytes[off..off + data.len()].copy_from_slice(data);
+        }
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        Vfs::new(Bundle::new(bytes).unwrap()).unwrap()
+    }
+
+    fn data(n: &Node) -> Vec<u8> {
+        match &*n.content.borrow() {
+            Content::File(d) => d.bytes().to_vec(),
+            _ => panic!("not a file"),
+        }
+    }
+
+    #[test]
+    fn resolves_symlinks_dots_and_hardlinks() {
+        let v = vfs();
+        let root = v.root();
+        let prog = v.resolve(&root, b"/bin/prog", Follow::Yes).unwrap();
+        assert_eq!(data(&prog), b"hello");
+        let link = v
+            .resolve(&root, b"usr/bin/../bin/./link", Follow::Yes)
+            .unwrap();
+        assert!(Rc::ptr_eq(&prog, &link), "a hardlink is one node");
+        assert_eq!(prog.meta.borrow().nlink, 2);
+        let bin = v.resolve(&root, b"/bin", Follow::No).unwrap();
+        assert_eq!(bin.file_type(), S_IFLNK);
+        assert_eq!(
+            v.resolve(&root, b"/../../etc/f", Follow::Yes)
+                .unwrap()
+                .size(),
+            3
+        );
+        assert_eq!(
+            v.resolve(&root, b"/etc/f/", Follow::Yes).err(),
+            Some(ENOTDIR)
+        );
+        assert_eq!(
+            v.resolve(&root, b"/nope/f", Follow::Yes).err(),
+            Some(ENOENT)
+        );
+        let usr_bin = v.resolve(&root, b"/bin/", Follow::No).unwrap();
+        assert_eq!(v.path_of(&usr_bin), b"/usr/bin");
+    }
+
+    #[test]
+    fn synthetic_dev_and_tmp() {
+        let v = vfs();
+        let root = v.root();
+        let null = v.resolve(&root, b"/dev/null", Follow::Yes).unwrap();
+        assert!(matches!(
+            &*null.content.borrow(),
+            Content::Device(Device::Null)
+        ));
+        assert_eq!(null.meta.borrow().rdev, 0x103);
+        let tmp = v.resolve(&root, b"/tmp", Follow::Yes).unwrap();
+        assert_eq!(tmp.meta.borrow().mode, S_IFDIR | 0o1777);
+        assert_eq!(
+            root.meta.borrow().mtime.sec,
+            7,
+            "the image's root keeps its mtime"
+        );
+    }
+
+    #[test]
+    fn copy_up_leaves_the_bundle_and_hardlinks_see_the_write() {
+        let v = vfs();
+        let root = v.root();
+        let prog = v.resolve(&root, b"/usr/bin/prog", Follow::Yes).unwrap();
+        if let Content::File(d) = &mut *prog.content.borrow_mut() {
+            assert!(matches!(d, FileData::Lower(_)));
+            d.bytes_mut().extend_from_slice(b" world");
+        }
+        let link = v.resolve(&root, b"/usr/bin/link", Follow::Yes).unwrap();
+        assert_eq!(data(&link), b"hello world");
+    }
+
+    #[test]
+    fn unlink_and_link_move_entries() {
+        let v = vfs();
+        let root = v.root();
+        let etc = v.resolve(&root, b"/etc", Follow::Yes).unwrap();
+        let tmp = v.resolve(&root, b"/tmp", Follow::Yes).unwrap();
+        let f = v.unlink_entry(&etc, b"f").unwrap();
+        v.link(&tmp, b"g", &f);
+        assert_eq!(v.resolve(&root, b"/etc/f", Follow::Yes).err(), Some(ENOENT));
+        assert_eq!(
+            data(&v.resolve(&root, b"/tmp/g", Follow::Yes).unwrap()),
+            b"abc"
+        );
+        assert!(v.is_empty_dir(&etc).unwrap());
+        let usr = v.resolve(&root, b"/usr", Follow::Yes).unwrap();
+        let bin = v.resolve(&root, b"/usr/bin", Follow::Yes).unwrap();
+        assert!(v.is_ancestor(&usr, &bin));
+        assert!(!v.is_ancestor(&bin, &usr));
     }
 }
