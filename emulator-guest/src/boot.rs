@@ -120,7 +120,20 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         };
         return fail(status, &format!("{name}: cannot run: {}", strerror(e)));
     }
-    p.run().shell_status()
+    let started = crate::host::now_monotonic_ns();
+    let status = p.run().shell_status();
+    if std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|w| w == "stats" || w == "all")) {
+        let secs = (crate::host::now_monotonic_ns() - started) as f64 / 1e9;
+        let line = format!(
+            "rvbox: stats: {} guest instructions in {:.3}s ({:.0} MIPS), {} MiB guest memory\n",
+            p.cpu.instret,
+            secs,
+            p.cpu.instret as f64 / secs.max(1e-9) / 1e6,
+            p.mem.resident_bytes() >> 20
+        );
+        let _ = crate::host::write(2, line.as_bytes());
+    }
+    status
 }
 
 /// Creates the directory `path` and its parents if missing (as Docker does for WorkingDir).
