@@ -38,7 +38,7 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Run a module: `rvbox run app.wasm -- CMD ARGS...` (without CMD, the image's Cmd).
+    /// Run a module: `rvbox run app.wasm [--] CMD ARGS...` (without CMD, the image's Cmd).
     Run {
         module: PathBuf,
         /// Set an environment variable in the container (KEY=VALUE, or KEY to pass the
@@ -48,8 +48,9 @@ enum Command {
         /// Compile the module afresh instead of using the compiled-module cache.
         #[arg(long)]
         no_cache: bool,
-        /// The command and its arguments (replacing the image's Cmd).
-        #[arg(last = true)]
+        /// The command and its arguments (replacing the image's Cmd); `--` before them is
+        /// optional, as with `docker run IMAGE CMD`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Show what is inside a module.

@@ -161,6 +161,14 @@ fn image_cmd_and_arguments_follow_docker_run() {
     assert!(r.stdout_str().contains("GREETING=(unset)"));
     // Exit status passes through.
     assert_eq!(rvbox_run(&m, &["args", "fail"], b"").status, 3);
+    // `--` is optional, as with `docker run IMAGE CMD`; options of the command stay its own.
+    let r = rvbox(&["run", m.to_str().unwrap(), "args", "-e", "x"], b"");
+    assert!(
+        r.stdout_str()
+            .starts_with("argv[0]=args\nargv[1]=-e\nargv[2]=x\n"),
+        "{}",
+        r.stdout_str()
+    );
     // Without arguments the image's Cmd (sh) runs: it reads commands from stdin.
     let r = rvbox(
         &["run", module("busybox").to_str().unwrap()],
