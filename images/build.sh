@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build linux/riscv64 OCI image layouts used by rvbox tests into images/out/.
 #
-#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi testprogs (or "all")
+#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi testprogs debian (or "all")
 #
 # Each NAME becomes images/out/NAME (an OCI image layout, tag "latest") plus
 # images/out/NAME.stamp. A name is rebuilt only if its output or stamp is
@@ -13,7 +13,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out="$here/out"
-ALL_NAMES=(busybox busybox-amd64 busybox-multi testprogs)
+ALL_NAMES=(busybox busybox-amd64 busybox-multi testprogs debian)
 
 DEBIAN_MIRROR=${RVBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SUITE=trixie
@@ -45,6 +45,7 @@ recipe_files() {
     busybox) echo "$here/build.sh" "$here/oci.py" "$here"/busybox/etc/* ;;
     busybox-amd64 | busybox-multi) echo "$here/build.sh" "$here/oci.py" ;;
     testprogs) echo "$here/build.sh" "$here/oci.py" "$here"/../tests/guest/*.c ;;
+    debian) echo "$here/build.sh" "$here/oci.py" ;;
     esac
 }
 
@@ -260,6 +261,58 @@ build_testprogs() {
     cp -a "$tmp/layer/usr/local/bin/." "$tmp/rootfs/usr/local/bin/"
 }
 
+# debian: Debian trixie (riscv64) with the dynamically linked programs rvbox is
+# tested on, extracted by mmdebstrap (no maintainer scripts run, so the few files
+# they would make are made here: /etc/passwd and /etc/group from base-passwd,
+# the awk alternative). Docs, man pages and locales are dropped as in slim
+# images (copyright notices stay). One layer; the rootfs is kept for the oracle.
+DEBIAN_PACKAGES=bash,coreutils,findutils,grep,sed,tar,gzip,bzip2,xz-utils,file,gawk,jq,lua5.4,perl,python3,libpython3.13-testsuite,sqlite3,base-files,base-passwd,tzdata
+build_debian() {
+    local tmp=$1 rootfs=$1/rootfs epoch created
+    need mmdebstrap umoci python3 tar
+    log "debian: mmdebstrap --variant=extract --arch=riscv64 ($DEBIAN_SUITE): $DEBIAN_PACKAGES"
+    if ! mmdebstrap --quiet --variant=extract --arch=riscv64 --include="$DEBIAN_PACKAGES" \
+        --keyring="$DEBIAN_KEYRING" "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" \
+        >"$tmp/mmdebstrap.log" 2>&1; then
+        cat "$tmp/mmdebstrap.log" >&2
+        die "debian: mmdebstrap failed"
+    fi
+    [[ -x "$rootfs/usr/bin/python3" ]] || die "debian: no python3 in the rootfs"
+    epoch=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$rootfs/usr/bin/python3.13")}
+    created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+    (
+        cd "$rootfs"
+        install -m 0644 usr/share/base-passwd/passwd.master etc/passwd
+        install -m 0644 usr/share/base-passwd/group.master etc/group
+        ln -sf /etc/alternatives/awk usr/bin/awk
+        ln -sf /usr/bin/gawk etc/alternatives/awk
+        rm -rf usr/share/man usr/share/info usr/share/locale usr/share/lintian var/cache/apt/* var/lib/apt/lists/*
+        find usr/share/doc -mindepth 1 ! -name copyright ! -type d -delete
+        find usr/share/doc -mindepth 1 -type d -empty -delete
+        echo rvbox >etc/hostname
+        chmod 1777 tmp
+    )
+    find "$rootfs" -newermt "@$epoch" -exec touch -h -d "@$epoch" {} +
+
+    log "debian: writing layer tar ($(du -sh "$rootfs" | cut -f1))"
+    (cd "$rootfs" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort) >"$tmp/files"
+    tar -C "$rootfs" --create --file="$tmp/layer.tar" --format=pax \
+        --no-recursion --numeric-owner --mtime="@$epoch" --files-from="$tmp/files"
+    umoci init --layout "$tmp/layout"
+    umoci new --image "$tmp/layout:latest"
+    umoci raw add-layer --image "$tmp/layout:latest" \
+        --history.created="$created" \
+        --history.created_by="rvbox images/build.sh: Debian $DEBIAN_SUITE riscv64: $DEBIAN_PACKAGES" \
+        "$tmp/layer.tar"
+    umoci config --image "$tmp/layout:latest" --no-history \
+        --os linux --architecture riscv64 \
+        --config.cmd bash --config.env "$IMAGE_PATH_ENV" --config.workingdir / \
+        --created "$created"
+    umoci gc --layout "$tmp/layout"
+    python3 "$here/oci.py" add-platform "$tmp/layout"
+    python3 "$here/oci.py" check "$tmp/layout" >/dev/null
+}
+
 # ---------------------------------------------------------------- main
 
 [[ $# -gt 0 ]] || usage
@@ -267,7 +320,7 @@ names=()
 for a in "$@"; do
     case "$a" in
     all) names+=("${ALL_NAMES[@]}") ;;
-    busybox | busybox-amd64 | busybox-multi | testprogs) names+=("$a") ;;
+    busybox | busybox-amd64 | busybox-multi | testprogs | debian) names+=("$a") ;;
     -h | --help) usage ;;
     *) echo "images: unknown image '$a'" >&2; usage ;;
     esac
