@@ -167,8 +167,10 @@ fn run_cmd(
             }
         }
     }
-    if let Ok(v) = std::env::var("RVBOX_LOG") {
-        pairs.push(("RVBOX_LOG".into(), v));
+    for k in ["RVBOX_LOG", "RVBOX_STATS"] {
+        if let Ok(v) = std::env::var(k) {
+            pairs.push((k.into(), v));
+        }
     }
     run::run(&run::RunOptions {
         module,
