@@ -292,6 +292,18 @@ build_debian() {
         echo rvbox >etc/hostname
         chmod 1777 tmp
     )
+    # What python3's postinst does on a real system (py3compile): byte-compile the
+    # standard library and its test suite (but for its deliberately broken files), here with a static qemu inside a chroot of the
+    # rootfs (qemu -L cannot create files that are not already in the rootfs).
+    need chroot qemu-riscv64-static
+    install -m 0755 "$(command -v qemu-riscv64-static)" "$rootfs/.qemu-riscv64-static"
+    log "debian: byte-compiling the python standard library (qemu-riscv64-static in a chroot)"
+    if ! chroot "$rootfs" /.qemu-riscv64-static /usr/bin/python3 -m compileall -q -x '/bad[^/]*\.py$' \
+        /usr/lib/python3.13 >"$tmp/compileall.log" 2>&1; then
+        cat "$tmp/compileall.log" >&2
+        die "debian: compileall failed"
+    fi
+    rm -f "$rootfs/.qemu-riscv64-static"
     find "$rootfs" -newermt "@$epoch" -exec touch -h -d "@$epoch" {} +
 
     log "debian: writing layer tar ($(du -sh "$rootfs" | cut -f1))"

@@ -7,3 +7,4 @@ mod support;
 mod applets;
 mod bad_input;
 mod hosts;
+mod programs;

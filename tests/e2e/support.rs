@@ -30,7 +30,7 @@ pub fn images() -> PathBuf {
     DONE.get_or_init(|| {
         let st = Command::new("bash")
             .arg(repo().join("images/build.sh"))
-            .args(["busybox", "busybox-amd64", "busybox-multi", "testprogs"])
+            .args(["busybox", "busybox-amd64", "busybox-multi", "testprogs", "debian"])
             .status()
             .expect("run images/build.sh");
         assert!(st.success(), "images/build.sh failed");
@@ -129,9 +129,41 @@ pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 
 /// The oracle: `qemu-riscv64` running the same binary on the image's root filesystem.
 pub fn qemu_run(rootfs: &str, args: &[&str], stdin: &[u8]) -> Run {
+    qemu_run_env(rootfs, &[], args, stdin)
+}
+
+/// `qemu_run` with extra `KEY=VALUE` words in the guest environment.
+pub fn qemu_run_env(rootfs: &str, env: &[&str], args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("bash");
     cmd.arg(repo().join("tests/oracle/qemu-run.sh"))
         .arg(images().join(rootfs))
-        .args(args);
+        .args(args)
+        .env("QEMU_RUN_ENV", env.join(" "));
     run_cmd(cmd, stdin)
+}
+
+/// The oracle in a real chroot of the rootfs (`QEMU_RUN_CHROOT=1`, see qemu-run.sh): paths,
+/// cwd and stat(2) are the image's, not the host's. Needs root (or `sudo -n`).
+pub fn qemu_chroot_run(rootfs: &str, env: &[&str], args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("tests/oracle/qemu-run.sh"))
+        .arg(images().join(rootfs))
+        .args(args)
+        .env("QEMU_RUN_ENV", env.join(" "))
+        .env("QEMU_RUN_CHROOT", "1");
+    run_cmd(cmd, stdin)
+}
+
+/// `rvbox run -e K=V... MODULE -- ARGS...`
+pub fn rvbox_run_env(module: &Path, env: &[&str], args: &[&str], stdin: &[u8]) -> Run {
+    let mut all = vec!["run".to_string()];
+    for e in env {
+        all.push("-e".into());
+        all.push(e.to_string());
+    }
+    all.push(module.to_str().unwrap().into());
+    all.push("--".into());
+    all.extend(args.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+    rvbox(&all, stdin)
 }

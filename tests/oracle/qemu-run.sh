@@ -14,6 +14,10 @@
 # Environment knobs:
 #   QEMU_RUN_ENV   extra "K=V" words for the guest environment (space-separated)
 #   QEMU_RISCV64   the qemu binary (default: qemu-riscv64 from PATH)
+#   QEMU_RUN_CHROOT=1  a real chroot instead of -L (needs root or `sudo -n`, and
+#                  qemu-riscv64-static, which is copied to ROOTFS/.rvbox-oracle/ once):
+#                  paths, cwd and stat(2) are the image's, files the guest writes land
+#                  in ROOTFS. Without it:
 #
 # Caveats: qemu -L is NOT a chroot (qemu 7.2):
 #  - an absolute path the guest uses is looked up in ROOTFS first and falls
@@ -92,6 +96,20 @@ if [[ -z "$host_exe" ]]; then
 fi
 
 cd /
+if [[ "${QEMU_RUN_CHROOT:-}" == 1 ]]; then
+    static=$(command -v qemu-riscv64-static || true)
+    [[ -n "$static" ]] || { echo "qemu-run: qemu-riscv64-static not found (apt-get install qemu-user-static)" >&2; exit 127; }
+    asroot=()
+    [[ $(id -u) -eq 0 ]] || asroot=(sudo -n)
+    if ! cmp -s "$static" "$rootfs/.rvbox-oracle/qemu-riscv64-static"; then
+        "${asroot[@]}" mkdir -p "$rootfs/.rvbox-oracle"
+        "${asroot[@]}" cp "$static" "$rootfs/.rvbox-oracle/qemu-riscv64-static.$$"
+        "${asroot[@]}" mv "$rootfs/.rvbox-oracle/qemu-riscv64-static.$$" "$rootfs/.rvbox-oracle/qemu-riscv64-static"
+    fi
+    # shellcheck disable=SC2086
+    exec "${asroot[@]}" env -i PATH="$IMAGE_PATH" HOME=/root ${QEMU_RUN_ENV:-} \
+        chroot "$rootfs" /.rvbox-oracle/qemu-riscv64-static -0 "$cmd" "${host_exe#"$rootfs"}" "$@"
+fi
 # shellcheck disable=SC2086
 exec env -i PATH="$IMAGE_PATH" HOME=/root ${QEMU_RUN_ENV:-} \
     "$qemu" -L "$rootfs" -0 "$cmd" "$host_exe" "$@"

@@ -1,0 +1,48 @@
+# Perl: regexes, hashes, sorting, sprintf, pack, XS modules loaded with dlopen.
+use strict;
+use warnings;
+use Digest::MD5 qw(md5_hex);
+use Digest::SHA qw(sha256_hex);
+use List::Util qw(sum max reduce shuffle);
+use POSIX qw(floor ceil fmod strftime);
+use JSON::PP;
+use Storable qw(freeze thaw);
+use Time::Local qw(timegm);
+
+my $text = join "", map { "record $_: value=" . ($_ * 37 % 101) . "\n" } 1 .. 500;
+print "md5 ", md5_hex($text), "\n";
+print "sha256 ", sha256_hex($text), "\n";
+my %h;
+while ($text =~ /record (\d+): value=(\d+)/g) { $h{$2} += $1 }
+my @top = (sort { $h{$b} <=> $h{$a} || $a <=> $b } keys %h)[0 .. 4];
+print "top @top\n";
+print "sum ", sum(values %h), " max ", max(keys %h), "\n";
+print "reduce ", (reduce { $a * 2 + $b } 1 .. 20), "\n";
+printf "fmt %.10f %e %x %o %b %s\n", atan2(1, 1) * 4, 6.02e23, 255, 8, 10, "str";
+print "posix ", floor(-2.5), " ", ceil(2.1), " ", fmod(10, 3), "\n";
+print "time ", strftime("%Y-%m-%d %H:%M:%S", gmtime(1700000000)), " ", timegm(0, 0, 0, 1, 0, 2000), "\n";
+print "pack ", unpack("H*", pack("NnC a4 w", 0xdeadbeef, 513, 7, "ab", 300)), "\n";
+my $json = JSON::PP->new->canonical->encode({ list => [1, 2.5, "x"], h => { k => undef } });
+print "json $json\n";
+my $d = thaw(freeze({ a => [1 .. 5] }));
+print "storable @{$d->{a}}\n";
+srand(42);
+my @r = map { int(rand(1000)) } 1 .. 5;
+print "rand @r\n";
+my $s = "The Quick Brown Fox";
+(my $t = $s) =~ tr/A-Za-z/N-ZA-Mn-za-m/;
+print "rot13 $t\n";
+print "split ", join("|", split /\s*,\s*/, "a , b,c ,d"), "\n";
+print "sprintf ", sprintf("%-5s|%5s|%05.1f", "ab", "cd", 3.14159), "\n";
+my $big = 1;
+$big *= $_ for 1 .. 20;
+print "fact20 $big\n";
+open(my $fh, ">", "/tmp/perl-test.txt") or die;
+print $fh "line $_\n" for 1 .. 100;
+close $fh;
+open($fh, "<", "/tmp/perl-test.txt") or die;
+my @lines = <$fh>;
+close $fh;
+print "file ", scalar(@lines), " ", -s "/tmp/perl-test.txt", "\n";
+unlink "/tmp/perl-test.txt";
+print "done\n";
