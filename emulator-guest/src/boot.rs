@@ -39,10 +39,12 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         Ok(c) => c,
         Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
     };
-    let vfs = match Vfs::new(bundle) {
+    let terminal = (0..3).any(crate::host::isatty);
+    let vfs = match Vfs::new(bundle, terminal) {
         Ok(v) => Rc::new(v),
         Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
     };
+    crate::linux::procfs::mount(&vfs);
     if args.first().is_some_and(|a| a == "--") {
         args.remove(0);
     }
@@ -142,11 +144,11 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
 fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
     let mut cur = p.vfs.root();
     for comp in path.split(|&c| c == b'/').filter(|c| !c.is_empty()) {
-        cur = match p.vfs.resolve(&cur, comp, Follow::Yes) {
+        cur = match p.resolve(&cur, comp, Follow::Yes) {
             Ok(n) => n,
             Err(ENOENT) => {
                 let d = p.vfs.new_dir(&cur, 0o755);
-                p.vfs.link(&cur, comp, &d);
+                p.vfs.link(&cur, comp, &d)?;
                 d
             }
             Err(e) => return Err(e),
@@ -160,7 +162,7 @@ fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
 
 /// Reads a file of the image (for /etc/passwd and /etc/group).
 fn read_file(p: &Process, path: &[u8]) -> Option<Vec<u8>> {
-    let n = p.vfs.resolve(&p.vfs.root(), path, Follow::Yes).ok()?;
+    let n = p.resolve(&p.vfs.root(), path, Follow::Yes).ok()?;
     let c = n.content.borrow();
     match &*c {
         crate::vfs::Content::File(d) => Some(d.bytes().to_vec()),

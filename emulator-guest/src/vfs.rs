@@ -1,5 +1,6 @@
 //! The guest's file tree: the image (read-only bundle) under an in-memory writable layer,
-//! plus synthetic `/dev`.
+//! plus `/dev`, and mount points for synthetic file systems (`/proc`, `/sys`) whose nodes a
+//! `Provider` makes on demand.
 //!
 //! Linux semantics this emulates: one tmpfs-like tree whose initial contents are the
 //! image. Nodes are made lazily from the bundle the first time a directory is looked into,
@@ -7,8 +8,15 @@
 //! first written (copy-up); renames, unlinks and new files only change the in-memory tree.
 //! A bundle inode is made into at most one live node, so hardlinks stay hardlinks.
 //!
+//! Synthetic nodes (`Content::Synthetic`) sit in the tree like others (they have a parent
+//! and a name, so `..` and paths work), but are in no directory's entry table: looking into
+//! a synthetic directory, listing it or following a synthetic link asks the `Provider` the
+//! caller passes (the process's view for `/proc`). Nodes carry the device of their mount,
+//! so `st_dev` tells mounts apart and links across them are refused (`EXDEV`).
+//!
 //! This module knows nothing about processes or file descriptors.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
@@ -49,15 +57,17 @@ pub struct Meta {
     pub ctime: Timespec,
 }
 
-/// A synthetic device.
+/// What a device node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     Null,
     Zero,
+    /// Reads zeros; writes fail with `ENOSPC`.
     Full,
+    /// `random` and `urandom`: the host's randomness.
     Random,
-    /// Opening it opens the process's file descriptor `n` again (`/dev/stdin`, `/dev/tty`).
-    FdAlias(u32),
+    /// The terminal (`/dev/tty`, `/dev/pts/0`): the host's terminal on stdin and stdout.
+    Tty,
 }
 
 pub enum FileData {
@@ -94,6 +104,37 @@ pub struct Dir {
     parent: Weak<Inode>,
 }
 
+/// A node a `Provider` made (or the mount point it makes them under): where it is in the
+/// tree, and what the provider knows it as.
+pub struct Synthetic {
+    up: Up,
+    pub name: Vec<u8>,
+    /// The provider's own description of the node.
+    pub key: Rc<dyn Any>,
+    /// `st_size` (Linux shows 0 for proc files, 64 for `/proc/PID/fd` links).
+    pub size: u64,
+    /// A file's contents as taken when it was opened (what a Linux `seq_file` does).
+    pub snapshot: Option<Vec<u8>>,
+}
+
+enum Up {
+    /// Made on demand: in no entry table, so it keeps its parent alive without a cycle.
+    Node(Node),
+    /// A mount point, linked in its parent's entries as a directory is.
+    Mount(Weak<Inode>),
+}
+
+impl Synthetic {
+    /// Reads the snapshot at `at`.
+    pub fn read_at(&self, at: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let data = self.snapshot.as_deref().ok_or(EISDIR)?;
+        let start = at.min(data.len() as u64) as usize;
+        let k = buf.len().min(data.len() - start);
+        buf[..k].copy_from_slice(&data[start..start + k]);
+        Ok(k)
+    }
+}
+
 pub enum Content {
     Dir(Dir),
     File(FileData),
@@ -101,26 +142,113 @@ pub enum Content {
     Device(Device),
     /// A fifo or socket from the image: metadata only.
     Special,
+    Synthetic(Synthetic),
 }
 
 pub struct Inode {
     pub ino: u64,
+    /// `st_dev`: the mount the node is on (a new node takes its directory's when first
+    /// linked).
+    pub dev: Cell<u32>,
     pub meta: RefCell<Meta>,
     pub content: RefCell<Content>,
+    /// For a non-directory: the directory and name it was last linked or looked up under,
+    /// which is what `/proc/PID/fd` and `maps` show as its path (directories know their
+    /// parent instead).
+    seen_at: RefCell<(Weak<Inode>, Vec<u8>)>,
 }
 
 impl Inode {
+    fn new(ino: u64, dev: u32, meta: Meta, content: Content) -> Node {
+        Rc::new(Inode {
+            ino,
+            dev: Cell::new(dev),
+            meta: RefCell::new(meta),
+            content: RefCell::new(content),
+            seen_at: RefCell::new((Weak::new(), Vec::new())),
+        })
+    }
+
+    /// A node made by a provider under `parent`: owned by root, times now, one link (two
+    /// for a directory). The provider adjusts the metadata as it needs.
+    pub fn synthetic(
+        parent: &Node,
+        name: &[u8],
+        mode: u32,
+        ino: u64,
+        dev: u32,
+        key: Rc<dyn Any>,
+    ) -> Node {
+        let now = Timespec::now();
+        let meta = Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            nlink: if mode & S_IFMT == S_IFDIR { 2 } else { 1 },
+            rdev: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+        };
+        Inode::new(
+            ino,
+            dev,
+            meta,
+            Content::Synthetic(Synthetic {
+                up: Up::Node(parent.clone()),
+                name: name.to_vec(),
+                key,
+                size: 0,
+                snapshot: None,
+            }),
+        )
+    }
+
+    /// A copy of the synthetic node `node` holding `data`, for one open file.
+    pub fn with_snapshot(node: &Node, data: Vec<u8>) -> Result<Node, Errno> {
+        let content = match &*node.content.borrow() {
+            Content::Synthetic(s) => Content::Synthetic(Synthetic {
+                up: match &s.up {
+                    Up::Node(n) => Up::Node(n.clone()),
+                    Up::Mount(w) => Up::Mount(w.clone()),
+                },
+                name: s.name.clone(),
+                key: s.key.clone(),
+                size: s.size,
+                snapshot: Some(data),
+            }),
+            _ => return Err(EINVAL),
+        };
+        Ok(Inode::new(
+            node.ino,
+            node.dev.get(),
+            *node.meta.borrow(),
+            content,
+        ))
+    }
+
     pub fn file_type(&self) -> u32 {
         self.meta.borrow().mode & S_IFMT
     }
     pub fn is_dir(&self) -> bool {
         self.file_type() == S_IFDIR
     }
+    pub fn is_synthetic(&self) -> bool {
+        matches!(&*self.content.borrow(), Content::Synthetic(_))
+    }
+    /// The provider's key of a synthetic node.
+    pub fn synthetic_key(&self) -> Option<Rc<dyn Any>> {
+        match &*self.content.borrow() {
+            Content::Synthetic(s) => Some(s.key.clone()),
+            _ => None,
+        }
+    }
     pub fn size(&self) -> u64 {
         match &*self.content.borrow() {
             Content::File(d) => d.bytes().len() as u64,
             Content::Symlink(t) => t.len() as u64,
             Content::Dir(d) => 4096.max(d.entries.len() as u64 * 32),
+            Content::Synthetic(s) => s.size,
             _ => 0,
         }
     }
@@ -135,6 +263,173 @@ impl Inode {
     }
 }
 
+/// Makes the nodes of synthetic file systems for the one who walks the tree (the process
+/// whose view `/proc/self` is).
+pub trait Provider {
+    /// The entry `name` (not `.` or `..`) of the synthetic directory `dir`.
+    fn lookup(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno>;
+    /// The entries of the synthetic directory `dir`, in the order `getdents` gives them.
+    fn list(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno>;
+    /// Where the synthetic link `link` leads.
+    fn follow(&self, link: &Node) -> Result<Jump, Errno>;
+    /// Brings the metadata of a mount point up to date when it is looked up (its link
+    /// count follows its subdirectories).
+    fn refresh(&self, _mount: &Node) {}
+}
+
+/// Where following a synthetic link leads.
+pub enum Jump {
+    /// A path, resolved as a symlink's target is (from the link's directory).
+    Path(Vec<u8>),
+    /// A node itself, whatever its name is now (Linux's "magic links": `/proc/PID/fd/N`,
+    /// `cwd`, `exe`).
+    Node(Node),
+}
+
+/// The provider for walks done for no process (start-up): synthetic directories look empty.
+pub struct NoProcess;
+
+impl Provider for NoProcess {
+    fn lookup(&self, _dir: &Node, _name: &[u8]) -> Result<Node, Errno> {
+        Err(ENOENT)
+    }
+    fn list(&self, _dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
+        Ok(Vec::new())
+    }
+    fn follow(&self, _link: &Node) -> Result<Jump, Errno> {
+        Err(ENOENT)
+    }
+}
+
+/// Device numbers (`st_dev`, minor of major 0) of the mounts.
+pub mod dev {
+    pub const ROOT: u32 = 0x2a;
+    pub const PROC: u32 = 0x2b;
+    pub const DEV: u32 = 0x2c;
+    pub const PTS: u32 = 0x2d;
+    pub const SHM: u32 = 0x2e;
+    pub const SYS: u32 = 0x2f;
+    pub const CGROUP: u32 = 0x30;
+}
+
+/// One mount of the guest's tree, as `/proc/PID/mountinfo` shows it. The layout is Docker's:
+/// an overlay root (the image under the in-memory layer), `/proc`, a tmpfs `/dev` with
+/// `devpts` and `shm`, and a read-only `/sys` with the cgroup2 tree.
+pub struct Mount {
+    pub id: u32,
+    pub parent: u32,
+    pub dev: u32,
+    pub target: &'static str,
+    pub fstype: &'static str,
+    pub source: &'static str,
+    /// Per-mount options (mountinfo field 6).
+    pub mnt_opts: &'static str,
+    /// Superblock options (mountinfo's last field).
+    pub sb_opts: &'static str,
+    /// Options as `/proc/mounts` shows them.
+    pub opts: &'static str,
+    /// `statfs` `f_type`.
+    pub magic: u64,
+}
+
+impl Mount {
+    pub fn read_only(&self) -> bool {
+        self.mnt_opts.starts_with("ro")
+    }
+}
+
+pub const MOUNTS: &[Mount] = &[
+    Mount {
+        id: 400,
+        parent: 399,
+        dev: dev::ROOT,
+        target: "/",
+        fstype: "overlay",
+        source: "overlay",
+        mnt_opts: "rw,relatime",
+        sb_opts: "rw",
+        opts: "rw,relatime",
+        magic: 0x794c_7630,
+    },
+    Mount {
+        id: 401,
+        parent: 400,
+        dev: dev::PROC,
+        target: "/proc",
+        fstype: "proc",
+        source: "proc",
+        mnt_opts: "rw,nosuid,nodev,noexec,relatime",
+        sb_opts: "rw",
+        opts: "rw,nosuid,nodev,noexec,relatime",
+        magic: 0x9fa0,
+    },
+    Mount {
+        id: 402,
+        parent: 400,
+        dev: dev::DEV,
+        target: "/dev",
+        fstype: "tmpfs",
+        source: "tmpfs",
+        mnt_opts: "rw,nosuid",
+        sb_opts: "rw,mode=755,inode64",
+        opts: "rw,nosuid,mode=755,inode64",
+        magic: 0x0102_1994,
+    },
+    Mount {
+        id: 403,
+        parent: 402,
+        dev: dev::PTS,
+        target: "/dev/pts",
+        fstype: "devpts",
+        source: "devpts",
+        mnt_opts: "rw,nosuid,noexec,relatime",
+        sb_opts: "rw,gid=5,mode=620,ptmxmode=666",
+        opts: "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666",
+        magic: 0x1cd1,
+    },
+    Mount {
+        id: 404,
+        parent: 400,
+        dev: dev::SYS,
+        target: "/sys",
+        fstype: "sysfs",
+        source: "sysfs",
+        mnt_opts: "ro,nosuid,nodev,noexec,relatime",
+        sb_opts: "ro",
+        opts: "ro,nosuid,nodev,noexec,relatime",
+        magic: 0x6265_6572,
+    },
+    Mount {
+        id: 405,
+        parent: 404,
+        dev: dev::CGROUP,
+        target: "/sys/fs/cgroup",
+        fstype: "cgroup2",
+        source: "cgroup",
+        mnt_opts: "ro,nosuid,nodev,noexec,relatime",
+        sb_opts: "rw,nsdelegate",
+        opts: "ro,nosuid,nodev,noexec,relatime,nsdelegate",
+        magic: 0x6367_7270,
+    },
+    Mount {
+        id: 406,
+        parent: 402,
+        dev: dev::SHM,
+        target: "/dev/shm",
+        fstype: "tmpfs",
+        source: "shm",
+        mnt_opts: "rw,nosuid,nodev,noexec,relatime",
+        sb_opts: "rw,inode64",
+        opts: "rw,nosuid,nodev,noexec,relatime,inode64",
+        magic: 0x0102_1994,
+    },
+];
+
+/// The mount whose nodes have device `dev` (the root's for an unknown one).
+pub fn mount_of(dev: u32) -> &'static Mount {
+    MOUNTS.iter().find(|m| m.dev == dev).unwrap_or(&MOUNTS[0])
+}
+
 /// The longest path and name Linux accepts.
 pub const PATH_MAX: usize = 4096;
 pub const NAME_MAX: usize = 255;
@@ -146,6 +441,8 @@ pub struct Vfs {
     next_ino: Cell<u64>,
     /// Bundle inode -> the live node made from it.
     from_lower: RefCell<HashMap<u32, Weak<Inode>>>,
+    /// `/dev/pts/0`, when the host gave a terminal.
+    terminal: Option<Node>,
 }
 
 /// How `resolve` treats the last path component.
@@ -158,87 +455,142 @@ pub enum Follow {
 }
 
 impl Vfs {
-    /// A tree over `bundle`, with `/dev` and `/tmp` as a container has them.
-    pub fn new(bundle: Bundle<'static>) -> Result<Vfs, crate::bundle::BundleError> {
+    /// A tree over `bundle`, with `/dev` and `/tmp` as a container has them; `/dev/pts/0`
+    /// if `terminal` (the host's stdin, stdout or stderr is a terminal).
+    pub fn new(bundle: Bundle<'static>, terminal: bool) -> Result<Vfs, crate::bundle::BundleError> {
         let root_ino = bundle.inode(0)?;
-        let vfs = Vfs {
+        let mut vfs = Vfs {
             bundle,
-            root: Rc::new(Inode {
-                ino: 1,
-                meta: RefCell::new(meta_from_bundle(&root_ino)),
-                content: RefCell::new(Content::Dir(Dir {
+            root: Inode::new(
+                1,
+                dev::ROOT,
+                meta_from_bundle(&root_ino),
+                Content::Dir(Dir {
                     entries: BTreeMap::new(),
                     pending_lower: Some(0),
                     parent: Weak::new(),
-                })),
-            }),
+                }),
+            ),
             next_ino: Cell::new(bundle.inode_count() as u64 + 1),
             from_lower: RefCell::new(HashMap::new()),
+            terminal: None,
         };
         vfs.from_lower
             .borrow_mut()
             .insert(0, Rc::downgrade(&vfs.root));
-        vfs.setup_synthetic();
+        vfs.terminal = vfs.setup_synthetic(terminal);
         Ok(vfs)
     }
 
-    fn setup_synthetic(&self) {
+    /// Makes `/dev` and `/tmp`; returns `/dev/pts/0` if there is a terminal.
+    fn setup_synthetic(&self, terminal: bool) -> Option<Node> {
         let root = &self.root;
         // The image's root keeps its metadata; what we add here is not a change the guest made.
         let root_meta = *root.meta.borrow();
-        // /dev is always synthetic, whatever the image has there.
-        if let Ok(old) = self.lookup(root, b"dev") {
-            let _ = old;
-            if let Content::Dir(d) = &mut *root.content.borrow_mut() {
-                d.entries.remove(&b"dev"[..]);
-            }
-        }
+        // /dev is always ours, whatever the image has there.
+        self.drop_entry(b"dev");
         let dev = self.new_dir(root, 0o755);
-        self.link(root, b"dev", &dev);
-        // (name, device, major, minor) with Linux's device numbers. /dev/stdin and friends
-        // are symlinks to /proc/self/fd/N on Linux; without /proc they alias the fd.
+        dev.dev.set(dev::DEV);
+        self.link_new(root, b"dev", &dev);
+        // (name, device, major, minor) with Linux's device numbers.
         for (name, device, major, minor) in [
             (&b"null"[..], Device::Null, 1, 3),
             (b"zero", Device::Zero, 1, 5),
             (b"full", Device::Full, 1, 7),
             (b"random", Device::Random, 1, 8),
             (b"urandom", Device::Random, 1, 9),
-            (b"tty", Device::FdAlias(0), 5, 0),
-            (b"stdin", Device::FdAlias(0), 136, 0),
-            (b"stdout", Device::FdAlias(1), 136, 0),
-            (b"stderr", Device::FdAlias(2), 136, 0),
+            (b"tty", Device::Tty, 5, 0),
         ] {
             let n = self.new_node(S_IFCHR | 0o666, Content::Device(device));
             n.meta.borrow_mut().rdev = (minor & 0xff) | (major << 8);
-            self.link(&dev, name, &n);
+            self.link_new(&dev, name, &n);
+        }
+        // As on Linux, the standard streams are links into the process's descriptors.
+        for (name, target) in [
+            (&b"stdin"[..], &b"/proc/self/fd/0"[..]),
+            (b"stdout", b"/proc/self/fd/1"),
+            (b"stderr", b"/proc/self/fd/2"),
+            (b"fd", b"/proc/self/fd"),
+        ] {
+            let n = self.new_node(S_IFLNK | 0o777, Content::Symlink(target.to_vec()));
+            self.link_new(&dev, name, &n);
         }
         let shm = self.new_dir(&dev, 0o1777);
-        self.link(&dev, b"shm", &shm);
+        shm.dev.set(dev::SHM);
+        self.link_new(&dev, b"shm", &shm);
         let pts = self.new_dir(&dev, 0o755);
-        self.link(&dev, b"pts", &pts);
+        pts.dev.set(dev::PTS);
+        self.link_new(&dev, b"pts", &pts);
+        let tty = terminal.then(|| {
+            // The host's terminal as the container's: root:tty, crw--w----, 136:0.
+            let n = self.new_node(S_IFCHR | 0o620, Content::Device(Device::Tty));
+            {
+                let mut m = n.meta.borrow_mut();
+                m.rdev = 136 << 8;
+                m.gid = 5;
+            }
+            self.link_new(&pts, b"0", &n);
+            n
+        });
         // A writable /tmp, also when the image has none.
-        match self.lookup(root, b"tmp") {
+        match self.lookup(&NoProcess, root, b"tmp") {
             Ok(t) if t.is_dir() => {}
             _ => {
-                if let Content::Dir(d) = &mut *root.content.borrow_mut() {
-                    d.entries.remove(&b"tmp"[..]);
-                }
+                self.drop_entry(b"tmp");
                 let tmp = self.new_dir(root, 0o1777);
-                self.link(root, b"tmp", &tmp);
+                self.link_new(root, b"tmp", &tmp);
             }
         }
-        let subdirs = match &*root.content.borrow() {
+        *root.meta.borrow_mut() = root_meta;
+        self.count_root_links();
+        tty
+    }
+
+    /// Removes the root's entry `name` (from the image), if any.
+    fn drop_entry(&self, name: &[u8]) {
+        let _ = self.load(&self.root);
+        if let Content::Dir(d) = &mut *self.root.content.borrow_mut() {
+            d.entries.remove(name);
+        }
+    }
+
+    /// Links a node made at start-up (the directory cannot refuse it).
+    fn link_new(&self, dir: &Node, name: &[u8], node: &Node) {
+        self.link(dir, name, node)
+            .expect("start-up links go into real directories");
+    }
+
+    /// The root's link count: 2 and one per subdirectory, as its entries are now.
+    fn count_root_links(&self) {
+        let subdirs = match &*self.root.content.borrow() {
             Content::Dir(d) => d.entries.values().filter(|n| n.is_dir()).count() as u32,
             _ => 0,
         };
-        *root.meta.borrow_mut() = Meta {
-            nlink: 2 + subdirs,
-            ..root_meta
-        };
+        self.root.meta.borrow_mut().nlink = 2 + subdirs;
+    }
+
+    /// Mounts a synthetic file system at the root's entry `name` (`proc`, `sys`), replacing
+    /// what the image has there. Returns the mount point, whose key the provider knows.
+    pub fn mount(&self, name: &[u8], perm: u32, dev: u32, key: Rc<dyn Any>) -> Node {
+        self.drop_entry(name);
+        let node = Inode::synthetic(&self.root, name, S_IFDIR | perm, 1, dev, key);
+        if let Content::Synthetic(s) = &mut *node.content.borrow_mut() {
+            s.up = Up::Mount(Rc::downgrade(&self.root));
+        }
+        if let Content::Dir(d) = &mut *self.root.content.borrow_mut() {
+            d.entries.insert(name.to_vec(), node.clone());
+        }
+        self.count_root_links();
+        node
     }
 
     pub fn root(&self) -> Node {
         self.root.clone()
+    }
+
+    /// `/dev/pts/0`, the terminal, if the host gave one.
+    pub fn terminal(&self) -> Option<Node> {
+        self.terminal.clone()
     }
 
     fn alloc_ino(&self) -> u64 {
@@ -250,9 +602,10 @@ impl Vfs {
     /// A new node not yet linked anywhere (nlink 0), owned by root, times now.
     pub fn new_node(&self, mode: u32, content: Content) -> Node {
         let now = Timespec::now();
-        Rc::new(Inode {
-            ino: self.alloc_ino(),
-            meta: RefCell::new(Meta {
+        Inode::new(
+            self.alloc_ino(),
+            dev::ROOT,
+            Meta {
                 mode,
                 uid: 0,
                 gid: 0,
@@ -261,9 +614,9 @@ impl Vfs {
                 atime: now,
                 mtime: now,
                 ctime: now,
-            }),
-            content: RefCell::new(content),
-        })
+            },
+            content,
+        )
     }
 
     /// A new empty directory whose parent will be `parent`.
@@ -276,12 +629,14 @@ impl Vfs {
                 parent: Rc::downgrade(parent),
             }),
         );
+        n.dev.set(parent.dev.get());
         n.meta.borrow_mut().nlink = 1; // its "."
         n
     }
 
-    /// Makes the node for bundle inode `ino` (or returns the live one).
-    fn node_from_lower(&self, ino: u32, parent: &Node) -> Result<Node, Errno> {
+    /// Makes the node for bundle inode `ino`, entry `name` of `parent` (or returns the live
+    /// one).
+    fn node_from_lower(&self, ino: u32, parent: &Node, name: &[u8]) -> Result<Node, Errno> {
         if let Some(n) = self.from_lower.borrow().get(&ino).and_then(Weak::upgrade) {
             return Ok(n);
         }
@@ -296,11 +651,10 @@ impl Vfs {
             S_IFLNK => Content::Symlink(self.bundle.symlink_target(&b).map_err(|_| EIO)?.to_vec()),
             _ => Content::Special,
         };
-        let n = Rc::new(Inode {
-            ino: ino as u64 + 1,
-            meta: RefCell::new(meta_from_bundle(&b)),
-            content: RefCell::new(content),
-        });
+        let n = Inode::new(ino as u64 + 1, dev::ROOT, meta_from_bundle(&b), content);
+        if !n.is_dir() {
+            *n.seen_at.borrow_mut() = (Rc::downgrade(parent), name.to_vec());
+        }
         self.from_lower.borrow_mut().insert(ino, Rc::downgrade(&n));
         Ok(n)
     }
@@ -316,7 +670,7 @@ impl Vfs {
         let mut entries = BTreeMap::new();
         for e in self.bundle.entries(&b) {
             let e = e.map_err(|_| EIO)?;
-            entries.insert(e.name.to_vec(), self.node_from_lower(e.ino, dir)?);
+            entries.insert(e.name.to_vec(), self.node_from_lower(e.ino, dir, e.name)?);
         }
         if let Content::Dir(d) = &mut *dir.content.borrow_mut() {
             d.entries = entries;
@@ -325,8 +679,15 @@ impl Vfs {
         Ok(())
     }
 
-    /// The entries of a directory (loaded if needed), in name order.
-    pub fn list(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
+    /// The entries of a directory (loaded if needed), in name order; a synthetic
+    /// directory's from `ctx`.
+    pub fn list(&self, ctx: &dyn Provider, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
+        if dir.is_synthetic() {
+            if !dir.is_dir() {
+                return Err(ENOTDIR);
+            }
+            return ctx.list(dir);
+        }
         self.load(dir)?;
         match &*dir.content.borrow() {
             Content::Dir(d) => Ok(d
@@ -342,12 +703,16 @@ impl Vfs {
     pub fn parent(&self, dir: &Node) -> Node {
         match &*dir.content.borrow() {
             Content::Dir(d) => d.parent.upgrade().unwrap_or_else(|| self.root.clone()),
+            Content::Synthetic(s) => match &s.up {
+                Up::Node(n) => n.clone(),
+                Up::Mount(w) => w.upgrade().unwrap_or_else(|| self.root.clone()),
+            },
             _ => self.root.clone(),
         }
     }
 
-    /// Looks one name up in a directory. `.` and `..` work.
-    pub fn lookup(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
+    /// Looks one name up in a directory (a synthetic one through `ctx`). `.` and `..` work.
+    pub fn lookup(&self, ctx: &dyn Provider, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
         if !dir.is_dir() {
             return Err(ENOTDIR);
         }
@@ -359,22 +724,42 @@ impl Vfs {
         if name.len() > NAME_MAX {
             return Err(ENAMETOOLONG);
         }
-        self.load(dir)?;
-        match &*dir.content.borrow() {
-            Content::Dir(d) => d.entries.get(name).cloned().ok_or(ENOENT),
-            _ => Err(ENOTDIR),
+        if dir.is_synthetic() {
+            return ctx.lookup(dir, name);
         }
+        self.load(dir)?;
+        let node = match &*dir.content.borrow() {
+            Content::Dir(d) => d.entries.get(name).cloned().ok_or(ENOENT)?,
+            _ => return Err(ENOTDIR),
+        };
+        if node.is_synthetic() {
+            ctx.refresh(&node);
+        } else if !node.is_dir() {
+            let mut seen = node.seen_at.borrow_mut();
+            if seen.1 != name || !std::ptr::eq(seen.0.as_ptr(), Rc::as_ptr(dir)) {
+                *seen = (Rc::downgrade(dir), name.to_vec());
+            }
+        }
+        Ok(node)
     }
 
     /// Resolves `path` from `cwd` (absolute paths from the root), following symlinks in
-    /// the middle, and at the end if `follow` says so.
-    pub fn resolve(&self, cwd: &Node, path: &[u8], follow: Follow) -> Result<Node, Errno> {
+    /// the middle, and at the end if `follow` says so. Synthetic directories and links are
+    /// `ctx`'s.
+    pub fn resolve(
+        &self,
+        ctx: &dyn Provider,
+        cwd: &Node,
+        path: &[u8],
+        follow: Follow,
+    ) -> Result<Node, Errno> {
         let mut budget = MAX_SYMLINKS;
-        self.walk(cwd, path, follow, &mut budget)
+        self.walk(ctx, cwd, path, follow, &mut budget)
     }
 
     fn walk(
         &self,
+        ctx: &dyn Provider,
         cwd: &Node,
         path: &[u8],
         follow: Follow,
@@ -398,22 +783,24 @@ impl Vfs {
         let trailing_slash = path.ends_with(b"/");
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
-            let next = self.lookup(&cur, comp)?;
-            let target = if let Content::Symlink(t) = &*next.content.borrow() {
-                Some(t.clone())
-            } else {
-                None
-            };
-            match target {
-                Some(t) if !last || follow == Follow::Yes || trailing_slash => {
-                    if *budget == 0 {
-                        return Err(ELOOP);
-                    }
-                    *budget -= 1;
-                    cur = self.walk(&cur, &t, Follow::Yes, budget)?;
-                }
-                _ => cur = next,
+            let next = self.lookup(ctx, &cur, comp)?;
+            if next.file_type() != S_IFLNK || (last && follow == Follow::No && !trailing_slash) {
+                cur = next;
+                continue;
             }
+            if *budget == 0 {
+                return Err(ELOOP);
+            }
+            *budget -= 1;
+            let target = match &*next.content.borrow() {
+                Content::Symlink(t) => Jump::Path(t.clone()),
+                Content::Synthetic(_) => ctx.follow(&next)?,
+                _ => return Err(EIO),
+            };
+            cur = match target {
+                Jump::Path(t) => self.walk(ctx, &cur, &t, Follow::Yes, budget)?,
+                Jump::Node(n) => n,
+            };
         }
         if trailing_slash && !cur.is_dir() {
             return Err(ENOTDIR);
@@ -424,7 +811,12 @@ impl Vfs {
     /// Resolves all but the last component of `path`: the directory it names an entry of,
     /// and the entry's name. A path ending in `/` or `.` or `..` has no such name: EEXIST
     /// for creation is the caller's call; here such names are returned as they are.
-    pub fn resolve_parent(&self, cwd: &Node, path: &[u8]) -> Result<(Node, Vec<u8>), Errno> {
+    pub fn resolve_parent(
+        &self,
+        ctx: &dyn Provider,
+        cwd: &Node,
+        path: &[u8],
+    ) -> Result<(Node, Vec<u8>), Errno> {
         if path.is_empty() {
             return Err(ENOENT);
         }
@@ -445,7 +837,7 @@ impl Vfs {
         let dir = if dir_part.is_empty() {
             cwd.clone()
         } else {
-            self.resolve(cwd, dir_part, Follow::Yes)?
+            self.resolve(ctx, cwd, dir_part, Follow::Yes)?
         };
         if !dir.is_dir() {
             return Err(ENOTDIR);
@@ -461,24 +853,49 @@ impl Vfs {
         Ok((dir, name))
     }
 
-    /// Adds entry `name` -> `node` to `dir` (which must not have it).
-    pub fn link(&self, dir: &Node, name: &[u8], node: &Node) {
+    /// Why entries cannot be added to (`create`) or removed from a synthetic directory:
+    /// a read-only mount refuses both with EROFS; procfs has no such entries (ENOENT) and
+    /// removes none (EPERM).
+    fn refusal(dir: &Node, create: bool) -> Errno {
+        if mount_of(dir.dev.get()).read_only() {
+            EROFS
+        } else if create {
+            ENOENT
+        } else {
+            EPERM
+        }
+    }
+
+    /// Adds entry `name` -> `node` to `dir` (which must not have it). A node linked for
+    /// the first time joins `dir`'s mount.
+    pub fn link(&self, dir: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
+        if dir.is_synthetic() {
+            return Err(Self::refusal(dir, true));
+        }
+        if node.meta.borrow().nlink == 0 {
+            node.dev.set(dir.dev.get());
+        }
         if let Content::Dir(d) = &mut *node.content.borrow_mut() {
             d.parent = Rc::downgrade(dir);
             dir.meta.borrow_mut().nlink += 1; // the child's ".."
             node.meta.borrow_mut().nlink += 1;
         } else {
             node.meta.borrow_mut().nlink += 1;
+            *node.seen_at.borrow_mut() = (Rc::downgrade(dir), name.to_vec());
         }
         if let Content::Dir(d) = &mut *dir.content.borrow_mut() {
             d.entries.insert(name.to_vec(), node.clone());
         }
         dir.touch_mtime();
         node.touch_ctime();
+        Ok(())
     }
 
     /// Removes entry `name` from `dir`, returning the node it named.
     pub fn unlink_entry(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
+        if dir.is_synthetic() {
+            return Err(Self::refusal(dir, false));
+        }
         self.load(dir)?;
         let node = match &mut *dir.content.borrow_mut() {
             Content::Dir(d) => d.entries.remove(name).ok_or(ENOENT)?,
@@ -496,8 +913,11 @@ impl Vfs {
         Ok(node)
     }
 
-    /// `true` if `dir` has no entries.
+    /// `true` if `dir` has no entries. A synthetic directory is never removable.
     pub fn is_empty_dir(&self, dir: &Node) -> Result<bool, Errno> {
+        if dir.is_synthetic() {
+            return Err(Self::refusal(dir, false));
+        }
         self.load(dir)?;
         match &*dir.content.borrow() {
             Content::Dir(d) => Ok(d.entries.is_empty()),
@@ -515,25 +935,36 @@ impl Vfs {
             if Rc::ptr_eq(&cur, &self.root) {
                 return false;
             }
-            cur = self.parent(&cur);
+            let up = self.parent(&cur);
+            if Rc::ptr_eq(&up, &cur) {
+                return false;
+            }
+            cur = up;
         }
     }
 
-    /// The absolute path of a directory (for `getcwd`).
+    /// The name `node` has in `parent`.
+    fn name_in(node: &Node, parent: &Node) -> Option<Vec<u8>> {
+        if let Content::Synthetic(s) = &*node.content.borrow() {
+            return Some(s.name.clone());
+        }
+        match &*parent.content.borrow() {
+            Content::Dir(d) => d
+                .entries
+                .iter()
+                .find(|(_, n)| Rc::ptr_eq(n, node))
+                .map(|(k, _)| k.clone()),
+            _ => None,
+        }
+    }
+
+    /// The absolute path of a directory (for `getcwd`) or of a synthetic node.
     pub fn path_of(&self, dir: &Node) -> Vec<u8> {
         let mut parts = Vec::new();
         let mut cur = dir.clone();
         while !Rc::ptr_eq(&cur, &self.root) {
             let parent = self.parent(&cur);
-            let name = match &*parent.content.borrow() {
-                Content::Dir(d) => d
-                    .entries
-                    .iter()
-                    .find(|(_, n)| Rc::ptr_eq(n, &cur))
-                    .map(|(k, _)| k.clone()),
-                _ => None,
-            };
-            match name {
+            match Self::name_in(&cur, &parent) {
                 Some(n) => parts.push(n),
                 None => break, // unlinked
             }
@@ -551,6 +982,28 @@ impl Vfs {
             out.push(b'/');
         }
         out
+    }
+
+    /// The path of any node, as Linux shows an open file's (`/proc/PID/fd`, `maps`,
+    /// `exe`): a file's is where it was last linked or looked up, with " (deleted)" once it
+    /// has no links left.
+    pub fn path_of_node(&self, node: &Node) -> Vec<u8> {
+        if node.is_dir() || node.is_synthetic() {
+            return self.path_of(node);
+        }
+        let (dir, name) = node.seen_at.borrow().clone();
+        let mut p = match dir.upgrade() {
+            Some(d) => self.path_of(&d),
+            None => Vec::new(),
+        };
+        if !p.ends_with(b"/") {
+            p.push(b'/');
+        }
+        p.extend_from_slice(&name);
+        if node.meta.borrow().nlink == 0 {
+            p.extend_from_slice(b" (deleted)");
+        }
+        p
     }
 }
 
@@ -616,7 +1069,7 @@ mod tests {
             bytes[off..off + data.len()].copy_from_slice(data);
         }
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        Vfs::new(Bundle::new(bytes).unwrap()).unwrap()
+        Vfs::new(Bundle::new(bytes).unwrap(), false).unwrap()
     }
 
     fn data(n: &Node) -> Vec<u8> {
@@ -630,30 +1083,30 @@ mod tests {
     fn resolves_symlinks_dots_and_hardlinks() {
         let v = vfs();
         let root = v.root();
-        let prog = v.resolve(&root, b"/bin/prog", Follow::Yes).unwrap();
+        let prog = v.resolve(&NoProcess, &root, b"/bin/prog", Follow::Yes).unwrap();
         assert_eq!(data(&prog), b"hello");
         let link = v
-            .resolve(&root, b"usr/bin/../bin/./link", Follow::Yes)
+            .resolve(&NoProcess, &root, b"usr/bin/../bin/./link", Follow::Yes)
             .unwrap();
         assert!(Rc::ptr_eq(&prog, &link), "a hardlink is one node");
         assert_eq!(prog.meta.borrow().nlink, 2);
-        let bin = v.resolve(&root, b"/bin", Follow::No).unwrap();
+        let bin = v.resolve(&NoProcess, &root, b"/bin", Follow::No).unwrap();
         assert_eq!(bin.file_type(), S_IFLNK);
         assert_eq!(
-            v.resolve(&root, b"/../../etc/f", Follow::Yes)
+            v.resolve(&NoProcess, &root, b"/../../etc/f", Follow::Yes)
                 .unwrap()
                 .size(),
             3
         );
         assert_eq!(
-            v.resolve(&root, b"/etc/f/", Follow::Yes).err(),
+            v.resolve(&NoProcess, &root, b"/etc/f/", Follow::Yes).err(),
             Some(ENOTDIR)
         );
         assert_eq!(
-            v.resolve(&root, b"/nope/f", Follow::Yes).err(),
+            v.resolve(&NoProcess, &root, b"/nope/f", Follow::Yes).err(),
             Some(ENOENT)
         );
-        let usr_bin = v.resolve(&root, b"/bin/", Follow::No).unwrap();
+        let usr_bin = v.resolve(&NoProcess, &root, b"/bin/", Follow::No).unwrap();
         assert_eq!(v.path_of(&usr_bin), b"/usr/bin");
     }
 
@@ -661,13 +1114,13 @@ mod tests {
     fn synthetic_dev_and_tmp() {
         let v = vfs();
         let root = v.root();
-        let null = v.resolve(&root, b"/dev/null", Follow::Yes).unwrap();
+        let null = v.resolve(&NoProcess, &root, b"/dev/null", Follow::Yes).unwrap();
         assert!(matches!(
             &*null.content.borrow(),
             Content::Device(Device::Null)
         ));
         assert_eq!(null.meta.borrow().rdev, 0x103);
-        let tmp = v.resolve(&root, b"/tmp", Follow::Yes).unwrap();
+        let tmp = v.resolve(&NoProcess, &root, b"/tmp", Follow::Yes).unwrap();
         assert_eq!(tmp.meta.borrow().mode, S_IFDIR | 0o1777);
         assert_eq!(
             root.meta.borrow().mtime.sec,
@@ -680,12 +1133,12 @@ mod tests {
     fn copy_up_leaves_the_bundle_and_hardlinks_see_the_write() {
         let v = vfs();
         let root = v.root();
-        let prog = v.resolve(&root, b"/usr/bin/prog", Follow::Yes).unwrap();
+        let prog = v.resolve(&NoProcess, &root, b"/usr/bin/prog", Follow::Yes).unwrap();
         if let Content::File(d) = &mut *prog.content.borrow_mut() {
             assert!(matches!(d, FileData::Lower(_)));
             d.bytes_mut().extend_from_slice(b" world");
         }
-        let link = v.resolve(&root, b"/usr/bin/link", Follow::Yes).unwrap();
+        let link = v.resolve(&NoProcess, &root, b"/usr/bin/link", Follow::Yes).unwrap();
         assert_eq!(data(&link), b"hello world");
     }
 
@@ -693,18 +1146,18 @@ mod tests {
     fn unlink_and_link_move_entries() {
         let v = vfs();
         let root = v.root();
-        let etc = v.resolve(&root, b"/etc", Follow::Yes).unwrap();
-        let tmp = v.resolve(&root, b"/tmp", Follow::Yes).unwrap();
+        let etc = v.resolve(&NoProcess, &root, b"/etc", Follow::Yes).unwrap();
+        let tmp = v.resolve(&NoProcess, &root, b"/tmp", Follow::Yes).unwrap();
         let f = v.unlink_entry(&etc, b"f").unwrap();
-        v.link(&tmp, b"g", &f);
-        assert_eq!(v.resolve(&root, b"/etc/f", Follow::Yes).err(), Some(ENOENT));
+        v.link(&tmp, b"g", &f).unwrap();
+        assert_eq!(v.resolve(&NoProcess, &root, b"/etc/f", Follow::Yes).err(), Some(ENOENT));
         assert_eq!(
-            data(&v.resolve(&root, b"/tmp/g", Follow::Yes).unwrap()),
+            data(&v.resolve(&NoProcess, &root, b"/tmp/g", Follow::Yes).unwrap()),
             b"abc"
         );
         assert!(v.is_empty_dir(&etc).unwrap());
-        let usr = v.resolve(&root, b"/usr", Follow::Yes).unwrap();
-        let bin = v.resolve(&root, b"/usr/bin", Follow::Yes).unwrap();
+        let usr = v.resolve(&NoProcess, &root, b"/usr", Follow::Yes).unwrap();
+        let bin = v.resolve(&NoProcess, &root, b"/usr/bin", Follow::Yes).unwrap();
         assert!(v.is_ancestor(&usr, &bin));
         assert!(!v.is_ancestor(&bin, &usr));
     }

@@ -194,13 +194,20 @@ pub fn load(
             return Err(ENOEXEC);
         }
         let pr = seg_prot(p.flags);
+        // Pages with bytes of the file map it (at the matching offset); the bss pages after
+        // them are anonymous, as Linux maps them.
+        let file_end = (p.vaddr + bias + p.filesz).next_multiple_of(PAGE_SIZE);
         let mut page = start;
         while page < end {
             if mapped.iter().any(|&(s, e)| s <= page && page < e) {
                 let old = mem.prot_at(page).unwrap_or(0);
                 mm.protect(mem, page, PAGE_SIZE, old | pr);
+            } else if p.filesz > 0 && page < file_end {
+                let offset = (p.offset & !(PAGE_SIZE - 1)) + (page - start);
+                let kind = VmaKind::File(name.to_string());
+                mm.map_fixed_at(mem, page, PAGE_SIZE, pr, kind, offset);
             } else {
-                mm.map_fixed(mem, page, PAGE_SIZE, pr, VmaKind::File(name.to_string()));
+                mm.map_fixed(mem, page, PAGE_SIZE, pr, VmaKind::Anon);
             }
             page += PAGE_SIZE;
         }

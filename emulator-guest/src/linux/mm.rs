@@ -21,6 +21,8 @@ pub struct Vma {
     pub end: u64,
     pub prot: u8,
     pub kind: VmaKind,
+    /// For a file mapping: the file offset mapped at the VMA's start.
+    pub offset: u64,
 }
 
 /// Lowest address `mmap` hands out (Linux `mmap_min_addr` is 64 KiB).
@@ -65,6 +67,10 @@ impl Mm {
         if v.end > addr {
             let tail = Vma {
                 end: v.end,
+                offset: match v.kind {
+                    VmaKind::File(_) => v.offset + (addr - start),
+                    _ => 0,
+                },
                 ..v.clone()
             };
             self.vmas.get_mut(&start).unwrap().end = addr;
@@ -83,6 +89,15 @@ impl Mm {
         }
     }
 
+    /// `true` if `b` (starting at `b_start`) continues `a` (starting at `a_start`): same
+    /// protection and kind, and for files the next offsets.
+    fn continues(a_start: u64, a: &Vma, b_start: u64, b: &Vma) -> bool {
+        a.end == b_start
+            && a.prot == b.prot
+            && a.kind == b.kind
+            && (!matches!(a.kind, VmaKind::File(_)) || a.offset + (b_start - a_start) == b.offset)
+    }
+
     /// Merges the VMA at `start` with its neighbours where they are the same.
     fn merge_around(&mut self, start: u64) {
         let Some(v) = self.vmas.get(&start).cloned() else {
@@ -90,14 +105,14 @@ impl Mm {
         };
         // With the next one.
         if let Some(n) = self.vmas.get(&v.end).cloned() {
-            if n.prot == v.prot && n.kind == v.kind {
+            if Self::continues(start, &v, v.end, &n) {
                 self.vmas.remove(&v.end);
                 self.vmas.get_mut(&start).unwrap().end = n.end;
             }
         }
         // With the previous one.
         if let Some((&ps, p)) = self.vmas.range(..start).next_back() {
-            if p.end == start && p.prot == v.prot && p.kind == v.kind {
+            if Self::continues(ps, p, start, &v) {
                 let end = self.vmas.remove(&start).unwrap().end;
                 self.vmas.get_mut(&ps).unwrap().end = end;
             }
@@ -106,6 +121,19 @@ impl Mm {
 
     /// Maps fresh zero pages at `[addr, addr+len)`, replacing what was there.
     pub fn map_fixed(&mut self, mem: &mut Memory, addr: u64, len: u64, prot: u8, kind: VmaKind) {
+        self.map_fixed_at(mem, addr, len, prot, kind, 0);
+    }
+
+    /// `map_fixed` for a file mapping of the file's bytes from `offset`.
+    pub fn map_fixed_at(
+        &mut self,
+        mem: &mut Memory,
+        addr: u64,
+        len: u64,
+        prot: u8,
+        kind: VmaKind,
+        offset: u64,
+    ) {
         self.carve(addr, len);
         self.vmas.insert(
             addr,
@@ -113,10 +141,19 @@ impl Mm {
                 end: addr + len,
                 prot,
                 kind,
+                offset,
             },
         );
         self.merge_around(addr);
         mem.map(addr, len, prot);
+    }
+
+    /// The file offset mapped at `addr` (0 outside file mappings).
+    pub fn offset_at(&self, addr: u64) -> u64 {
+        match self.vma_at(addr) {
+            Some((s, v)) if matches!(v.kind, VmaKind::File(_)) => v.offset + (addr - s),
+            _ => 0,
+        }
     }
 
     /// Unmaps `[addr, addr+len)`.

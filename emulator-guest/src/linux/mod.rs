@@ -9,6 +9,7 @@ pub mod elf;
 pub mod errno;
 pub mod fd;
 pub mod mm;
+pub mod procfs;
 pub mod signal;
 mod sys_file;
 mod sys_misc;
@@ -69,13 +70,19 @@ pub struct Process {
     pub cwd: Node,
     pub umask: u32,
     pub pid: i32,
+    pub ppid: i32,
+    /// When the process was created (monotonic ns, "since boot").
+    pub started_ns: u64,
     pub creds: Creds,
     pub signals: SignalState,
     /// Set when the process has ended.
     pub exit: Option<ExitReason>,
-    /// Name (`comm`) and path of the running program.
+    /// Name (`comm`) and path of the running program, and its file (`/proc/PID/exe`).
     pub comm: Vec<u8>,
     pub exe: Vec<u8>,
+    pub exe_node: Option<Node>,
+    /// Where `execve` put the program, its arguments and environment.
+    pub image: procfs::ExecLayout,
     pub hostname: Vec<u8>,
     /// Terminal settings kept for `TCGETS`/`TCSETS` on the host terminal.
     pub termios: abi::Termios,
@@ -99,11 +106,15 @@ impl Process {
             cwd,
             umask: 0o022,
             pid: 1,
+            ppid: 0,
+            started_ns: crate::host::now_monotonic_ns(),
             creds: Creds::default(),
             signals: SignalState::default(),
             exit: None,
             comm: Vec::new(),
             exe: Vec::new(),
+            exe_node: None,
+            image: procfs::ExecLayout::default(),
             hostname: b"rvbox".to_vec(),
             termios: abi::Termios::default(),
             host_env: Vec::new(),
@@ -138,7 +149,7 @@ impl Process {
             };
             p.push(b'/');
             p.extend_from_slice(name);
-            if let Ok(n) = self.vfs.resolve(&self.cwd, &p, Follow::Yes) {
+            if let Ok(n) = self.resolve(&self.cwd, &p, Follow::Yes) {
                 if n.file_type() == crate::bundle::mode::S_IFREG
                     && n.meta.borrow().mode & 0o111 != 0
                 {
@@ -166,7 +177,7 @@ impl Process {
         envp: Vec<Vec<u8>>,
         depth: u32,
     ) -> Result<(), Errno> {
-        let node = self.vfs.resolve(&self.cwd, path, Follow::Yes)?;
+        let node = self.resolve(&self.cwd, path, Follow::Yes)?;
         if node.is_dir() {
             return Err(EACCES);
         }
@@ -211,12 +222,12 @@ impl Process {
         let elf = elf::Elf::parse(&data)?;
         let interp_data = match elf.interp()? {
             Some(p) => {
-                let n = self.vfs.resolve(&self.cwd, p, Follow::Yes)?;
+                let n = self.resolve(&self.cwd, p, Follow::Yes)?;
                 let d = match &*n.content.borrow() {
                     Content::File(d) => d.bytes().to_vec(),
                     _ => return Err(EACCES),
                 };
-                Some((p.to_vec(), d))
+                Some((self.vfs.path_of_node(&n), d))
             }
             None => None,
         };
@@ -224,7 +235,9 @@ impl Process {
         let mut mem = Memory::new();
         let mut mm = Mm::new();
         mem.set_limit(crate::linux::DEFAULT_MEMORY_LIMIT);
-        let name = String::from_utf8_lossy(&self.vfs.path_of_file(path, &self.cwd)).into_owned();
+        // Mappings and /proc/PID/exe name the file itself (symlinks resolved), as Linux does.
+        let exe = self.vfs.path_of_node(&node);
+        let name = String::from_utf8_lossy(&exe).into_owned();
         let dyn_base = (elf.e_type == 3).then_some(elf::ET_DYN_BASE);
         let main = elf::load(&elf, &mut mem, &mut mm, dyn_base, &name)?;
         let (entry, base) = match &interp_data {
@@ -270,6 +283,7 @@ impl Process {
             (elf::AT_MINSIGSTKSZ, signal::MINSIGSTKSZ),
         ];
         let sp = elf::build_stack(&mut mem, mm::STACK_TOP, &argv, &envp, &auxv, path)?;
+        let image = procfs::ExecLayout::new(&elf, main.bias, &mut mem, sp);
         let brk = main.end.next_multiple_of(PAGE_SIZE);
         mm.brk_start = brk;
         mm.brk = brk;
@@ -279,7 +293,9 @@ impl Process {
         self.cpu = Cpu::new();
         self.cpu.pc = entry;
         self.cpu.x[2] = sp;
-        self.exe = self.vfs.path_of_file(path, &self.cwd);
+        self.exe = exe;
+        self.exe_node = Some(node);
+        self.image = image;
         let base_name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
         self.comm = base_name.iter().take(15).copied().collect();
         self.signals.reset_on_exec();
@@ -395,20 +411,4 @@ fn trim(s: &[u8]) -> &[u8] {
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(start, |e| e + 1);
     &s[start..end]
-}
-
-impl Vfs {
-    /// The absolute form of `path` as given (for `/proc/self/exe` and maps), without
-    /// resolving the last component.
-    pub fn path_of_file(&self, path: &[u8], cwd: &Node) -> Vec<u8> {
-        if path.starts_with(b"/") {
-            return path.to_vec();
-        }
-        let mut p = self.path_of(cwd);
-        if !p.ends_with(b"/") {
-            p.push(b'/');
-        }
-        p.extend_from_slice(path);
-        p
-    }
 }

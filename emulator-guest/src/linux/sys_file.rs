@@ -61,7 +61,7 @@ impl Process {
             return Err(ENOENT);
         }
         let base = self.dir_of_path(dirfd, &path)?;
-        self.vfs.resolve(&base, &path, follow)
+        self.resolve(&base, &path, follow)
     }
 
     /// The base for a relative `path` (the root for an absolute one, unused).
@@ -76,7 +76,7 @@ impl Process {
     fn parent_at(&mut self, dirfd: i32, path_addr: u64) -> Result<(Node, Vec<u8>), Errno> {
         let path = self.path_arg(path_addr)?;
         let base = self.dir_of_path(dirfd, &path)?;
-        self.vfs.resolve_parent(&base, &path)
+        self.resolve_parent(&base, &path)
     }
 
     pub(super) fn stat_of(&self, file: &OpenFile) -> Stat {
@@ -89,6 +89,9 @@ impl Process {
                     _ => 2,
                 };
                 let tty = crate::host::isatty(fd);
+                if let Some(t) = self.vfs.terminal().filter(|_| tty) {
+                    return stat_node(&t);
+                }
                 Stat {
                     dev: 0x15,
                     ino: 3 + fd as u64,
@@ -159,6 +162,8 @@ impl Process {
                         crate::host::random(buf);
                         buf.len()
                     }
+                    Content::Device(Device::Tty) => tty_read(buf)?,
+                    Content::Synthetic(s) => s.read_at(at, buf)?,
                     _ => return Err(EINVAL),
                 };
                 if pos.is_none() {
@@ -183,6 +188,13 @@ impl Process {
             FileKind::HostStderr => self.host_write(2, data).map(|n| n as usize),
             FileKind::HostStdin => Err(EBADF),
             FileKind::Node(n) => {
+                if n.is_synthetic() {
+                    return super::procfs::write(self, n, data);
+                }
+                if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) {
+                    let fd = tty_fd(&[1, 2]).ok_or(EIO)?;
+                    return self.host_write(fd, data).map(|n| n as usize);
+                }
                 let mut content = n.content.borrow_mut();
                 let k = match &mut *content {
                     Content::File(d) => {
@@ -241,25 +253,14 @@ impl Process {
         if acc == 3 {
             return Err(EINVAL);
         }
-        let alias = match &*node.content.borrow() {
-            Content::Device(Device::FdAlias(fd)) => Some(*fd),
+        match &*node.content.borrow() {
             Content::Special => return Err(ENXIO),
-            _ => None,
-        };
-        if let Some(fd) = alias {
-            // /dev/stdin and friends reopen what the descriptor refers to.
-            let f = self.fds.get(fd as i32).map_err(|_| ENXIO)?;
-            return match &f.kind {
-                FileKind::Node(n) => self.open_node(n.clone(), flags),
-                FileKind::HostStdin | FileKind::HostStdout | FileKind::HostStderr => {
-                    let kind = match (fd, acc) {
-                        (0, _) | (_, O_RDONLY) => FileKind::HostStdin,
-                        (2, _) => FileKind::HostStderr,
-                        _ => FileKind::HostStdout,
-                    };
-                    Ok(OpenFile::new(kind, flags & (O_ACCMODE | SETFL_MASK)))
-                }
-            };
+            // Without a controlling terminal, /dev/tty is ENXIO, as on Linux.
+            Content::Device(Device::Tty) if self.vfs.terminal().is_none() => return Err(ENXIO),
+            _ => {}
+        }
+        if node.is_synthetic() {
+            return super::procfs::open(self, &node, flags);
         }
         if flags & O_TRUNC != 0 && acc != O_RDONLY && ftype == S_IFREG {
             if let Content::File(d) = &mut *node.content.borrow_mut() {
@@ -299,6 +300,17 @@ impl Process {
     }
 }
 
+/// The first of the host's descriptors `fds` that is a terminal.
+fn tty_fd(fds: &[u32]) -> Option<u32> {
+    fds.iter().copied().find(|&fd| crate::host::isatty(fd))
+}
+
+/// Reads the terminal: the host's stdin, when it is one.
+fn tty_read(buf: &mut [u8]) -> Result<usize, Errno> {
+    tty_fd(&[0]).ok_or(EIO)?;
+    crate::host::read_stdin(buf).map_err(|_| EIO)
+}
+
 /// The largest file the in-memory layer holds.
 const MAX_FILE: u64 = 1 << 32;
 
@@ -306,7 +318,7 @@ pub(super) fn stat_node(n: &Node) -> Stat {
     let m = *n.meta.borrow();
     let size = n.size();
     Stat {
-        dev: 0x2a,
+        dev: n.dev.get() as u64,
         ino: n.ino,
         mode: m.mode,
         nlink: m.nlink,
@@ -315,7 +327,12 @@ pub(super) fn stat_node(n: &Node) -> Stat {
         rdev: m.rdev,
         size,
         blksize: 4096,
-        blocks: size.div_ceil(512).next_multiple_of(8),
+        // Synthetic files occupy nothing.
+        blocks: if n.is_synthetic() {
+            0
+        } else {
+            size.div_ceil(512).next_multiple_of(8)
+        },
         atime: m.atime,
         mtime: m.mtime,
         ctime: m.ctime,
@@ -346,8 +363,8 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         Follow::Yes
     };
     let node = if flags & O_CREAT != 0 {
-        let (dir, name) = p.vfs.resolve_parent(&base, &path)?;
-        match p.vfs.lookup(&dir, &name) {
+        let (dir, name) = p.resolve_parent(&base, &path)?;
+        match p.lookup(&dir, &name) {
             Ok(existing) => {
                 if flags & O_EXCL != 0 {
                     return Err(EEXIST);
@@ -357,7 +374,7 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
                     if follow == Follow::No {
                         return Err(ELOOP);
                     }
-                    match p.vfs.resolve(&base, &path, Follow::Yes) {
+                    match p.resolve(&base, &path, Follow::Yes) {
                         Ok(n) => n,
                         Err(ENOENT) => return Err(ENOENT), // dangling: Linux creates the target; rare
                         Err(e) => return Err(e),
@@ -384,13 +401,13 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
                     m.uid = p.creds.euid;
                     m.gid = p.creds.egid;
                 }
-                p.vfs.link(&dir, &name, &n);
+                p.vfs.link(&dir, &name, &n)?;
                 n
             }
             Err(e) => return Err(e),
         }
     } else {
-        let n = p.vfs.resolve(&base, &path, follow)?;
+        let n = p.resolve(&base, &path, follow)?;
         if follow == Follow::No && n.file_type() == S_IFLNK && flags & O_PATH == 0 {
             return Err(ELOOP);
         }
@@ -680,7 +697,7 @@ pub fn getdents64(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 dtype: dtype(S_IFDIR),
             },
         ];
-        for (name, n) in p.vfs.list(&dir)? {
+        for (name, n) in p.list_dir(&dir)? {
             list.push(DirEntry {
                 name,
                 ino: n.ino,
@@ -772,6 +789,7 @@ pub fn readlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let target = match &*n.content.borrow() {
         Content::Symlink(t) => t.clone(),
+        Content::Synthetic(_) => super::procfs::readlink(p, &n)?,
         _ => return Err(EINVAL),
     };
     let k = target.len().min(a[3] as usize);
@@ -837,7 +855,7 @@ pub fn fchdir(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// mkdirat(2).
 pub fn mkdirat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let (dir, name) = p.parent_at(a[0] as i32, a[1])?;
-    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+    if name == b"." || name == b".." || p.lookup(&dir, &name).is_ok() {
         return Err(EEXIST);
     }
     p.may(&dir, 3)?;
@@ -847,7 +865,7 @@ pub fn mkdirat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         m.uid = p.creds.euid;
         m.gid = p.creds.egid;
     }
-    p.vfs.link(&dir, &name, &n);
+    p.vfs.link(&dir, &name, &n)?;
     Ok(0)
 }
 
@@ -864,7 +882,7 @@ pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         _ => return Err(EINVAL),
     };
     let (dir, name) = p.parent_at(a[0] as i32, a[1])?;
-    if p.vfs.lookup(&dir, &name).is_ok() {
+    if p.lookup(&dir, &name).is_ok() {
         return Err(EEXIST);
     }
     let ftype = if mode & S_IFMT == 0 {
@@ -873,7 +891,7 @@ pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         mode & S_IFMT
     };
     let n = p.vfs.new_node(ftype | (mode & 0o7777 & !p.umask), content);
-    p.vfs.link(&dir, &name, &n);
+    p.vfs.link(&dir, &name, &n)?;
     Ok(0)
 }
 
@@ -898,7 +916,7 @@ pub fn unlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
             EISDIR
         });
     }
-    let n = p.vfs.lookup(&dir, &name)?;
+    let n = p.lookup(&dir, &name)?;
     p.may(&dir, 3)?;
     sticky_check(p, &dir, &n)?;
     if flags & AT_REMOVEDIR != 0 {
@@ -935,7 +953,7 @@ pub fn symlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(ENOENT);
     }
     let (dir, name) = p.parent_at(a[1] as i32, a[2])?;
-    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+    if name == b"." || name == b".." || p.lookup(&dir, &name).is_ok() {
         return Err(EEXIST);
     }
     p.may(&dir, 3)?;
@@ -945,7 +963,7 @@ pub fn symlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         m.uid = p.creds.euid;
         m.gid = p.creds.egid;
     }
-    p.vfs.link(&dir, &name, &n);
+    p.vfs.link(&dir, &name, &n)?;
     Ok(0)
 }
 
@@ -962,11 +980,14 @@ pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EPERM);
     }
     let (dir, name) = p.parent_at(a[2] as i32, a[3])?;
-    if name == b"." || name == b".." || p.vfs.lookup(&dir, &name).is_ok() {
+    if name == b"." || name == b".." || p.lookup(&dir, &name).is_ok() {
         return Err(EEXIST);
     }
+    if old.dev.get() != dir.dev.get() {
+        return Err(EXDEV);
+    }
     p.may(&dir, 3)?;
-    p.vfs.link(&dir, &name, &old);
+    p.vfs.link(&dir, &name, &old)?;
     Ok(0)
 }
 
@@ -988,14 +1009,17 @@ fn rename(
     if oname == b"." || oname == b".." || nname == b"." || nname == b".." {
         return Err(EBUSY);
     }
-    let node = p.vfs.lookup(&odir, &oname)?;
+    let node = p.lookup(&odir, &oname)?;
+    if node.dev.get() != ndir.dev.get() {
+        return Err(EXDEV);
+    }
     p.may(&odir, 3)?;
     p.may(&ndir, 3)?;
     sticky_check(p, &odir, &node)?;
     if node.is_dir() && p.vfs.is_ancestor(&node, &ndir) {
         return Err(EINVAL);
     }
-    match p.vfs.lookup(&ndir, &nname) {
+    match p.lookup(&ndir, &nname) {
         Ok(existing) => {
             if Rc::ptr_eq(&existing, &node) {
                 return Ok(0); // same file: nothing to do
@@ -1016,7 +1040,7 @@ fn rename(
         Err(e) => return Err(e),
     }
     p.vfs.unlink_entry(&odir, &oname)?;
-    p.vfs.link(&ndir, &nname, &node);
+    p.vfs.link(&ndir, &nname, &node)?;
     Ok(0)
 }
 
@@ -1207,42 +1231,21 @@ pub fn sync(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn statfs_bytes() -> [u8; 120] {
-    // struct statfs (asm-generic 64-bit): type, bsize, blocks, bfree, bavail, files, ffree,
-    // fsid[2] (i32), namelen, frsize, flags, spare[4].
-    let mut b = [0u8; 120];
-    let vals: [u64; 7] = [
-        0x0102_1994, /* TMPFS_MAGIC */
-        4096,
-        1 << 20,
-        1 << 19,
-        1 << 19,
-        1 << 20,
-        1 << 19,
-    ];
-    for (i, v) in vals.iter().enumerate() {
-        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-    }
-    b[64..72].copy_from_slice(&255u64.to_le_bytes()); // namelen
-    b[72..80].copy_from_slice(&4096u64.to_le_bytes()); // frsize
-    b
-}
-
 /// statfs(2).
 pub fn statfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
-    p.mem
-        .write_bytes(a[1], &statfs_bytes())
-        .map_err(|_| EFAULT)?;
+    let n = p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
+    let b = super::procfs::statfs(p, &n);
+    p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
     Ok(0)
 }
 
 /// fstatfs(2).
 pub fn fstatfs(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    p.fds.get(a[0] as i32)?;
-    p.mem
-        .write_bytes(a[1], &statfs_bytes())
-        .map_err(|_| EFAULT)?;
+    let f = p.fds.get(a[0] as i32)?;
+    // Descriptors with no node (the host's streams) are on the root's mount here.
+    let n = f.node().cloned().unwrap_or_else(|| p.vfs.root());
+    let b = super::procfs::statfs(p, &n);
+    p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
     Ok(0)
 }
 
@@ -1375,10 +1378,13 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         }
         _ => {}
     }
-    let host_fd = match f.kind {
+    let host_fd = match &f.kind {
         FileKind::HostStdin => 0,
         FileKind::HostStdout => 1,
         FileKind::HostStderr => 2,
+        FileKind::Node(n) if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) => {
+            tty_fd(&[0, 1, 2]).ok_or(ENOTTY)?
+        }
         FileKind::Node(_) => return Err(ENOTTY),
     };
     if !crate::host::isatty(host_fd) {
@@ -1445,7 +1451,7 @@ fn ready_now(p: &Process, fd: i32, events: u16) -> Option<u16> {
     };
     let read = events & (POLLIN | POLLRDNORM);
     let write = events & (POLLOUT | POLLWRNORM);
-    match f.kind {
+    match &f.kind {
         FileKind::HostStdin => {
             if read == 0 {
                 Some(0)
@@ -1454,6 +1460,14 @@ fn ready_now(p: &Process, fd: i32, events: u16) -> Option<u16> {
             }
         }
         FileKind::HostStdout | FileKind::HostStderr => Some(write),
+        // The terminal reads the host's stdin.
+        FileKind::Node(n)
+            if read != 0
+                && tty_fd(&[0]).is_some()
+                && matches!(&*n.content.borrow(), Content::Device(Device::Tty)) =>
+        {
+            None
+        }
         // Files and devices never block.
         FileKind::Node(_) => Some(read | write),
     }

@@ -346,7 +346,7 @@ macro_rules! getter {
 
 getter!(getpid, |p: &Process| p.pid);
 getter!(gettid, |p: &Process| p.pid);
-getter!(getppid, |_p: &Process| 0);
+getter!(getppid, |p: &Process| p.ppid);
 getter!(getuid, |p: &Process| p.creds.uid);
 getter!(geteuid, |p: &Process| p.creds.euid);
 getter!(getgid, |p: &Process| p.creds.gid);
@@ -523,8 +523,8 @@ pub fn uname(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let u = abi::utsname([
         b"Linux",
         &host,
-        b"6.12.0-rvbox",
-        b"#1 SMP rvbox",
+        super::procfs::KERNEL_RELEASE.as_bytes(),
+        super::procfs::KERNEL_VERSION.as_bytes(),
         b"riscv64",
         b"(none)",
     ]);
@@ -548,7 +548,7 @@ pub fn sethostname(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 const RLIM_INFINITY: u64 = u64::MAX;
 
-fn rlimit(p: &Process, res: u64) -> Result<(u64, u64), Errno> {
+pub(super) fn rlimit(p: &Process, res: u64) -> Result<(u64, u64), Errno> {
     Ok(match res {
         3 => (8 << 20, RLIM_INFINITY), // RLIMIT_STACK
         7 => (super::fd::NOFILE as u64, super::fd::NOFILE as u64), // RLIMIT_NOFILE

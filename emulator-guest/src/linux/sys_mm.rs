@@ -118,7 +118,8 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if len > p.mem_limit() {
         return Err(ENOMEM);
     }
-    p.mm.map_fixed(&mut p.mem, start, len, pr, vkind);
+    let offset = if data.is_some() { off } else { 0 };
+    p.mm.map_fixed_at(&mut p.mem, start, len, pr, vkind, offset);
     if let Some(bytes) = data {
         if !bytes.is_empty() {
             p.mem.poke(start, &bytes).map_err(|_| ENOMEM)?;
@@ -183,6 +184,7 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EFAULT);
     }
     let (pr, kind) = (vma.prot, vma.kind.clone());
+    let offset = p.mm.offset_at(old);
     if new_len <= old_len {
         if new_len < old_len {
             p.mm.unmap(&mut p.mem, old + new_len, old_len - new_len);
@@ -195,7 +197,8 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         && old + new_len <= USER_END
     {
         // Map only the tail: the existing pages keep their contents.
-        p.mm.map_fixed(&mut p.mem, old + old_len, new_len - old_len, pr, kind);
+        let tail = new_len - old_len;
+        p.mm.map_fixed_at(&mut p.mem, old + old_len, tail, pr, kind, offset + old_len);
         return Ok(old);
     }
     if flags & MREMAP_MAYMOVE == 0 {
@@ -217,7 +220,7 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let r = p.mem.read_bytes(old, &mut buf);
     p.mm.unmap(&mut p.mem, old, old_len);
     r.map_err(|_| EFAULT)?;
-    p.mm.map_fixed(&mut p.mem, new, new_len, pr, kind);
+    p.mm.map_fixed_at(&mut p.mem, new, new_len, pr, kind, offset);
     p.mem.poke(new, &buf).map_err(|_| ENOMEM)?;
     Ok(new)
 }
@@ -261,16 +264,4 @@ pub fn msync(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(ENOMEM);
     }
     Ok(0)
-}
-
-impl crate::vfs::Vfs {
-    /// A path for `node`, for `/proc/self/maps`: found by searching the tree would be slow,
-    /// so only directories have exact paths; files are named by inode.
-    pub fn path_of_node(&self, node: &crate::vfs::Node) -> Vec<u8> {
-        if node.is_dir() {
-            self.path_of(node)
-        } else {
-            format!("inode:{}", node.ino).into_bytes()
-        }
-    }
 }
