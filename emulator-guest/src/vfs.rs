@@ -1025,7 +1025,7 @@ fn meta_from_bundle(b: &crate::bundle::Inode) -> Meta {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::bundle::{layout, InodeSpec, NodeSpec};
 
@@ -1041,7 +1041,7 @@ mod tests {
     }
 
     /// / { bin -> usr/bin, usr/ { bin/ { prog, link (hardlink of prog) } }, etc/ { f } }
-    fn vfs() -> Vfs {
+    pub(crate) fn vfs() -> Vfs {
         let inodes = vec![
             spec(
                 0o755,
@@ -1083,7 +1083,9 @@ mod tests {
     fn resolves_symlinks_dots_and_hardlinks() {
         let v = vfs();
         let root = v.root();
-        let prog = v.resolve(&NoProcess, &root, b"/bin/prog", Follow::Yes).unwrap();
+        let prog = v
+            .resolve(&NoProcess, &root, b"/bin/prog", Follow::Yes)
+            .unwrap();
         assert_eq!(data(&prog), b"hello");
         let link = v
             .resolve(&NoProcess, &root, b"usr/bin/../bin/./link", Follow::Yes)
@@ -1114,7 +1116,9 @@ mod tests {
     fn synthetic_dev_and_tmp() {
         let v = vfs();
         let root = v.root();
-        let null = v.resolve(&NoProcess, &root, b"/dev/null", Follow::Yes).unwrap();
+        let null = v
+            .resolve(&NoProcess, &root, b"/dev/null", Follow::Yes)
+            .unwrap();
         assert!(matches!(
             &*null.content.borrow(),
             Content::Device(Device::Null)
@@ -1133,12 +1137,16 @@ mod tests {
     fn copy_up_leaves_the_bundle_and_hardlinks_see_the_write() {
         let v = vfs();
         let root = v.root();
-        let prog = v.resolve(&NoProcess, &root, b"/usr/bin/prog", Follow::Yes).unwrap();
+        let prog = v
+            .resolve(&NoProcess, &root, b"/usr/bin/prog", Follow::Yes)
+            .unwrap();
         if let Content::File(d) = &mut *prog.content.borrow_mut() {
             assert!(matches!(d, FileData::Lower(_)));
             d.bytes_mut().extend_from_slice(b" world");
         }
-        let link = v.resolve(&NoProcess, &root, b"/usr/bin/link", Follow::Yes).unwrap();
+        let link = v
+            .resolve(&NoProcess, &root, b"/usr/bin/link", Follow::Yes)
+            .unwrap();
         assert_eq!(data(&link), b"hello world");
     }
 
@@ -1150,15 +1158,150 @@ mod tests {
         let tmp = v.resolve(&NoProcess, &root, b"/tmp", Follow::Yes).unwrap();
         let f = v.unlink_entry(&etc, b"f").unwrap();
         v.link(&tmp, b"g", &f).unwrap();
-        assert_eq!(v.resolve(&NoProcess, &root, b"/etc/f", Follow::Yes).err(), Some(ENOENT));
         assert_eq!(
-            data(&v.resolve(&NoProcess, &root, b"/tmp/g", Follow::Yes).unwrap()),
+            v.resolve(&NoProcess, &root, b"/etc/f", Follow::Yes).err(),
+            Some(ENOENT)
+        );
+        assert_eq!(
+            data(
+                &v.resolve(&NoProcess, &root, b"/tmp/g", Follow::Yes)
+                    .unwrap()
+            ),
             b"abc"
         );
         assert!(v.is_empty_dir(&etc).unwrap());
         let usr = v.resolve(&NoProcess, &root, b"/usr", Follow::Yes).unwrap();
-        let bin = v.resolve(&NoProcess, &root, b"/usr/bin", Follow::Yes).unwrap();
+        let bin = v
+            .resolve(&NoProcess, &root, b"/usr/bin", Follow::Yes)
+            .unwrap();
         assert!(v.is_ancestor(&usr, &bin));
         assert!(!v.is_ancestor(&bin, &usr));
+    }
+
+    /// A provider with one synthetic directory `d` holding a file `f` and a magic link
+    /// `l` to `/etc/f`.
+    struct Toy<'a>(&'a Vfs);
+
+    impl Provider for Toy<'_> {
+        fn lookup(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
+            let mode = match name {
+                b"d" => S_IFDIR | 0o555,
+                b"f" => S_IFREG | 0o444,
+                b"l" => S_IFLNK | 0o777,
+                b"up" => S_IFLNK | 0o777,
+                _ => return Err(ENOENT),
+            };
+            Ok(Inode::synthetic(
+                dir,
+                name,
+                mode,
+                100 + name[0] as u64,
+                dir.dev.get(),
+                Rc::new(()),
+            ))
+        }
+        fn list(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
+            ["d", "f", "l"]
+                .iter()
+                .map(|n| Ok((n.as_bytes().to_vec(), self.lookup(dir, n.as_bytes())?)))
+                .collect()
+        }
+        fn follow(&self, link: &Node) -> Result<Jump, Errno> {
+            match &*link.content.borrow() {
+                Content::Synthetic(s) if s.name == b"up" => Ok(Jump::Path(b"../etc".to_vec())),
+                _ => Ok(Jump::Node(self.0.resolve(
+                    &NoProcess,
+                    &self.0.root(),
+                    b"/etc/f",
+                    Follow::Yes,
+                )?)),
+            }
+        }
+    }
+
+    #[test]
+    fn synthetic_trees_resolve_through_the_provider() {
+        let v = vfs();
+        let root = v.root();
+        let m = v.mount(b"syn", 0o555, dev::PROC, Rc::new(()));
+        let toy = Toy(&v);
+        assert_eq!(
+            root.meta.borrow().nlink,
+            2 + 5,
+            "usr, etc, dev, tmp and syn"
+        );
+        // Without the provider the tree is empty.
+        assert_eq!(
+            v.resolve(&NoProcess, &root, b"/syn/d", Follow::Yes).err(),
+            Some(ENOENT)
+        );
+        let d = v.resolve(&toy, &root, b"/syn/d/d/d", Follow::Yes).unwrap();
+        assert_eq!(v.path_of(&d), b"/syn/d/d/d");
+        assert_eq!(d.dev.get(), dev::PROC);
+        let up = v.resolve(&toy, &d, b"../..", Follow::Yes).unwrap();
+        assert_eq!(v.path_of(&up), b"/syn/d");
+        assert!(Rc::ptr_eq(
+            &v.resolve(&toy, &d, b"../../..", Follow::Yes).unwrap(),
+            &m
+        ));
+        // A magic link jumps to the node itself, in the middle of a path too.
+        let f = v
+            .resolve(&NoProcess, &root, b"/etc/f", Follow::Yes)
+            .unwrap();
+        let via = v.resolve(&toy, &root, b"/syn/d/l", Follow::Yes).unwrap();
+        assert!(Rc::ptr_eq(&via, &f));
+        let l = v.resolve(&toy, &root, b"/syn/d/l", Follow::No).unwrap();
+        assert_eq!(l.file_type(), S_IFLNK);
+        assert_eq!(
+            v.resolve(&toy, &root, b"/syn/l/x", Follow::Yes).err(),
+            Some(ENOTDIR)
+        );
+        // A path target is walked from the link's directory.
+        let etc = v.resolve(&toy, &root, b"/syn/d/up/f", Follow::Yes);
+        assert_eq!(etc.err(), Some(ENOENT), "/syn/etc does not exist");
+        let etc = v.resolve(&toy, &root, b"/syn/up", Follow::Yes).unwrap();
+        assert_eq!(v.path_of(&etc), b"/etc");
+        assert_eq!(v.list(&toy, &m).unwrap().len(), 3);
+        // Nothing is created in or removed from it.
+        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::Upper(Vec::new())));
+        assert_eq!(v.link(&d, b"new", &n).err(), Some(ENOENT));
+        assert_eq!(v.unlink_entry(&d, b"f").err(), Some(EPERM));
+        let ro = v.mount(b"ro", 0o555, dev::SYS, Rc::new(()));
+        assert_eq!(v.link(&ro, b"new", &n).err(), Some(EROFS));
+        assert_eq!(n.meta.borrow().nlink, 0);
+    }
+
+    #[test]
+    fn nodes_join_their_mount_and_know_their_path() {
+        let v = vfs();
+        let root = v.root();
+        let shm = v
+            .resolve(&NoProcess, &root, b"/dev/shm", Follow::Yes)
+            .unwrap();
+        assert_eq!(shm.dev.get(), dev::SHM);
+        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::Upper(Vec::new())));
+        v.link(&shm, b"seg", &n).unwrap();
+        assert_eq!(n.dev.get(), dev::SHM);
+        assert_eq!(v.path_of_node(&n), b"/dev/shm/seg");
+        // A file of the image is named as it was last reached.
+        let prog = v
+            .resolve(&NoProcess, &root, b"/bin/link", Follow::Yes)
+            .unwrap();
+        assert_eq!(v.path_of_node(&prog), b"/usr/bin/link");
+        v.resolve(&NoProcess, &root, b"/usr/bin/prog", Follow::Yes)
+            .unwrap();
+        assert_eq!(v.path_of_node(&prog), b"/usr/bin/prog");
+        let etc = v.resolve(&NoProcess, &root, b"/etc", Follow::Yes).unwrap();
+        let f = v.unlink_entry(&etc, b"f").unwrap();
+        assert_eq!(v.path_of_node(&f), b"/etc/f (deleted)");
+        let null = v
+            .resolve(&NoProcess, &root, b"/dev/null", Follow::Yes)
+            .unwrap();
+        assert_eq!(
+            (null.dev.get(), v.path_of_node(&null)),
+            (dev::DEV, b"/dev/null".to_vec())
+        );
+        assert_eq!(mount_of(dev::SHM).target, "/dev/shm");
+        assert!(mount_of(dev::SYS).read_only() && !mount_of(dev::ROOT).read_only());
     }
 }

@@ -283,7 +283,7 @@ impl Process {
             (elf::AT_MINSIGSTKSZ, signal::MINSIGSTKSZ),
         ];
         let sp = elf::build_stack(&mut mem, mm::STACK_TOP, &argv, &envp, &auxv, path)?;
-        let image = procfs::ExecLayout::new(&elf, main.bias, &mut mem, sp);
+        let image = procfs::ExecLayout::new(&elf.phdrs, main.bias, &mut mem, sp);
         let brk = main.end.next_multiple_of(PAGE_SIZE);
         mm.brk_start = brk;
         mm.brk = brk;

@@ -58,7 +58,10 @@ pub enum Key {
 
 /// Mounts `/proc` and `/sys` on `vfs`.
 pub fn mount(vfs: &vfs::Vfs) {
-    for (name, fs, dev) in [(&b"proc"[..], Fs::Proc, dev::PROC), (b"sys", Fs::Sys, dev::SYS)] {
+    for (name, fs, dev) in [
+        (&b"proc"[..], Fs::Proc, dev::PROC),
+        (b"sys", Fs::Sys, dev::SYS),
+    ] {
         vfs.mount(
             name,
             0o555,
@@ -339,7 +342,11 @@ impl<'a> View<'a> {
             Fs::Proc => {
                 if path.is_empty() {
                     let mut v: Vec<(Vec<u8>, Kind)> = strip(static_children(PROC_TREE, b""));
-                    v.extend(self.pids().iter().map(|p| (p.to_string().into_bytes(), Dir)));
+                    v.extend(
+                        self.pids()
+                            .iter()
+                            .map(|p| (p.to_string().into_bytes(), Dir)),
+                    );
                     return Ok(v);
                 }
                 let Some(pp) = pid_path(path) else {
@@ -437,7 +444,8 @@ impl Provider for View<'_> {
     fn refresh(&self, mount: &Node) {
         if let Ok((fs, path)) = key_path(mount) {
             if let Ok(c) = self.children(fs, &path) {
-                mount.meta.borrow_mut().nlink = 2 + c.iter().filter(|(_, k)| *k == Dir).count() as u32;
+                mount.meta.borrow_mut().nlink =
+                    2 + c.iter().filter(|(_, k)| *k == Dir).count() as u32;
             }
         }
     }
@@ -721,15 +729,15 @@ pub struct ExecLayout {
 }
 
 impl ExecLayout {
-    /// Reads the layout from the loaded program `main` (at `bias`) and the initial stack
+    /// Reads the layout from the program headers `phdrs` (loaded at `bias`) and the initial stack
     /// at `sp`, as Linux's `binfmt_elf` records it in the `mm`.
-    pub fn new(main: &elf::Elf, bias: u64, mem: &mut Memory, sp: u64) -> ExecLayout {
+    pub fn new(phdrs: &[elf::Phdr], bias: u64, mem: &mut Memory, sp: u64) -> ExecLayout {
         let mut l = ExecLayout {
             start_code: u64::MAX,
             start_stack: sp,
             ..ExecLayout::default()
         };
-        for ph in main.phdrs.iter().filter(|ph| ph.p_type == 1) {
+        for ph in phdrs.iter().filter(|ph| ph.p_type == 1) {
             let exec = ph.flags & 1 != 0;
             if exec {
                 l.start_code = l.start_code.min(ph.vaddr + bias);
@@ -760,7 +768,11 @@ impl ExecLayout {
         let envp = strings(&mut at, None);
         let auxv_at = at;
         let end_of = |mem: &mut Memory, s: u64| {
-            let len = mem.read_cstr(s, 128 * 1024).ok().flatten().map_or(0, |v| v.len());
+            let len = mem
+                .read_cstr(s, 128 * 1024)
+                .ok()
+                .flatten()
+                .map_or(0, |v| v.len());
             s + len as u64 + 1
         };
         l.arg_start = argv.first().copied().unwrap_or(0);
@@ -1009,7 +1021,12 @@ fn sigsets(p: &Process) -> (u64, u64, u64) {
 
 /// `FDSize`: the descriptor table's size (a multiple of 64, as Linux grows it).
 fn fd_size(p: &Process) -> usize {
-    let max = p.fds.fds().map(|(fd, _)| fd as usize + 1).max().unwrap_or(0);
+    let max = p
+        .fds
+        .fds()
+        .map(|(fd, _)| fd as usize + 1)
+        .max()
+        .unwrap_or(0);
     max.max(1).next_multiple_of(64)
 }
 
@@ -1172,7 +1189,9 @@ fn maps(p: &Process) -> String {
     for (start, v) in p.mm.vmas() {
         let (name, devno, ino, off) = match &v.kind {
             VmaKind::File(path) => {
-                let (d, i) = match p.vfs.resolve(&view, &p.vfs.root(), path.as_bytes(), Follow::Yes)
+                let (d, i) = match p
+                    .vfs
+                    .resolve(&view, &p.vfs.root(), path.as_bytes(), Follow::Yes)
                 {
                     Ok(n) => (n.dev.get(), n.ino),
                     Err(_) => (0, 0),
@@ -1299,7 +1318,9 @@ fn status(p: &Process) -> String {
     s.push_str(
         "NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n",
     );
-    s.push_str("Cpus_allowed:\t1\nCpus_allowed_list:\t0\nMems_allowed:\t1\nMems_allowed_list:\t0\n");
+    s.push_str(
+        "Cpus_allowed:\t1\nCpus_allowed_list:\t0\nMems_allowed:\t1\nMems_allowed_list:\t0\n",
+    );
     s.push_str("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n");
     s
 }
@@ -1331,9 +1352,9 @@ fn stat(p: &Process) -> String {
         "0".into(), // majflt
         "0".into(), // cmajflt
         utime.to_string(),
-        "0".into(), // stime
-        "0".into(), // cutime
-        "0".into(), // cstime
+        "0".into(),  // stime
+        "0".into(),  // cutime
+        "0".into(),  // cstime
         "20".into(), // priority
         "0".into(),  // nice
         "1".into(),  // num_threads
@@ -1397,5 +1418,413 @@ impl Process {
     /// The entries of `dir` as this process sees the tree.
     pub fn list_dir(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
         self.vfs.list(&View::new(self), dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::elf::{Phdr, AT_NULL, AT_PAGESZ};
+    use crate::linux::mm::{VmaKind, STACK_TOP};
+    use crate::vfs::Content;
+
+    const RX: u8 = prot::READ | prot::EXEC;
+    const RW: u8 = prot::READ | prot::WRITE;
+
+    /// A process of the test image running /usr/bin/prog ("prog -x", A=1) with a small
+    /// address space: text, data, bss, heap and stack.
+    fn process() -> Process {
+        let vfs = Rc::new(crate::vfs::tests::vfs());
+        mount(&vfs);
+        let mut p = Process::new(vfs);
+        p.comm = b"my prog) x".to_vec();
+        let prog = p.resolve(&p.vfs.root(), b"/bin/prog", Follow::Yes).unwrap();
+        p.exe = p.vfs.path_of_node(&prog);
+        p.exe_node = Some(prog);
+        let file = || VmaKind::File("/usr/bin/prog".into());
+        p.mm.map_fixed_at(&mut p.mem, 0x10000, 0x2000, RX, file(), 0);
+        p.mm.map_fixed_at(&mut p.mem, 0x12000, 0x1000, RW, file(), 0x2000);
+        p.mm.map_fixed(&mut p.mem, 0x13000, 0x1000, RW, VmaKind::Anon);
+        p.mm.map_fixed(&mut p.mem, 0x20000, 0x3000, RW, VmaKind::Heap);
+        p.mm.brk_start = 0x20000;
+        p.mm.map_fixed(&mut p.mem, STACK_TOP - 0x10000, 0x10000, RW, VmaKind::Stack);
+        let argv = [b"prog".to_vec(), b"-x".to_vec()];
+        let sp = elf::build_stack(
+            &mut p.mem,
+            STACK_TOP,
+            &argv,
+            &[b"A=1".to_vec()],
+            &[(AT_PAGESZ, 4096)],
+            b"/usr/bin/prog",
+        )
+        .unwrap();
+        let ph = |flags, offset, vaddr, filesz| Phdr {
+            p_type: 1,
+            flags,
+            offset,
+            vaddr,
+            filesz,
+            memsz: filesz,
+        };
+        let phdrs = [ph(5, 0, 0x10000, 0x1800), ph(6, 0x2000, 0x12000, 0x100)];
+        p.image = ExecLayout::new(&phdrs, 0, &mut p.mem, sp);
+        p
+    }
+
+    fn node(p: &Process, path: &str, follow: Follow) -> Result<Node, Errno> {
+        p.resolve(&p.cwd, path.as_bytes(), follow)
+    }
+
+    /// Opens and reads a file the way `openat` + `read` do.
+    fn read(p: &mut Process, path: &str) -> Result<Vec<u8>, Errno> {
+        let n = node(p, path, Follow::Yes)?;
+        let f = open(p, &n, O_RDONLY)?;
+        let n = f.node().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let k = match &*n.content.borrow() {
+            Content::Synthetic(s) => s.read_at(0, &mut buf)?,
+            _ => panic!("{path} is not synthetic"),
+        };
+        buf.truncate(k);
+        Ok(buf)
+    }
+
+    fn text(p: &mut Process, path: &str) -> String {
+        String::from_utf8(read(p, path).unwrap()).unwrap()
+    }
+
+    fn link(p: &Process, path: &str) -> String {
+        let n = node(p, path, Follow::No).unwrap();
+        String::from_utf8(readlink(p, &n).unwrap()).unwrap()
+    }
+
+    fn names(p: &Process, path: &str) -> Vec<String> {
+        let d = node(p, path, Follow::Yes).unwrap();
+        p.list_dir(&d)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| String::from_utf8(n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn self_and_the_magic_links_resolve_like_linux() {
+        let mut p = process();
+        assert_eq!(link(&p, "/proc/self"), "1");
+        assert_eq!(link(&p, "/proc/thread-self"), "1/task/1");
+        assert_eq!(link(&p, "/proc/mounts"), "self/mounts");
+        let status = node(&p, "/proc/self/status", Follow::Yes).unwrap();
+        assert_eq!(p.vfs.path_of_node(&status), b"/proc/1/status");
+        assert_eq!(status.dev.get(), dev::PROC);
+        assert_eq!(status.meta.borrow().mode, S_IFREG | 0o444);
+        // exe is the program's file, named with symlinks resolved.
+        let exe = node(&p, "/proc/self/exe", Follow::Yes).unwrap();
+        assert!(Rc::ptr_eq(&exe, p.exe_node.as_ref().unwrap()));
+        assert_eq!(link(&p, "/proc/1/exe"), "/usr/bin/prog");
+        // cwd and root jump to the directories, also in the middle of a path.
+        p.cwd = node(&p, "/usr", Follow::Yes).unwrap();
+        assert_eq!(link(&p, "/proc/self/cwd"), "/usr");
+        assert!(Rc::ptr_eq(
+            &node(&p, "/proc/self/cwd/bin/prog", Follow::Yes).unwrap(),
+            &exe
+        ));
+        let f = node(&p, "/proc/self/root/etc/f", Follow::Yes).unwrap();
+        assert!(Rc::ptr_eq(&f, &node(&p, "/etc/f", Follow::Yes).unwrap()));
+        assert_eq!(link(&p, "/proc/self/root"), "/");
+        // fd/N: the open file itself; the link's mode tells the access.
+        let file = OpenFile::new(FileKind::Node(f.clone()), O_RDONLY);
+        let fd = p.fds.install(file, true, 0).unwrap();
+        assert_eq!(fd, 3);
+        assert!(Rc::ptr_eq(
+            &node(&p, "/proc/self/fd/3", Follow::Yes).unwrap(),
+            &f
+        ));
+        assert!(Rc::ptr_eq(&node(&p, "/dev/fd/3", Follow::Yes).unwrap(), &f));
+        assert_eq!(link(&p, "/proc/self/fd/3"), "/etc/f");
+        let l = node(&p, "/proc/self/fd/3", Follow::No).unwrap();
+        assert_eq!(l.meta.borrow().mode, S_IFLNK | 0o500);
+        assert_eq!(l.size(), 64);
+        assert_eq!(node(&p, "/proc/self/fd/9", Follow::No).err(), Some(ENOENT));
+        assert_eq!(
+            node(&p, "/proc/self/fd/3/x", Follow::Yes).err(),
+            Some(ENOTDIR)
+        );
+        // The host's stdin has no node: following it gives one that reopens it.
+        let stdin = node(&p, "/dev/stdin", Follow::Yes).unwrap();
+        if !stdin.is_synthetic() {
+            assert!(Rc::ptr_eq(&stdin, &p.vfs.terminal().unwrap()));
+        } else {
+            let again = open(&mut p, &stdin, O_RDONLY).unwrap();
+            assert!(matches!(again.kind, FileKind::HostStdin));
+            assert_eq!(open(&mut p, &stdin, O_WRONLY).err(), Some(EACCES));
+            assert!(
+                link(&p, "/dev/fd/0").starts_with("pipe:[")
+                    || link(&p, "/dev/fd/0").starts_with("anon_inode:")
+            );
+        }
+        // Directories under /proc have paths, parents and entries.
+        let fd_dir = node(&p, "/proc/self/fd", Follow::Yes).unwrap();
+        assert_eq!(p.vfs.path_of(&fd_dir), b"/proc/1/fd");
+        assert_eq!(fd_dir.meta.borrow().mode, S_IFDIR | 0o500);
+        let up = p.resolve(&fd_dir, b"..", Follow::Yes).unwrap();
+        assert_eq!(p.vfs.path_of(&up), b"/proc/1");
+        assert_eq!(names(&p, "/proc/self/fd"), ["0", "1", "2", "3"]);
+        assert_eq!(names(&p, "/proc/self/task"), ["1"]);
+        assert!(!names(&p, "/proc/self/task/1").contains(&"task".to_string()));
+        let root = names(&p, "/proc");
+        for want in ["1", "self", "sys", "meminfo", "cpuinfo"] {
+            assert!(root.contains(&want.to_string()), "{want} in {root:?}");
+        }
+        for missing in ["/proc/2", "/proc/01", "/proc/1/nope", "/proc/self/task/2"] {
+            assert_eq!(
+                node(&p, missing, Follow::Yes).err(),
+                Some(ENOENT),
+                "{missing}"
+            );
+        }
+        let proc_root = node(&p, "/proc", Follow::Yes).unwrap();
+        assert_eq!(proc_root.meta.borrow().nlink, 2 + 2, "sys and 1");
+    }
+
+    #[test]
+    fn status_stat_and_statm() {
+        let mut p = process();
+        p.creds.groups = vec![5, 27];
+        let s = text(&mut p, "/proc/self/status");
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "Name:\tmy prog) x");
+        assert_eq!(
+            &lines[1..6],
+            [
+                "Umask:\t0022",
+                "State:\tR (running)",
+                "Tgid:\t1",
+                "Ngid:\t0",
+                "Pid:\t1"
+            ]
+        );
+        assert!(s.contains("\nPPid:\t0\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\nGroups:\t5 27 \n"));
+        // 0x17000 bytes mapped: text 8k, data 4k + bss 4k + heap 12k, stack 64k.
+        assert!(s.contains("\nVmSize:\t      92 kB\n"), "{s}");
+        assert!(s.contains("\nVmData:\t      20 kB\nVmStk:\t      64 kB\nVmExe:\t       8 kB\nVmLib:\t       0 kB\n"), "{s}");
+        assert!(s.contains("\nThreads:\t1\n"));
+        assert!(s.contains("\nSigBlk:\t0000000000000000\n"));
+        assert!(s.ends_with("nonvoluntary_ctxt_switches:\t0\n"));
+
+        p.signals.mask = 1 << 1; // SIGINT blocked
+        p.signals.actions[15].handler = 0x1234; // SIGTERM caught
+        p.signals.actions[13].handler = SIG_IGN; // SIGPIPE ignored
+        let s = text(&mut p, "/proc/self/status");
+        assert!(s.contains("\nSigBlk:\t0000000000000002\nSigIgn:\t0000000000001000\nSigCgt:\t0000000000004000\n"), "{s}");
+
+        let st = text(&mut p, "/proc/self/stat");
+        assert!(st.ends_with('\n'));
+        // As ps parses it: the name is between the first '(' and the last ')'.
+        let (head, rest) = st.trim_end().split_at(st.rfind(')').unwrap());
+        assert_eq!(head, "1 (my prog) x");
+        let f: Vec<&str> = rest[2..].split(' ').collect();
+        assert_eq!(f.len(), 50, "52 fields in all: {st}");
+        assert_eq!(f[0], "R");
+        assert_eq!(f[1], "0", "ppid");
+        assert_eq!(&f[2..4], ["1", "1"], "pgrp and session");
+        assert_eq!(f[20].parse::<u64>().unwrap(), 0x17000, "vsize");
+        assert_eq!(f[23].parse::<u64>().unwrap(), 0x10000, "startcode");
+        assert_eq!(f[24].parse::<u64>().unwrap(), 0x11800, "endcode");
+        assert_eq!(f[25].parse::<u64>().unwrap(), p.image.start_stack);
+        assert_eq!(f[29], "2", "blocked");
+        assert_eq!(f[35], "17", "exit signal");
+        assert_eq!(f[44].parse::<u64>().unwrap(), 0x20000, "start_brk");
+        assert_eq!(f[45].parse::<u64>().unwrap(), p.image.arg_start);
+        assert_eq!(f[49], "0", "exit code");
+
+        let statm = text(&mut p, "/proc/self/statm");
+        let v: Vec<u64> = statm
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 7);
+        assert_eq!(
+            (v[0], v[3], v[5]),
+            (0x17, 2, 5 + 16),
+            "size, text, data+stack"
+        );
+    }
+
+    #[test]
+    fn maps_lists_the_mappings_as_linux_formats_them() {
+        let mut p = process();
+        let ino = node(&p, "/usr/bin/prog", Follow::Yes).unwrap().ino;
+        let m = text(&mut p, "/proc/self/maps");
+        let lines: Vec<&str> = m.lines().collect();
+        let named = |head: String, name: &str| format!("{head:<72} {name}");
+        assert_eq!(
+            lines[0],
+            named(
+                format!("00010000-00012000 r-xp 00000000 00:2a {ino} "),
+                "/usr/bin/prog"
+            )
+        );
+        assert_eq!(
+            lines[1],
+            named(
+                format!("00012000-00013000 rw-p 00002000 00:2a {ino} "),
+                "/usr/bin/prog"
+            )
+        );
+        assert_eq!(lines[2], "00013000-00014000 rw-p 00000000 00:00 0 ");
+        assert_eq!(
+            lines[3],
+            named("00020000-00023000 rw-p 00000000 00:00 0 ".into(), "[heap]")
+        );
+        assert!(
+            lines[4].starts_with("3fffff0000-4000000000 rw-p ") || lines[4].ends_with(" [stack]")
+        );
+        assert_eq!(lines.len(), 5);
+        // A protection change splits the file mapping; the offsets follow.
+        p.mm.protect(&mut p.mem, 0x11000, 0x1000, prot::READ);
+        let m = text(&mut p, "/proc/self/maps");
+        assert!(m.contains("00011000-00012000 r--p 00001000 00:2a"), "{m}");
+        assert_eq!(m.find('\n').unwrap(), 72 + 1 + "/usr/bin/prog".len());
+    }
+
+    #[test]
+    fn cmdline_environ_auxv_and_comm() {
+        let mut p = process();
+        assert_eq!(read(&mut p, "/proc/self/cmdline").unwrap(), b"prog\0-x\0");
+        assert_eq!(read(&mut p, "/proc/self/environ").unwrap(), b"A=1\0");
+        let auxv = read(&mut p, "/proc/self/auxv").unwrap();
+        assert_eq!(auxv.len() % 16, 0);
+        assert_eq!(
+            &auxv[..16],
+            [&AT_PAGESZ.to_le_bytes()[..], &4096u64.to_le_bytes()].concat()
+        );
+        assert_eq!(
+            &auxv[auxv.len() - 16..],
+            [0u8; 16],
+            "ends with AT_NULL ({AT_NULL})"
+        );
+        // A program that wrote over its arguments (setproctitle) shows its new title.
+        let l = p.image.clone();
+        p.mem.write_bytes(l.arg_end - 1, b"!").unwrap();
+        assert_eq!(read(&mut p, "/proc/self/cmdline").unwrap(), b"prog");
+        p.mem.write_bytes(l.arg_start, b"title: ").unwrap();
+        assert_eq!(read(&mut p, "/proc/self/cmdline").unwrap(), b"title: !A=1");
+        // comm: writing renames (15 bytes at most, kept as written).
+        let comm = node(&p, "/proc/self/comm", Follow::Yes).unwrap();
+        assert_eq!(write(&mut p, &comm, b"hello-world-long-name\n"), Ok(22));
+        assert_eq!(text(&mut p, "/proc/self/comm"), "hello-world-lon\n");
+        assert_eq!(write(&mut p, &comm, b"ab\n"), Ok(3));
+        assert_eq!(text(&mut p, "/proc/self/comm"), "ab\n\n");
+        let status = node(&p, "/proc/self/status", Follow::Yes).unwrap();
+        assert_eq!(write(&mut p, &status, b"x"), Err(EINVAL));
+        let meminfo = node(&p, "/proc/meminfo", Follow::Yes).unwrap();
+        assert_eq!(write(&mut p, &meminfo, b"x"), Err(EIO));
+        let sysctl = node(&p, "/proc/sys/vm/overcommit_memory", Follow::Yes).unwrap();
+        assert_eq!(open(&mut p, &sysctl, O_WRONLY).err(), Some(EACCES));
+    }
+
+    #[test]
+    fn system_files() {
+        let mut p = process();
+        let limit = super::super::DEFAULT_MEMORY_LIMIT / 1024;
+        let mi = text(&mut p, "/proc/meminfo");
+        assert!(
+            mi.starts_with(&format!("MemTotal:       {limit:>8} kB\nMemFree:        ")),
+            "{mi}"
+        );
+        assert!(mi.contains("\nSwapTotal:             0 kB\n"));
+        assert!(mi.contains("\nHugePages_Total:       0\n"));
+        assert_eq!(
+            text(&mut p, "/proc/cpuinfo"),
+            "processor\t: 0\nhart\t\t: 0\nisa\t\t: rv64imafdc_zicntr_zicsr_zifencei\nmmu\t\t: sv39\nmvendorid\t: 0x0\nmarchid\t\t: 0x0\nmimpid\t\t: 0x0\nhart isa\t: rv64imafdc_zicntr_zicsr_zifencei\n\n"
+        );
+        let up = text(&mut p, "/proc/uptime");
+        let (a, b) = up.trim_end().split_once(' ').unwrap();
+        assert!(a.parse::<f64>().is_ok() && a.split_once('.').unwrap().1.len() == 2 && b == "0.00");
+        assert_eq!(text(&mut p, "/proc/loadavg"), "0.00 0.00 0.00 1/1 1\n");
+        let stat = text(&mut p, "/proc/stat");
+        assert!(stat.starts_with("cpu  ") && stat.contains("\ncpu0 ") && stat.contains("\nbtime "));
+        assert_eq!(text(&mut p, "/proc/sys/kernel/ostype"), "Linux\n");
+        assert_eq!(
+            text(&mut p, "/proc/sys/kernel/osrelease"),
+            format!("{KERNEL_RELEASE}\n")
+        );
+        assert_eq!(text(&mut p, "/proc/sys/kernel/hostname"), "rvbox\n");
+        let id = text(&mut p, "/proc/sys/kernel/random/boot_id");
+        assert_eq!(
+            id,
+            text(&mut p, "/proc/sys/kernel/random/boot_id"),
+            "one per boot"
+        );
+        assert_ne!(
+            text(&mut p, "/proc/sys/kernel/random/uuid"),
+            text(&mut p, "/proc/sys/kernel/random/uuid")
+        );
+        assert_eq!(id.len(), 37);
+        assert_eq!(text(&mut p, "/proc/sys/vm/overcommit_memory"), "0\n");
+        assert_eq!(text(&mut p, "/proc/version"), format!("Linux version {KERNEL_RELEASE} (rvbox@rvbox) (rvbox riscv64 emulator) {KERNEL_VERSION}\n"));
+        let mounts = text(&mut p, "/proc/mounts");
+        assert_eq!(
+            mounts.lines().next(),
+            Some("overlay / overlay rw,relatime 0 0")
+        );
+        assert!(mounts.contains("\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"));
+        let mi = text(&mut p, "/proc/self/mountinfo");
+        assert!(
+            mi.contains("\n401 400 0:43 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"),
+            "{mi}"
+        );
+        assert_eq!(mi.lines().count(), MOUNTS.len());
+        let limits = text(&mut p, "/proc/self/limits");
+        assert_eq!(
+            limits.lines().next(),
+            Some("Limit                     Soft Limit           Hard Limit           Units     ")
+        );
+        assert!(limits.contains("\nMax open files            1024                 1024                 files     \n"), "{limits}");
+        assert!(limits
+            .contains("\nMax nice priority         unlimited            unlimited            \n"));
+        assert_eq!(text(&mut p, "/proc/self/cgroup"), "0::/\n");
+        let f = node(&p, "/etc/f", Follow::Yes).unwrap();
+        let fd = p
+            .fds
+            .install(OpenFile::new(FileKind::Node(f), O_RDONLY), true, 0)
+            .unwrap();
+        p.fds.get(fd).unwrap().pos.set(2);
+        assert_eq!(
+            text(&mut p, "/proc/self/fdinfo/3"),
+            "pos:\t2\nflags:\t02100000\nmnt_id:\t400\nino:\t7\n"
+        );
+    }
+
+    #[test]
+    fn sys_and_statfs() {
+        let mut p = process();
+        assert_eq!(
+            names(&p, "/sys/devices/system/cpu"),
+            ["cpu0", "online", "possible", "present"]
+        );
+        for f in ["online", "possible", "present"] {
+            assert_eq!(text(&mut p, &format!("/sys/devices/system/cpu/{f}")), "0\n");
+        }
+        assert!(names(&p, "/sys/fs/cgroup").is_empty());
+        let cg = node(&p, "/sys/fs/cgroup", Follow::Yes).unwrap();
+        assert_eq!(cg.dev.get(), dev::CGROUP);
+        let online = node(&p, "/sys/devices/system/cpu/online", Follow::Yes).unwrap();
+        assert_eq!(open(&mut p, &online, O_WRONLY).err(), Some(EROFS));
+        let sys = node(&p, "/sys", Follow::Yes).unwrap();
+        assert_eq!(p.vfs.link(&sys, b"x", &online).err(), Some(EROFS));
+        let magic = |p: &Process, path: &str| {
+            let b = statfs(p, &node(p, path, Follow::Yes).unwrap());
+            (
+                u64::from_le_bytes(b[..8].try_into().unwrap()),
+                u64::from_le_bytes(b[80..88].try_into().unwrap()),
+            )
+        };
+        assert_eq!(magic(&p, "/proc/self"), (0x9fa0, 0x20 | 2 | 4 | 8 | 0x400));
+        assert_eq!(magic(&p, "/sys/devices").0, 0x6265_6572);
+        assert_eq!(magic(&p, "/sys/devices").1 & 1, 1, "read-only");
+        assert_eq!(magic(&p, "/dev/shm").0, 0x0102_1994);
+        assert_eq!(magic(&p, "/dev/null").0, 0x0102_1994);
+        assert_eq!(magic(&p, "/etc/f").0, 0x794c_7630);
     }
 }
