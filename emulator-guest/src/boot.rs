@@ -79,6 +79,10 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     if let Err(msg) = set_user(&mut p, &config.user) {
         return fail(STATUS_RVBOX_FAILED, &msg);
     }
+    // The terminal belongs to the user it was given to.
+    if let Some(t) = vfs.terminal() {
+        t.meta.borrow_mut().uid = p.creds.uid;
+    }
     if !env.iter().any(|e| e.starts_with(b"HOME=")) {
         let home = home_of(&p).unwrap_or_else(|| b"/".to_vec());
         let mut h = b"HOME=".to_vec();

@@ -532,9 +532,10 @@ fn fd_node(p: &Process, link: &Node, f: &Rc<OpenFile>) -> Node {
         Rc::new(Key::Open(f.clone())),
     );
     {
+        // The process's own pipe or stream: its user's, so that it may open it again.
         let mut m = n.meta.borrow_mut();
-        m.uid = st.uid;
-        m.gid = st.gid;
+        m.uid = p.creds.euid;
+        m.gid = p.creds.egid;
         m.nlink = st.nlink;
         m.rdev = st.rdev;
     }

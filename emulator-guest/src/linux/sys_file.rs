@@ -1055,6 +1055,9 @@ pub fn renameat2(p: &mut Process, a: &[u64; 6]) -> SysResult {
 }
 
 fn chmod_node(p: &Process, n: &Node, mode: u32) -> SysResult {
+    if n.is_synthetic() {
+        return Err(EPERM);
+    }
     {
         let m = n.meta.borrow();
         if p.creds.euid != 0 && p.creds.euid != m.uid {
@@ -1082,6 +1085,9 @@ pub fn fchmodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 }
 
 fn chown_node(p: &Process, n: &Node, uid: u32, gid: u32) -> SysResult {
+    if n.is_synthetic() {
+        return Err(EPERM);
+    }
     if p.creds.euid != 0 {
         let m = n.meta.borrow();
         let changes_uid = uid != u32::MAX && uid != m.uid;
