@@ -309,7 +309,7 @@ build_debian() {
     log "debian: writing layer tar ($(du -sh "$rootfs" | cut -f1))"
     (cd "$rootfs" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort) >"$tmp/files"
     tar -C "$rootfs" --create --file="$tmp/layer.tar" --format=pax \
-        --no-recursion --numeric-owner --mtime="@$epoch" --files-from="$tmp/files"
+        --no-recursion --numeric-owner --mtime="@$epoch" --clamp-mtime --files-from="$tmp/files"
     umoci init --layout "$tmp/layout"
     umoci new --image "$tmp/layout:latest"
     umoci raw add-layer --image "$tmp/layout:latest" \

@@ -31,13 +31,13 @@ fn main() {
                 std::process::exit(125);
             }
         };
-        let Some(bundle) = rvbox_guest::native::find_bundle(&bytes) else {
+        // The emulator keeps borrowing the bundle for the life of the process (as it does
+        // its own linear memory under Wasm), so the module's bytes are never freed.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let Some(bundle) = rvbox_guest::native::find_bundle(bytes) else {
             eprintln!("rvbox-guest: {module}: no rvbox bundle in this module");
             std::process::exit(125);
         };
-        // The emulator keeps borrowing the bundle for the life of the process.
-        let bundle: &'static [u8] = Box::leak(bundle.to_vec().into_boxed_slice());
-        drop(bytes);
         let host_env = host_env
             .into_iter()
             .filter(|(k, _)| k.starts_with("RVBOX_") || k == "COLUMNS" || k == "LINES")

@@ -10,6 +10,10 @@
 //! permissions. The Linux layer (`linux::mm`) keeps the mappings (VMAs) and calls `map`,
 //! `unmap` and `protect` here.
 //!
+//! Pages of a read-only file mapping can *borrow* their bytes from the image bundle (which
+//! lives as long as the program): they cost no host memory until written, and the first
+//! write copies the page (copy-on-write), as a private file mapping does on Linux.
+//!
 //! Speed: loads, stores and instruction fetches go through small direct-mapped TLBs that
 //! cache the host address of a guest page, one per access kind, so the permission check is
 //! done once per page and not once per access. Every change to the page tables flushes them.
@@ -76,17 +80,56 @@ impl Frame {
     }
 }
 
+/// What backs a mapped page.
+enum Backing {
+    /// Never written: reads see zeros.
+    Zero,
+    /// A host frame of its own.
+    Owned(Box<Frame>),
+    /// `PAGE_SIZE` bytes of a `&'static [u8]` (image file data), read in place and copied
+    /// on the first write.
+    Borrowed(&'static [u8; PAGE_SIZE as usize]),
+}
+
+impl Backing {
+    /// Drops the page's contents; `true` if it had a host frame of its own.
+    fn release(&mut self) -> bool {
+        matches!(std::mem::replace(self, Backing::Zero), Backing::Owned(_))
+    }
+}
+
 struct L2 {
-    frames: Vec<Option<Box<Frame>>>,
+    frames: Vec<Backing>,
     prot: Vec<u8>,
 }
 
 impl L2 {
     fn new() -> Box<L2> {
         Box::new(L2 {
-            frames: (0..L2_SIZE).map(|_| None).collect(),
+            frames: (0..L2_SIZE).map(|_| Backing::Zero).collect(),
             prot: vec![0; L2_SIZE],
         })
+    }
+
+    /// The page's own frame, made (zeroed or copied from its borrowed bytes) if needed.
+    /// `None` when `in_use` has reached `limit`.
+    fn owned_frame(&mut self, i: usize, in_use: &mut u64, limit: u64) -> Option<*mut u8> {
+        if let Backing::Owned(f) = &mut self.frames[i] {
+            return Some(f.0.as_mut_ptr());
+        }
+        if *in_use >= limit {
+            return None;
+        }
+        *in_use += 1;
+        let mut f = Frame::zeroed();
+        if let Backing::Borrowed(b) = self.frames[i] {
+            f.0.copy_from_slice(b);
+        }
+        self.frames[i] = Backing::Owned(f);
+        match &mut self.frames[i] {
+            Backing::Owned(f) => Some(f.0.as_mut_ptr()),
+            _ => unreachable!(),
+        }
     }
 }
 
@@ -261,20 +304,21 @@ impl Memory {
             return Err(fault(true));
         }
         let base = match &mut l2.frames[i2] {
-            Some(f) => f.0.as_mut_ptr(),
-            None if access == Access::Write => {
-                if self.frames_in_use >= self.frame_limit {
+            Backing::Owned(f) => f.0.as_mut_ptr(),
+            // First write to a zero or borrowed page: it gets a frame of its own.
+            _ if access == Access::Write => {
+                match l2.owned_frame(i2, &mut self.frames_in_use, self.frame_limit) {
+                    Some(base) => base,
                     // Out of guest memory: reported as a fault on a mapped page; the
                     // Linux layer tells this apart with `out_of_memory()`.
-                    return Err(fault(true));
+                    None => return Err(fault(true)),
                 }
-                self.frames_in_use += 1;
-                let f = l2.frames[i2].insert(Frame::zeroed());
-                f.0.as_mut_ptr()
             }
-            // Never written: reads see the shared zero page, which is never written
-            // because a write always takes the branch above.
-            None => ZERO_FRAME.0.as_ptr() as *mut u8,
+            // Never written: reads see the shared zero page, and borrowed pages their
+            // borrowed bytes. Neither is ever written through this pointer: a write always
+            // takes the branch above, and only owned frames enter the write TLB.
+            Backing::Zero => ZERO_FRAME.0.as_ptr() as *mut u8,
+            Backing::Borrowed(b) => b.as_ptr() as *mut u8,
         };
         let slot = (vpn as usize) & (TLB_SIZE - 1);
         let entry = TlbEntry { vpn, base };
@@ -364,14 +408,14 @@ impl Memory {
         if l2.prot[i2] & prot::MAPPED == 0 {
             return None;
         }
-        if l2.frames[i2].is_none() {
-            self.frames_in_use += 1;
-            let base = l2.frames[i2].insert(Frame::zeroed()).0.as_mut_ptr();
-            // A zero-page entry may be cached for reads of this page.
-            self.flush_tlb();
-            return Some(base);
+        if let Backing::Owned(f) = &mut l2.frames[i2] {
+            return Some(f.0.as_mut_ptr());
         }
-        Some(l2.frames[i2].as_mut().unwrap().0.as_mut_ptr())
+        // The loader is not bound by the guest's memory limit.
+        let base = l2.owned_frame(i2, &mut self.frames_in_use, u64::MAX)?;
+        // A zero-page or borrowed entry may be cached for reads of this page.
+        self.flush_tlb();
+        Some(base)
     }
 
     /// Copies guest memory into `buf`, as `copy_from_user` does (needs `PROT_READ`).
@@ -416,9 +460,26 @@ impl Memory {
         debug_assert!(addr & PAGE_MASK == 0 && len & PAGE_MASK == 0);
         debug_assert!(addr + len <= USER_END);
         self.for_pages(addr, len, true, |l2, i, in_use| {
-            if l2.frames[i].take().is_some() {
+            if l2.frames[i].release() {
                 *in_use -= 1;
             }
+            l2.prot[i] = p | prot::MAPPED;
+        });
+    }
+
+    /// Maps `[addr, addr+len)` (page-aligned) with `prot`, replacing whatever was there, with
+    /// pages that read the bytes of `data` in place (`data.len() == len`) until first
+    /// written. Nothing is copied and no host memory is used.
+    pub fn map_borrowed(&mut self, addr: u64, data: &'static [u8], p: u8) {
+        let len = data.len() as u64;
+        debug_assert!(addr & PAGE_MASK == 0 && len & PAGE_MASK == 0);
+        let mut pages = data.chunks_exact(PAGE_SIZE as usize);
+        self.for_pages(addr, len, true, |l2, i, in_use| {
+            if l2.frames[i].release() {
+                *in_use -= 1;
+            }
+            let page = pages.next().expect("one chunk per page");
+            l2.frames[i] = Backing::Borrowed(page.try_into().expect("a whole page"));
             l2.prot[i] = p | prot::MAPPED;
         });
     }
@@ -426,7 +487,7 @@ impl Memory {
     /// Unmaps `[addr, addr+len)` (page-aligned). Unmapped pages in the range are fine.
     pub fn unmap(&mut self, addr: u64, len: u64) {
         self.for_pages(addr, len, false, |l2, i, in_use| {
-            if l2.frames[i].take().is_some() {
+            if l2.frames[i].release() {
                 *in_use -= 1;
             }
             l2.prot[i] = 0;
@@ -534,6 +595,34 @@ mod tests {
         assert_eq!(m.read_u8(0x4010), Ok(0));
         m.write_u8(0x4010, 7).unwrap();
         assert_eq!(m.read_u8(0x4010), Ok(7));
+    }
+
+    #[test]
+    fn borrowed_pages_are_read_in_place_and_copied_on_write() {
+        static DATA: [u8; 2 * PAGE_SIZE as usize] = {
+            let mut d = [0u8; 2 * PAGE_SIZE as usize];
+            d[0] = 0x13;
+            d[PAGE_SIZE as usize] = 0xaa;
+            d
+        };
+        let mut m = Memory::new();
+        m.map_borrowed(0x10000, &DATA, prot::READ | prot::EXEC);
+        assert_eq!(m.fetch_insn(0x10000), Ok(0x13));
+        assert_eq!(m.read_u8(0x11000), Ok(0xaa));
+        assert_eq!(m.resident_bytes(), 0);
+        // A store needs PROT_WRITE like any other page.
+        assert!(m.write_u8(0x11000, 1).unwrap_err().mapped);
+        m.protect(0x10000, 0x2000, prot::READ | prot::WRITE);
+        m.write_u8(0x11001, 0x55).unwrap();
+        assert_eq!(m.read_u16(0x11000), Ok(0x55aa));
+        assert_eq!(m.resident_bytes(), PAGE_SIZE);
+        // The borrowed bytes are untouched; the loader's poke copies too.
+        assert_eq!(DATA[PAGE_SIZE as usize + 1], 0);
+        m.poke(0x10001, &[9]).unwrap();
+        assert_eq!(m.read_u16(0x10000), Ok(0x0913));
+        assert_eq!(m.resident_bytes(), 2 * PAGE_SIZE);
+        m.unmap(0x10000, 0x2000);
+        assert_eq!(m.resident_bytes(), 0);
     }
 
     #[test]

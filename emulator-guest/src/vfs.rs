@@ -85,6 +85,15 @@ impl FileData {
         }
     }
 
+    /// The bytes as they are now: the image's own bytes borrowed in place (they never
+    /// change), or a copy of what has been written.
+    pub fn snapshot(&self) -> FileBytes {
+        match self {
+            FileData::Lower(b) => FileBytes::Image(b),
+            FileData::Upper(v) => FileBytes::Copy(v.clone()),
+        }
+    }
+
     /// The bytes, copied up on first use.
     pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
         if let FileData::Lower(b) = *self {
@@ -93,6 +102,29 @@ impl FileData {
         match self {
             FileData::Upper(v) => v,
             FileData::Lower(_) => unreachable!(),
+        }
+    }
+}
+
+/// A file's bytes at one moment (see `FileData::snapshot`).
+pub enum FileBytes {
+    Image(&'static [u8]),
+    Copy(Vec<u8>),
+}
+
+impl FileBytes {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            FileBytes::Image(b) => b,
+            FileBytes::Copy(v) => v,
+        }
+    }
+
+    /// The image's bytes, if these are they (and so can back memory pages in place).
+    pub fn image(&self) -> Option<&'static [u8]> {
+        match self {
+            FileBytes::Image(b) => Some(b),
+            FileBytes::Copy(_) => None,
         }
     }
 }

@@ -7,4 +7,5 @@ mod support;
 mod applets;
 mod bad_input;
 mod hosts;
+mod memory;
 mod programs;

@@ -253,7 +253,7 @@ fn coreutils_findutils_grep_sed_tar_bash() {
         case(&["sha256sum"]).stdin(text.clone()),
         case(&["md5sum", "/etc/passwd", "/usr/bin/python3.13"]),
         case(&["od", "-A", "x", "-t", "x1z", "-N", "96", "/usr/bin/python3.13"]),
-        case(&["stat", "-c", "%n %s %a %A %u %g %U %G %F %h %Y", "/etc/passwd", "/usr/bin/python3", "/usr/bin/python3.13", "/tmp", "/usr/share/zoneinfo/UTC"]),
+        case(&["stat", "-c", "%n %s %a %A %u %g %U %G %F %h %Y", "/etc/passwd", "/usr/bin/python3", "/usr/bin/python3.13", "/var/tmp", "/usr/share/zoneinfo/UTC"]),
         case(&["stat", "-L", "-c", "%n %F", "/bin", "/usr/bin/python3"]),
         case(&["date", "-d", "@1700000000"]).env(&["TZ=America/New_York"]),
         case(&["date", "-d", "2024-03-10 12:00", "+%s %Z %z"]).env(&["TZ=Asia/Kolkata"]),

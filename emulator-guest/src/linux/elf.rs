@@ -156,9 +156,13 @@ fn seg_prot(flags: u32) -> u8 {
 }
 
 /// Maps the `PT_LOAD` segments of `elf`. `ET_DYN` images go at `dyn_base` (or wherever
-/// `mm` finds room when `dyn_base` is `None`).
+/// `mm` finds room when `dyn_base` is `None`). When `image` holds the same bytes as
+/// `elf` for the life of the program (an image file not written since start), whole pages
+/// of file data are mapped from it in place (`Memory::map_borrowed`), copied only when
+/// written.
 pub fn load(
     elf: &Elf,
+    image: Option<&'static [u8]>,
     mem: &mut Memory,
     mm: &mut Mm,
     dyn_base: Option<u64>,
@@ -181,6 +185,7 @@ pub fn load(
     // Segments may share a page (the end of one and the start of the next): such a page is
     // mapped once, with the union of their protections, and gets both segments' bytes.
     let mut mapped: Vec<(u64, u64)> = Vec::new();
+    let mut borrowed = std::collections::BTreeSet::new();
     for p in elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
         if p.filesz > p.memsz {
             return Err(ENOEXEC);
@@ -206,6 +211,13 @@ pub fn load(
                 let offset = (p.offset & !(PAGE_SIZE - 1)) + (page - start);
                 let kind = VmaKind::File(name.to_string());
                 mm.map_fixed_at(mem, page, PAGE_SIZE, pr, kind, offset);
+                // The page holds only this segment's file bytes: map them in place.
+                let inside = offset >= p.offset && offset + PAGE_SIZE <= p.offset + p.filesz;
+                if let Some(bytes) = image.filter(|_| inside) {
+                    let bytes = &bytes[offset as usize..(offset + PAGE_SIZE) as usize];
+                    mem.map_borrowed(page, bytes, pr);
+                    borrowed.insert(page);
+                }
             } else {
                 mm.map_fixed(mem, page, PAGE_SIZE, pr, VmaKind::Anon);
             }
@@ -218,7 +230,17 @@ pub fn load(
             .data
             .get(p.offset as usize..(p.offset + p.filesz) as usize)
             .ok_or(ENOEXEC)?;
-        mem.poke(p.vaddr + bias, bytes).map_err(|_| EFAULT)?;
+        // Page by page, skipping pages that already read these bytes in place.
+        let mut addr = p.vaddr + bias;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(rest.len());
+            if !borrowed.contains(&(addr & !(PAGE_SIZE - 1))) {
+                mem.poke(addr, &rest[..n]).map_err(|_| EFAULT)?;
+            }
+            addr += n as u64;
+            rest = &rest[n..];
+        }
     }
     let phdr = match elf.phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         Some(p) => p.vaddr + bias,

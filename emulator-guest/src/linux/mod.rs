@@ -185,10 +185,11 @@ impl Process {
         {
             return Err(EACCES);
         }
-        let data: Vec<u8> = match &*node.content.borrow() {
-            Content::File(d) => d.bytes().to_vec(),
+        let file = match &*node.content.borrow() {
+            Content::File(d) => d.snapshot(),
             _ => return Err(EACCES),
         };
+        let data = file.as_slice();
         if data.starts_with(b"#!") {
             if depth >= 4 {
                 return Err(ELOOP);
@@ -219,12 +220,12 @@ impl Process {
             let interp = interp.to_vec();
             return self.exec_depth(&interp, new_argv, envp, depth + 1);
         }
-        let elf = elf::Elf::parse(&data)?;
+        let elf = elf::Elf::parse(data)?;
         let interp_data = match elf.interp()? {
             Some(p) => {
                 let n = self.resolve(&self.cwd, p, Follow::Yes)?;
                 let d = match &*n.content.borrow() {
-                    Content::File(d) => d.bytes().to_vec(),
+                    Content::File(d) => d.snapshot(),
                     _ => return Err(EACCES),
                 };
                 Some((self.vfs.path_of_node(&n), d))
@@ -239,12 +240,13 @@ impl Process {
         let exe = self.vfs.path_of_node(&node);
         let name = String::from_utf8_lossy(&exe).into_owned();
         let dyn_base = (elf.e_type == 3).then_some(elf::ET_DYN_BASE);
-        let main = elf::load(&elf, &mut mem, &mut mm, dyn_base, &name)?;
+        let main = elf::load(&elf, file.image(), &mut mem, &mut mm, dyn_base, &name)?;
         let (entry, base) = match &interp_data {
             Some((ipath, idata)) => {
-                let ielf = elf::Elf::parse(idata)?;
+                let ielf = elf::Elf::parse(idata.as_slice())?;
                 let l = elf::load(
                     &ielf,
+                    idata.image(),
                     &mut mem,
                     &mut mm,
                     None,

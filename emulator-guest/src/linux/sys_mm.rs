@@ -5,7 +5,7 @@ use super::mm::{VmaKind, MMAP_MIN};
 use super::syscalls::SysResult;
 use super::Process;
 use crate::mem::{prot, PAGE_SIZE, USER_END};
-use crate::vfs::Content;
+use crate::vfs::{Content, FileBytes};
 
 const PROT_MASK: u64 = 7;
 const MAP_SHARED: u64 = 0x01;
@@ -14,6 +14,7 @@ const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_TYPE: u64 = 0x0f;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_NORESERVE: u64 = 0x4000;
 const MAP_FIXED_NOREPLACE: u64 = 0x100000;
 
 fn page_up(x: u64) -> Option<u64> {
@@ -56,8 +57,11 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let len = page_up(len).ok_or(ENOMEM)?;
-    if len > USER_END || off % PAGE_SIZE != 0 {
+    if off % PAGE_SIZE != 0 {
         return Err(EINVAL);
+    }
+    if len > USER_END {
+        return Err(ENOMEM);
     }
     let kind = flags & MAP_TYPE;
     if kind != MAP_SHARED && kind != MAP_PRIVATE && kind != MAP_SHARED_VALIDATE {
@@ -65,8 +69,8 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let shared = kind != MAP_PRIVATE;
     let pr = pr as u8 & 7;
-    // The file contents, if it is a file mapping.
-    let (vkind, data): (VmaKind, Option<Vec<u8>>) = if flags & MAP_ANONYMOUS != 0 {
+    // The file contents, if it is a file mapping: the image's bytes in place, or a copy.
+    let (vkind, data): (VmaKind, Option<FileBytes>) = if flags & MAP_ANONYMOUS != 0 {
         // One process: a shared anonymous mapping is the same as a private one.
         (VmaKind::Anon, None)
     } else {
@@ -78,15 +82,26 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Err(ENODEV);
         };
         let bytes = match &*node.content.borrow() {
-            Content::File(d) => {
-                let b = d.bytes();
-                let start = (off.min(b.len() as u64)) as usize;
-                let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
-                b[start..end].to_vec()
-            }
-            Content::Device(crate::vfs::Device::Zero) => Vec::new(),
+            Content::File(d) => match d.snapshot() {
+                FileBytes::Image(b) => {
+                    let start = (off.min(b.len() as u64)) as usize;
+                    let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
+                    FileBytes::Image(&b[start..end])
+                }
+                FileBytes::Copy(mut v) => {
+                    let start = (off.min(v.len() as u64)) as usize;
+                    let end = (off.saturating_add(len).min(v.len() as u64)) as usize;
+                    v.truncate(end);
+                    v.drain(..start);
+                    FileBytes::Copy(v)
+                }
+            },
+            Content::Device(crate::vfs::Device::Zero) => FileBytes::Copy(Vec::new()),
             _ => return Err(ENODEV),
         };
+        if shared && pr & prot::WRITE != 0 && !file.writable() {
+            return Err(EACCES);
+        }
         if shared && pr & prot::WRITE != 0 {
             // Writes through the mapping would never reach the file: refuse rather than
             // lose them.
@@ -100,12 +115,11 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         if addr % PAGE_SIZE != 0 {
             return Err(EINVAL);
         }
-        if addr < MMAP_MIN || addr.checked_add(len).is_none_or(|e| e > USER_END) {
-            return Err(if flags & MAP_FIXED != 0 {
-                EPERM
-            } else {
-                ENOMEM
-            });
+        if addr < MMAP_MIN {
+            return Err(EPERM);
+        }
+        if addr.checked_add(len).is_none_or(|e| e > USER_END) {
+            return Err(ENOMEM);
         }
         if flags & MAP_FIXED == 0 && !p.mm.is_free(addr, len) {
             return Err(EEXIST);
@@ -115,15 +129,30 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         p.mm.find_free(len, (addr != 0).then_some(addr))
             .ok_or(ENOMEM)?
     };
-    if len > p.mem_limit() {
+    // Overcommit accounting as Linux's heuristic does it: only memory the process could
+    // write privately counts, and MAP_NORESERVE opts out (a big PROT_NONE reservation is
+    // free). Pages count against the limit when first written.
+    let accounted = pr & prot::WRITE != 0 && (!shared || data.is_none());
+    if accounted && flags & MAP_NORESERVE == 0 && len > p.mem_limit() {
         return Err(ENOMEM);
     }
     let offset = if data.is_some() { off } else { 0 };
     p.mm.map_fixed_at(&mut p.mem, start, len, pr, vkind, offset);
-    if let Some(bytes) = data {
-        if !bytes.is_empty() {
-            p.mem.poke(start, &bytes).map_err(|_| ENOMEM)?;
+    match data {
+        // Whole pages of image bytes are read in place; the partial last page is copied.
+        Some(FileBytes::Image(b)) => {
+            let whole = b.len() - b.len() % PAGE_SIZE as usize;
+            if whole > 0 {
+                p.mem.map_borrowed(start, &b[..whole], pr);
+            }
+            if whole < b.len() {
+                p.mem.poke(start + whole as u64, &b[whole..]).map_err(|_| ENOMEM)?;
+            }
         }
+        Some(FileBytes::Copy(v)) if !v.is_empty() => {
+            p.mem.poke(start, &v).map_err(|_| ENOMEM)?;
+        }
+        _ => {}
     }
     Ok(start)
 }
