@@ -152,7 +152,7 @@ table! {
     216 mremap => Some(mm::mremap), Partial("private mappings");
     220 clone => None, No;
     221 execve => Some(m::execve), Full;
-    222 mmap => Some(mm::mmap), Partial("file mappings are private copies; shared writable file mappings are refused (ENODEV)");
+    222 mmap => Some(mm::mmap), Partial("private file mappings read image pages in place (copy-on-write); shared writable file mappings are refused (ENODEV, logged); overcommit accounting as Linux heuristic mode");
     226 mprotect => Some(mm::mprotect), Full;
     227 msync => Some(mm::msync), Full;
     233 madvise => Some(mm::madvise), Partial("MADV_DONTNEED zeroes anonymous pages; other advice is accepted and ignored");
