@@ -201,6 +201,12 @@ impl Inode {
         })
     }
 
+    /// Records `name` in `dir` as where an unlinked node lives, for the path
+    /// `/proc/PID/fd` shows (an `O_TMPFILE` file is `DIR/#INO (deleted)` on Linux).
+    pub fn set_seen_at(&self, dir: &Node, name: &[u8]) {
+        *self.seen_at.borrow_mut() = (Rc::downgrade(dir), name.to_vec());
+    }
+
     /// A node made by a provider under `parent`: owned by root, times now, one link (two
     /// for a directory). The provider adjusts the metadata as it needs.
     pub fn synthetic(

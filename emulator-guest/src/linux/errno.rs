@@ -32,7 +32,9 @@ pub const ESPIPE: Errno = 29;
 pub const EROFS: Errno = 30;
 pub const EMLINK: Errno = 31;
 pub const EPIPE: Errno = 32;
+pub const EDOM: Errno = 33;
 pub const ERANGE: Errno = 34;
+pub const EDEADLK: Errno = 35;
 pub const ENAMETOOLONG: Errno = 36;
 pub const ENOSYS: Errno = 38;
 pub const ENOTEMPTY: Errno = 39;
@@ -40,4 +42,24 @@ pub const ELOOP: Errno = 40;
 pub const ENODATA: Errno = 61;
 pub const EOVERFLOW: Errno = 75;
 pub const ENOTSOCK: Errno = 88;
+pub const EDESTADDRREQ: Errno = 89;
+pub const EMSGSIZE: Errno = 90;
+pub const EPROTOTYPE: Errno = 91;
+pub const ENOPROTOOPT: Errno = 92;
+pub const EPROTONOSUPPORT: Errno = 93;
+pub const ESOCKTNOSUPPORT: Errno = 94;
 pub const EOPNOTSUPP: Errno = 95;
+pub const EAFNOSUPPORT: Errno = 97;
+pub const EADDRINUSE: Errno = 98;
+pub const ECONNRESET: Errno = 104;
+pub const EISCONN: Errno = 106;
+pub const ENOTCONN: Errno = 107;
+pub const ETIMEDOUT: Errno = 110;
+pub const ECONNREFUSED: Errno = 111;
+
+/// Not a Linux error number and never seen by the guest (as Linux's own `ERESTARTSYS`
+/// family, above 511): the call would have to wait for another process or thread. The
+/// call has changed nothing and may be retried. `syscalls::dispatch` decides what
+/// becomes of it: with a single process nothing else can run, so it is a deadlock
+/// (`EDEADLK`, logged); a scheduler can park the caller and retry instead.
+pub const EBLOCK: Errno = 4096;

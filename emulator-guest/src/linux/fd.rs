@@ -3,8 +3,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::linux::epoll::Epoll;
 use crate::linux::errno::*;
-use crate::vfs::Node;
+use crate::linux::eventfd::EventFd;
+use crate::linux::pipe::PipeEnd;
+use crate::linux::unix::UnixSocket;
+use crate::vfs::{Content, Device, Node};
 
 // openat(2) flags (asm-generic).
 pub const O_ACCMODE: u32 = 3;
@@ -17,6 +21,7 @@ pub const O_NOCTTY: u32 = 0o400;
 pub const O_TRUNC: u32 = 0o1000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_DIRECT: u32 = 0o40000;
 pub const O_DIRECTORY: u32 = 0o200000;
 pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
@@ -24,6 +29,19 @@ pub const O_PATH: u32 = 0o10000000;
 pub const O_TMPFILE: u32 = 0o20000000;
 /// Status flags `F_SETFL` may change.
 pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
+
+// poll(2) events.
+pub const POLLIN: u16 = 0x1;
+pub const POLLPRI: u16 = 0x2;
+pub const POLLOUT: u16 = 0x4;
+pub const POLLERR: u16 = 0x8;
+pub const POLLHUP: u16 = 0x10;
+pub const POLLNVAL: u16 = 0x20;
+pub const POLLRDNORM: u16 = 0x40;
+pub const POLLRDBAND: u16 = 0x80;
+pub const POLLWRNORM: u16 = 0x100;
+pub const POLLWRBAND: u16 = 0x200;
+pub const POLLRDHUP: u16 = 0x2000;
 
 /// The most file descriptors a process may have (`RLIMIT_NOFILE`).
 pub const NOFILE: usize = 1024;
@@ -36,7 +54,28 @@ pub enum FileKind {
     HostStdin,
     HostStdout,
     HostStderr,
+    /// An end of a pipe or FIFO.
+    Pipe(PipeEnd),
+    EventFd(EventFd),
+    /// A Unix domain socket.
+    Socket(UnixSocket),
+    Epoll(Epoll),
 }
+
+/// What a `memfd_create` file has besides its (unnamed) node.
+pub struct Memfd {
+    /// The name given, shown as `/memfd:NAME (deleted)`.
+    pub name: Vec<u8>,
+    /// `F_SEAL_*` bits.
+    pub seals: Cell<u32>,
+}
+
+pub const F_SEAL_SEAL: u32 = 0x1;
+pub const F_SEAL_SHRINK: u32 = 0x2;
+pub const F_SEAL_GROW: u32 = 0x4;
+pub const F_SEAL_WRITE: u32 = 0x8;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
 
 /// One directory entry as `getdents64` reports it.
 #[derive(Clone)]
@@ -55,6 +94,8 @@ pub struct OpenFile {
     pub pos: Cell<u64>,
     /// The directory listing taken when `getdents64` first reads this description.
     pub dir_snapshot: RefCell<Option<Vec<DirEntry>>>,
+    /// Set for a `memfd_create` file (shared with descriptions reopened from it).
+    pub memfd: Option<Rc<Memfd>>,
 }
 
 impl OpenFile {
@@ -64,7 +105,104 @@ impl OpenFile {
             flags: Cell::new(flags),
             pos: Cell::new(0),
             dir_snapshot: RefCell::new(None),
+            memfd: None,
         })
+    }
+
+    /// A description of memfd `node`.
+    pub fn new_memfd(node: Node, flags: u32, memfd: Rc<Memfd>) -> Rc<OpenFile> {
+        Rc::new(OpenFile {
+            kind: FileKind::Node(node),
+            flags: Cell::new(flags),
+            pos: Cell::new(0),
+            dir_snapshot: RefCell::new(None),
+            memfd: Some(memfd),
+        })
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags.get() & O_NONBLOCK != 0
+    }
+
+    /// The seals of a memfd (0 for other files).
+    pub fn seals(&self) -> u32 {
+        self.memfd.as_ref().map_or(0, |m| m.seals.get())
+    }
+
+    /// `true` for what reads the host's stdin: host stdin itself, and the terminal
+    /// (`/dev/tty`) when the host's stdin is one.
+    pub fn reads_host_stdin(&self) -> bool {
+        match &self.kind {
+            FileKind::HostStdin => true,
+            FileKind::Node(n) => {
+                matches!(&*n.content.borrow(), Content::Device(Device::Tty))
+                    && crate::host::isatty(0)
+            }
+            _ => false,
+        }
+    }
+
+    /// The poll events that hold now, or `None` for what reads host stdin, whose
+    /// readiness only the host can tell (see `poll_with`). Files and devices are always
+    /// ready, as on Linux.
+    pub fn poll(&self) -> Option<u16> {
+        const ALWAYS: u16 = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+        if self.reads_host_stdin() {
+            return None;
+        }
+        Some(match &self.kind {
+            FileKind::Node(_) => ALWAYS,
+            FileKind::HostStdin => return None,
+            FileKind::HostStdout | FileKind::HostStderr => POLLOUT | POLLWRNORM,
+            FileKind::Pipe(end) => end.poll(),
+            FileKind::EventFd(e) => e.poll(),
+            FileKind::Socket(s) => s.poll(),
+            FileKind::Epoll(e) => e.poll(),
+        })
+    }
+
+    /// The poll events that hold now, `stdin_ready` telling whether host stdin has input
+    /// (for a file that reads it; a terminal is also always writable).
+    pub fn poll_with(&self, stdin_ready: bool) -> u16 {
+        self.poll().unwrap_or_else(|| {
+            let write = match self.kind {
+                FileKind::Node(_) => POLLOUT | POLLWRNORM,
+                _ => 0,
+            };
+            write | if stdin_ready { POLLIN | POLLRDNORM } else { 0 }
+        })
+    }
+
+    /// A number that changes whenever the object's readiness may have changed (for
+    /// edge-triggered waiting); constant for objects that are always ready.
+    pub fn generation(&self) -> u64 {
+        match &self.kind {
+            FileKind::Pipe(end) => end.pipe.generation(),
+            FileKind::EventFd(e) => e.generation(),
+            FileKind::Socket(s) => s.generation(),
+            _ => 0,
+        }
+    }
+
+    /// What `/proc/self/fd/N` shows for an object outside the file tree (`pipe:[ino]`,
+    /// `socket:[ino]`, `anon_inode:[eventfd]`, `/memfd:NAME (deleted)`); `None` for
+    /// files of the tree and the host's streams.
+    pub fn anon_name(&self) -> Option<Vec<u8>> {
+        if let Some(m) = &self.memfd {
+            let mut n = b"/memfd:".to_vec();
+            n.extend_from_slice(&m.name);
+            n.extend_from_slice(b" (deleted)");
+            return Some(n);
+        }
+        match &self.kind {
+            FileKind::Pipe(end) if end.pipe.node.is_none() => {
+                Some(format!("pipe:[{}]", end.pipe.ino).into_bytes())
+            }
+            FileKind::Socket(s) => Some(format!("socket:[{}]", s.core.ino).into_bytes()),
+            FileKind::EventFd(_) => Some(b"anon_inode:[eventfd]".to_vec()),
+            FileKind::Epoll(_) => Some(b"anon_inode:[eventpoll]".to_vec()),
+            _ => None,
+        }
     }
 
     pub fn readable(&self) -> bool {
@@ -167,6 +305,20 @@ impl FdTable {
                 Ok(())
             }
             _ => Err(EBADF),
+        }
+    }
+
+    /// Closes every descriptor in `[first, last]`; with `cloexec`, marks them instead.
+    pub fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
+        let end = last.saturating_add(1).min(self.slots.len());
+        for slot in self.slots.iter_mut().take(end).skip(first) {
+            if cloexec {
+                if let Some(e) = slot {
+                    e.cloexec = true;
+                }
+            } else {
+                *slot = None;
+            }
         }
     }
 

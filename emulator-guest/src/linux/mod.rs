@@ -6,15 +6,24 @@
 
 pub mod abi;
 pub mod elf;
+pub mod epoll;
 pub mod errno;
+pub mod eventfd;
 pub mod fd;
 pub mod mm;
+pub mod pipe;
 pub mod procfs;
 pub mod signal;
 mod sys_file;
 mod sys_misc;
 mod sys_mm;
+mod sys_net;
+mod sys_pipe;
+mod sys_poll;
+mod sys_task;
+mod sys_xattr;
 pub mod syscalls;
+pub mod unix;
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -75,6 +84,8 @@ pub struct Process {
     pub started_ns: u64,
     pub creds: Creds,
     pub signals: SignalState,
+    /// Scheduling, rseq and other per-task state (`sys_task.rs`).
+    pub task: sys_task::TaskState,
     /// Set when the process has ended.
     pub exit: Option<ExitReason>,
     /// Name (`comm`) and path of the running program, and its file (`/proc/PID/exe`).
@@ -110,6 +121,7 @@ impl Process {
             started_ns: crate::host::now_monotonic_ns(),
             creds: Creds::default(),
             signals: SignalState::default(),
+            task: sys_task::TaskState::default(),
             exit: None,
             comm: Vec::new(),
             exe: Vec::new(),
@@ -301,6 +313,7 @@ impl Process {
         let base_name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
         self.comm = base_name.iter().take(15).copied().collect();
         self.signals.reset_on_exec();
+        self.task.on_exec();
         // Close-on-exec descriptors.
         let cloexec: Vec<i32> = self
             .fds

@@ -512,6 +512,11 @@ fn fd_node(p: &Process, link: &Node, f: &Rc<OpenFile>) -> Node {
     if let Some(n) = f.node() {
         return n.clone();
     }
+    if let FileKind::Pipe(end) = &f.kind {
+        if let Some(n) = &end.pipe.node {
+            return n.clone();
+        }
+    }
     let st = p.stat_of(f);
     if st.mode & S_IFMT == S_IFCHR {
         if let Some(t) = p.vfs.terminal() {
@@ -545,6 +550,15 @@ fn fd_node(p: &Process, link: &Node, f: &Rc<OpenFile>) -> Node {
 /// What `readlink` shows for an open file: its path, or `pipe:[INO]`, `socket:[INO]`,
 /// `anon_inode:[...]` for files with no name.
 fn fd_target(p: &Process, f: &OpenFile) -> Vec<u8> {
+    if let Some(name) = f.anon_name() {
+        return name;
+    }
+    if let FileKind::Pipe(end) = &f.kind {
+        if let Some(n) = &end.pipe.node {
+            // A FIFO: its path.
+            return p.vfs.path_of_node(n);
+        }
+    }
     if let Some(n) = f.node() {
         return p.vfs.path_of_node(n);
     }
@@ -632,21 +646,17 @@ fn reopen(f: &Rc<OpenFile>, flags: u32) -> Result<Rc<OpenFile>, Errno> {
         FileKind::HostStderr if acc == O_WRONLY => Ok(OpenFile::new(FileKind::HostStderr, keep)),
         FileKind::HostStdin | FileKind::HostStdout | FileKind::HostStderr => Err(EACCES),
         FileKind::Node(n) => Err(if n.is_dir() { EISDIR } else { EINVAL }),
-        #[allow(unreachable_patterns)]
-        _ => {
-            // Other objects (pipes, sockets...) are shared: the same open file description,
-            // if it allows the access asked for.
-            let ok = match acc {
-                O_RDONLY => f.readable(),
-                O_WRONLY => f.writable(),
-                _ => f.readable() && f.writable(),
-            };
-            if ok {
-                Ok(f.clone())
-            } else {
-                Err(EACCES)
+        // A pipe opens as a FIFO does: a new end, in any mode, whatever the old end's.
+        FileKind::Pipe(end) => {
+            if acc == 3 {
+                return Err(EINVAL);
             }
+            let (read, write) = (acc != O_WRONLY, acc != O_RDONLY);
+            let e = super::pipe::PipeEnd::new(end.pipe.clone(), read, write);
+            Ok(OpenFile::new(FileKind::Pipe(e), keep))
         }
+        // Sockets and anonymous inodes (eventfd, epoll) cannot be opened.
+        FileKind::Socket(_) | FileKind::EventFd(_) | FileKind::Epoll(_) => Err(ENXIO),
     }
 }
 

@@ -12,6 +12,10 @@ use crate::bundle::mode::*;
 use crate::vfs::{Content, Device, FileData, Follow, Node, Timespec, PATH_MAX};
 
 pub const AT_FDCWD: i32 = -100;
+/// Device numbers of Linux's pseudo file systems, for `fstat` of objects outside the tree.
+const PIPEFS_DEV: u64 = 0xd;
+const SOCKFS_DEV: u64 = 0x8;
+const ANON_INODE_DEV: u64 = 0xf;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_SYMLINK_FOLLOW: u64 = 0x400;
@@ -80,8 +84,42 @@ impl Process {
     }
 
     pub(super) fn stat_of(&self, file: &OpenFile) -> Stat {
+        let anon = |dev: u64, ino: u64, mode: u32, uid: u32, gid: u32, t: Timespec| Stat {
+            dev,
+            ino,
+            mode,
+            nlink: 1,
+            uid,
+            gid,
+            blksize: 4096,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            ..Stat::default()
+        };
         match &file.kind {
             FileKind::Node(n) => stat_node(n),
+            FileKind::Pipe(end) => match &end.pipe.node {
+                Some(n) => stat_node(n),
+                None => {
+                    let p = &end.pipe;
+                    anon(PIPEFS_DEV, p.ino, S_IFIFO | 0o600, p.uid, p.gid, p.ctime)
+                }
+            },
+            // Linux's anonymous inode: no file type bits.
+            FileKind::EventFd(e) => anon(ANON_INODE_DEV, e.ino, 0o600, 0, 0, Timespec::default()),
+            FileKind::Epoll(e) => anon(ANON_INODE_DEV, e.ino, 0o600, 0, 0, Timespec::default()),
+            FileKind::Socket(s) => Stat {
+                // Sockets report no size; blksize is a page, as for sockfs.
+                ..anon(
+                    SOCKFS_DEV,
+                    s.core.ino,
+                    S_IFSOCK | 0o777,
+                    self.creds.euid,
+                    self.creds.egid,
+                    Timespec::default(),
+                )
+            },
             kind => {
                 let fd = match kind {
                     FileKind::HostStdin => 0,
@@ -109,15 +147,19 @@ impl Process {
         }
     }
 
+    /// Raises `SIGPIPE` at the caller after a write to a pipe or socket nobody reads:
+    /// with the default action it ends the process (quietly, as Linux).
+    pub(super) fn raise_sigpipe(&mut self) {
+        let pid = self.pid as u64;
+        let _ = super::sys_misc::tkill(self, &[pid, SIGPIPE as u64, 0, 0, 0, 0]);
+    }
+
     /// Writes `data` to the host stream `fd`; a closed pipe raises SIGPIPE as on Linux.
     fn host_write(&mut self, fd: u32, data: &[u8]) -> SysResult {
         match crate::host::write(fd, data) {
             Ok(n) => Ok(n as u64),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                if !self.signals.ignored(SIGPIPE) && self.signals.mask & (1 << (SIGPIPE - 1)) == 0 {
-                    // The default action of SIGPIPE ends the process, quietly.
-                    self.exit = Some(super::ExitReason::Signaled(SIGPIPE));
-                }
+                self.raise_sigpipe();
                 Err(EPIPE)
             }
             Err(_) => Err(EIO),
@@ -142,6 +184,31 @@ impl Process {
                 crate::host::read_stdin(buf).map_err(|_| EIO)
             }
             FileKind::HostStdout | FileKind::HostStderr => Err(EBADF),
+            FileKind::Epoll(_) => Err(EINVAL),
+            FileKind::Pipe(end) => {
+                if pos.is_some() {
+                    return Err(ESPIPE);
+                }
+                end.read(buf, file.nonblocking())
+            }
+            FileKind::EventFd(e) => {
+                if buf.len() < 8 {
+                    return Err(EINVAL);
+                }
+                let v = e.read(file.nonblocking())?;
+                buf[..8].copy_from_slice(&v.to_le_bytes());
+                Ok(8)
+            }
+            FileKind::Socket(s) => {
+                if pos.is_some() {
+                    return Err(ESPIPE);
+                }
+                let o = super::unix::RecvOpts {
+                    nonblock: file.nonblocking(),
+                    ..Default::default()
+                };
+                s.recv(buf, o).map(|r| r.copied)
+            }
             FileKind::Node(n) => {
                 let at = pos.unwrap_or(file.pos.get());
                 let k = match &*n.content.borrow() {
@@ -187,6 +254,35 @@ impl Process {
             FileKind::HostStdout => self.host_write(1, data).map(|n| n as usize),
             FileKind::HostStderr => self.host_write(2, data).map(|n| n as usize),
             FileKind::HostStdin => Err(EBADF),
+            FileKind::Epoll(_) => Err(EINVAL),
+            FileKind::Pipe(end) => {
+                if pos.is_some() {
+                    return Err(ESPIPE);
+                }
+                let r = end.write(data, file.nonblocking());
+                if r == Err(EPIPE) {
+                    self.raise_sigpipe();
+                }
+                r
+            }
+            FileKind::EventFd(e) => {
+                if data.len() < 8 {
+                    return Err(EINVAL);
+                }
+                let v = u64::from_le_bytes(data[..8].try_into().unwrap());
+                e.write(v, file.nonblocking())?;
+                Ok(8)
+            }
+            FileKind::Socket(s) => {
+                if pos.is_some() {
+                    return Err(ESPIPE);
+                }
+                let r = s.send(data, None, file.nonblocking());
+                if r == Err(EPIPE) {
+                    self.raise_sigpipe();
+                }
+                r
+            }
             FileKind::Node(n) => {
                 if n.is_synthetic() {
                     return super::procfs::write(self, n, data);
@@ -194,6 +290,10 @@ impl Process {
                 if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) {
                     let fd = tty_fd(&[1, 2]).ok_or(EIO)?;
                     return self.host_write(fd, data).map(|n| n as usize);
+                }
+                let seals = file.seals();
+                if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+                    return Err(EPERM);
                 }
                 let mut content = n.content.borrow_mut();
                 let k = match &mut *content {
@@ -209,6 +309,9 @@ impl Process {
                         let end = at.checked_add(data.len() as u64).ok_or(EFBIG)?;
                         if end > MAX_FILE {
                             return Err(EFBIG);
+                        }
+                        if seals & F_SEAL_GROW != 0 && end > v.len() as u64 {
+                            return Err(EPERM);
                         }
                         if v.len() < end as usize {
                             v.resize(end as usize, 0);
@@ -254,6 +357,7 @@ impl Process {
             return Err(EINVAL);
         }
         match &*node.content.borrow() {
+            Content::Special if ftype == S_IFIFO => {}
             Content::Special => return Err(ENXIO),
             // Without a controlling terminal, /dev/tty is ENXIO, as on Linux.
             Content::Device(Device::Tty) if self.vfs.terminal().is_none() => return Err(ENXIO),
@@ -261,6 +365,14 @@ impl Process {
         }
         if node.is_synthetic() {
             return super::procfs::open(self, &node, flags);
+        }
+        if ftype == S_IFIFO {
+            let (read, write) = (acc != O_WRONLY, acc != O_RDONLY);
+            let end = super::pipe::open_fifo(&node, read, write, flags & O_NONBLOCK != 0)?;
+            return Ok(OpenFile::new(
+                FileKind::Pipe(end),
+                flags & (O_ACCMODE | SETFL_MASK),
+            ));
         }
         if flags & O_TRUNC != 0 && acc != O_RDONLY && ftype == S_IFREG {
             if let Content::File(d) = &mut *node.content.borrow_mut() {
@@ -348,15 +460,14 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let dirfd = a[0] as i32;
     let flags = a[2] as u32;
     let mode = a[3] as u32 & 0o7777;
-    if flags & O_TMPFILE == O_TMPFILE {
-        p.log_once("openat: O_TMPFILE is not supported".into());
-        return Err(EOPNOTSUPP);
-    }
     let path = p.path_arg(a[1])?;
     if path.is_empty() {
         return Err(ENOENT);
     }
     let base = p.dir_of_path(dirfd, &path)?;
+    if flags & O_TMPFILE != 0 {
+        return open_tmpfile(p, &base, &path, flags, mode);
+    }
     let follow = if flags & O_NOFOLLOW != 0 {
         Follow::No
     } else {
@@ -422,6 +533,37 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         p.may(&node, want)?;
     }
     let file = p.open_node(node, flags)?;
+    Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
+}
+
+/// openat(2) with `O_TMPFILE`: an unnamed regular file on the file system of directory
+/// `path`, which `linkat(fd, "", ..., AT_EMPTY_PATH)` may give a name unless `O_EXCL`.
+fn open_tmpfile(p: &mut Process, base: &Node, path: &[u8], flags: u32, mode: u32) -> SysResult {
+    let acc = flags & O_ACCMODE;
+    if flags & (O_TMPFILE | O_DIRECTORY | O_CREAT) != O_TMPFILE | O_DIRECTORY
+        || acc == O_RDONLY
+        || acc == 3
+    {
+        return Err(EINVAL);
+    }
+    let dir = p.resolve(base, path, Follow::Yes)?;
+    if !dir.is_dir() {
+        return Err(ENOTDIR);
+    }
+    p.may(&dir, 2 | 1)?;
+    let n = p.vfs.new_node(
+        S_IFREG | (mode & !p.umask),
+        Content::File(FileData::Upper(Vec::new())),
+    );
+    {
+        let mut m = n.meta.borrow_mut();
+        m.uid = p.creds.euid;
+        m.gid = p.creds.egid;
+    }
+    n.set_seen_at(&dir, format!("#{}", n.ino).as_bytes());
+    // The O_TMPFILE bit stays in the description's flags while the file may be linked.
+    let keep = if flags & O_EXCL == 0 { O_TMPFILE } else { 0 };
+    let file = OpenFile::new(FileKind::Node(n), flags & (O_ACCMODE | SETFL_MASK) | keep);
     Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
 }
 
@@ -534,8 +676,18 @@ fn iovecs(p: &mut Process, iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno>
 
 fn do_readv(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
     let fd = a[0] as i32;
+    let vecs = iovecs(p, a[1], a[2])?;
+    let file = p.fds.get(fd)?;
+    if !matches!(file.kind, FileKind::Node(_)) {
+        // A stream or a message: one read, scattered over the buffers.
+        let want: u64 = vecs.iter().map(|v| v.1).sum();
+        let mut tmp = vec![0u8; clamp_len(want).min(4 << 20)];
+        let n = p.file_read(&file, &mut tmp, pos)?;
+        scatter(p, &vecs, &tmp[..n])?;
+        return Ok(n as u64);
+    }
     let mut total = 0u64;
-    for (base, len) in iovecs(p, a[1], a[2])? {
+    for (base, len) in vecs {
         let r = do_read(p, fd, base, len, pos.map(|q| q + total));
         match r {
             Ok(n) => {
@@ -547,26 +699,42 @@ fn do_readv(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
         }
-        // A stream that gave something does not wait for more.
-        if !matches!(p.fds.get(fd)?.kind, FileKind::Node(_)) {
-            break;
-        }
     }
     Ok(total)
 }
 
-fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
-    let fd = a[0] as i32;
-    let vecs = iovecs(p, a[1], a[2])?;
-    // Gather first, so the write is one host write (atomic lines on a terminal).
+/// Copies `data` into the guest buffers `vecs` in order.
+fn scatter(p: &mut Process, vecs: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
+    for &(base, len) in vecs {
+        if data.is_empty() {
+            break;
+        }
+        let k = data.len().min(clamp_len(len));
+        p.mem.write_bytes(base, &data[..k]).map_err(|_| EFAULT)?;
+        data = &data[k..];
+    }
+    Ok(())
+}
+
+/// Reads the guest buffers `vecs` into one.
+fn gather(p: &mut Process, vecs: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
     let mut data = Vec::new();
-    for (base, len) in vecs {
+    for &(base, len) in vecs {
         let start = data.len();
         data.resize(start + clamp_len(len), 0);
         p.mem
             .read_bytes(base, &mut data[start..])
             .map_err(|_| EFAULT)?;
     }
+    Ok(data)
+}
+
+fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
+    let fd = a[0] as i32;
+    let vecs = iovecs(p, a[1], a[2])?;
+    // Gather first, so the write is one host write (atomic lines on a terminal), and one
+    // message on a socket.
+    let data = gather(p, &vecs)?;
     let file = p.fds.get(fd)?;
     p.file_write(&file, &data, pos).map(|n| n as u64)
 }
@@ -975,9 +1143,23 @@ pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     } else {
         Follow::No
     };
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
     let old = p.node_at(a[0] as i32, a[1], follow, flags)?;
     if old.is_dir() {
         return Err(EPERM);
+    }
+    // A file with no name left can only be linked if it was made by O_TMPFILE without
+    // O_EXCL (Linux `I_LINKABLE`), and only once.
+    let mut tmpfile = None;
+    if old.meta.borrow().nlink == 0 {
+        let f = p.fds.get(a[0] as i32).map_err(|_| ENOENT)?;
+        let is_it = f.node().is_some_and(|n| Rc::ptr_eq(n, &old));
+        if !is_it || f.flags.get() & O_TMPFILE == 0 {
+            return Err(ENOENT);
+        }
+        tmpfile = Some(f);
     }
     let (dir, name) = p.parent_at(a[2] as i32, a[3])?;
     if name == b"." || name == b".." || p.lookup(&dir, &name).is_ok() {
@@ -988,6 +1170,9 @@ pub fn linkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     p.may(&dir, 3)?;
     p.vfs.link(&dir, &name, &old)?;
+    if let Some(f) = tmpfile {
+        f.flags.set(f.flags.get() & !O_TMPFILE);
+    }
     Ok(0)
 }
 
@@ -1000,9 +1185,15 @@ fn rename(
     flags: u64,
 ) -> SysResult {
     const RENAME_NOREPLACE: u64 = 1;
-    if flags & !RENAME_NOREPLACE != 0 {
-        p.log_once("renameat2: only RENAME_NOREPLACE is supported".into());
+    const RENAME_EXCHANGE: u64 = 2;
+    const RENAME_WHITEOUT: u64 = 4;
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
+    {
         return Err(EINVAL);
+    }
+    if flags & RENAME_WHITEOUT != 0 && p.creds.euid != 0 {
+        return Err(EPERM); // needs CAP_MKNOD
     }
     let (odir, oname) = p.parent_at(olddirfd, oldpath)?;
     let (ndir, nname) = p.parent_at(newdirfd, newpath)?;
@@ -1016,6 +1207,27 @@ fn rename(
     p.may(&odir, 3)?;
     p.may(&ndir, 3)?;
     sticky_check(p, &odir, &node)?;
+    if flags & RENAME_EXCHANGE != 0 {
+        let other = p.lookup(&ndir, &nname)?;
+        if Rc::ptr_eq(&other, &node) {
+            return Ok(0);
+        }
+        sticky_check(p, &ndir, &other)?;
+        if (node.is_dir() && p.vfs.is_ancestor(&node, &ndir))
+            || (other.is_dir() && p.vfs.is_ancestor(&other, &odir))
+        {
+            return Err(EINVAL);
+        }
+        let links = (node.meta.borrow().nlink, other.meta.borrow().nlink);
+        p.vfs.unlink_entry(&odir, &oname)?;
+        p.vfs.unlink_entry(&ndir, &nname)?;
+        p.vfs.link(&ndir, &nname, &node)?;
+        p.vfs.link(&odir, &oname, &other)?;
+        // A moved directory keeps its link count (its "." and its subdirectories' "..").
+        node.meta.borrow_mut().nlink = links.0;
+        other.meta.borrow_mut().nlink = links.1;
+        return Ok(0);
+    }
     if node.is_dir() && p.vfs.is_ancestor(&node, &ndir) {
         return Err(EINVAL);
     }
@@ -1039,8 +1251,15 @@ fn rename(
         Err(ENOENT) => {}
         Err(e) => return Err(e),
     }
+    let links = node.meta.borrow().nlink;
     p.vfs.unlink_entry(&odir, &oname)?;
     p.vfs.link(&ndir, &nname, &node)?;
+    node.meta.borrow_mut().nlink = links;
+    if flags & RENAME_WHITEOUT != 0 {
+        // An overlay "whiteout": a character device 0:0 where the old name was.
+        let w = p.vfs.new_node(S_IFCHR, Content::Special);
+        p.vfs.link(&odir, &oname, &w)?;
+    }
     Ok(0)
 }
 
@@ -1200,7 +1419,18 @@ pub fn ftruncate(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let n = f.node().cloned().ok_or(EINVAL)?;
+    check_seals_resize(&f, &n, a[1])?;
     truncate_node(&n, a[1])
+}
+
+/// `EPERM` if the seals of memfd `f` forbid resizing it to `len`.
+fn check_seals_resize(f: &OpenFile, n: &Node, len: u64) -> Result<(), Errno> {
+    let seals = f.seals();
+    let size = n.size();
+    if (len < size && seals & F_SEAL_SHRINK != 0) || (len > size && seals & F_SEAL_GROW != 0) {
+        return Err(EPERM);
+    }
+    Ok(())
 }
 
 /// fallocate(2).
@@ -1221,6 +1451,7 @@ pub fn fallocate(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let end = (off as u64).checked_add(len as u64).ok_or(EFBIG)?;
     if mode & KEEP_SIZE == 0 && end > n.size() {
+        check_seals_resize(&f, &n, end)?;
         truncate_node(&n, end)?;
     }
     Ok(0)
@@ -1295,6 +1526,10 @@ pub fn fcntl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const F_OFD_GETLK: u64 = 36;
     const F_OFD_SETLK: u64 = 37;
     const F_OFD_SETLKW: u64 = 38;
+    const F_SETPIPE_SZ: u64 = 1031;
+    const F_GETPIPE_SZ: u64 = 1032;
+    const F_ADD_SEALS: u64 = 1033;
+    const F_GET_SEALS: u64 = 1034;
     let fd = a[0] as i32;
     match a[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => {
@@ -1315,8 +1550,51 @@ pub fn fcntl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         }
         F_SETFL => {
             let f = p.fds.get(fd)?;
-            let v = (f.flags.get() & !SETFL_MASK) | (a[2] as u32 & SETFL_MASK);
+            // On a pipe, O_DIRECT switches packet mode.
+            let mask = match &f.kind {
+                FileKind::Pipe(_) => SETFL_MASK | O_DIRECT,
+                _ => SETFL_MASK,
+            };
+            let v = (f.flags.get() & !mask) | (a[2] as u32 & mask);
             f.flags.set(v);
+            if let FileKind::Pipe(end) = &f.kind {
+                end.set_packet_mode(v & O_DIRECT != 0);
+            }
+            Ok(0)
+        }
+        F_GETPIPE_SZ | F_SETPIPE_SZ => {
+            let f = p.fds.get(fd)?;
+            let FileKind::Pipe(end) = &f.kind else {
+                return Err(EBADF);
+            };
+            if a[1] == F_GETPIPE_SZ {
+                return Ok(end.pipe.queue().capacity() as u64);
+            }
+            // Beyond pipe-max-size needs CAP_SYS_RESOURCE.
+            Ok(end.set_size(a[2] as u32 as u64, p.creds.euid == 0)? as u64)
+        }
+        F_ADD_SEALS | F_GET_SEALS => {
+            let f = p.fds.get(fd)?;
+            let Some(m) = f.memfd.clone() else {
+                return Err(EINVAL);
+            };
+            if a[1] == F_GET_SEALS {
+                return Ok(m.seals.get() as u64);
+            }
+            let add = a[2] as u32;
+            let all = F_SEAL_SEAL
+                | F_SEAL_SHRINK
+                | F_SEAL_GROW
+                | F_SEAL_WRITE
+                | F_SEAL_FUTURE_WRITE
+                | F_SEAL_EXEC;
+            if add & !all != 0 {
+                return Err(EINVAL);
+            }
+            if !f.writable() || m.seals.get() & F_SEAL_SEAL != 0 {
+                return Err(EPERM);
+            }
+            m.seals.set(m.seals.get() | add);
             Ok(0)
         }
         F_GETLK | F_OFD_GETLK => {
@@ -1349,6 +1627,7 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const TCSETSW: u64 = 0x5403;
     const TCSETSF: u64 = 0x5404;
     const TIOCGPGRP: u64 = 0x540f;
+    const TIOCOUTQ: u64 = 0x5411;
     const TIOCSPGRP: u64 = 0x5410;
     const TIOCGWINSZ: u64 = 0x5413;
     const TIOCSWINSZ: u64 = 0x5414;
@@ -1374,9 +1653,12 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Ok(0);
         }
         FIONREAD => {
-            let n = match f.node() {
-                Some(n) if n.file_type() == S_IFREG => n.size().saturating_sub(f.pos.get()),
-                Some(n) if n.is_dir() => return Err(EINVAL),
+            let n = match (&f.kind, f.node()) {
+                (FileKind::Pipe(end), _) => end.pipe.queue().len() as u64,
+                (FileKind::Socket(s), _) => s.readable_bytes() as u64,
+                (FileKind::EventFd(_), _) => return Err(ENOTTY),
+                (_, Some(n)) if n.file_type() == S_IFREG => n.size().saturating_sub(f.pos.get()),
+                (_, Some(n)) if n.is_dir() => return Err(EINVAL),
                 _ => 0,
             };
             p.mem.write_u32(a[2], n as u32).map_err(|_| EFAULT)?;
@@ -1391,7 +1673,13 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         FileKind::Node(n) if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) => {
             tty_fd(&[0, 1, 2]).ok_or(ENOTTY)?
         }
-        FileKind::Node(_) => return Err(ENOTTY),
+        FileKind::Socket(s) if a[1] == TIOCOUTQ => {
+            // SIOCOUTQ: bytes sent and not yet read.
+            let n = s.unread_sent() as u32;
+            p.mem.write_u32(a[2], n).map_err(|_| EFAULT)?;
+            return Ok(0);
+        }
+        _ => return Err(ENOTTY),
     };
     if !crate::host::isatty(host_fd) {
         return Err(ENOTTY);
@@ -1443,164 +1731,48 @@ impl Process {
     }
 }
 
-const POLLIN: u16 = 0x1;
-const POLLOUT: u16 = 0x4;
-const POLLNVAL: u16 = 0x20;
-const POLLRDNORM: u16 = 0x40;
-const POLLWRNORM: u16 = 0x100;
 
-/// Readiness of one descriptor for `events`, without waiting. `None`: host stdin, whose
-/// readiness only the host can tell.
-fn ready_now(p: &Process, fd: i32, events: u16) -> Option<u16> {
-    let Ok(f) = p.fds.get(fd) else {
-        return Some(POLLNVAL);
-    };
-    let read = events & (POLLIN | POLLRDNORM);
-    let write = events & (POLLOUT | POLLWRNORM);
+/// fadvise64(2): advice is accepted (all data is in memory already); checks as Linux.
+pub fn fadvise64(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let f = p.fds.get(a[0] as i32)?;
     match &f.kind {
-        FileKind::HostStdin => {
-            if read == 0 {
-                Some(0)
-            } else {
-                None
-            }
-        }
-        FileKind::HostStdout | FileKind::HostStderr => Some(write),
-        // The terminal reads the host's stdin.
-        FileKind::Node(n)
-            if read != 0
-                && tty_fd(&[0]).is_some()
-                && matches!(&*n.content.borrow(), Content::Device(Device::Tty)) =>
-        {
-            None
-        }
-        // Files and devices never block.
-        FileKind::Node(_) => Some(read | write),
+        FileKind::Pipe(_) | FileKind::Socket(_) => return Err(ESPIPE),
+        FileKind::Node(n) if n.file_type() == S_IFIFO => return Err(ESPIPE),
+        _ => {}
     }
-}
-
-/// Polls `fds` (fd, events) until one is ready or the timeout passes; returns revents.
-fn do_poll(p: &mut Process, fds: &[(i32, u16)], timeout_ns: Option<u64>) -> Vec<u16> {
-    let mut rev: Vec<Option<u16>> = fds
-        .iter()
-        .map(|&(fd, ev)| {
-            if fd < 0 {
-                Some(0)
-            } else {
-                ready_now(p, fd, ev)
-            }
-        })
-        .collect();
-    let any_ready = rev.iter().any(|r| r.is_some_and(|v| v != 0));
-    let wants_stdin = rev.iter().any(Option::is_none);
-    if wants_stdin {
-        let t = if any_ready { Some(0) } else { timeout_ns };
-        let ready = crate::host::wait_stdin(t);
-        for (r, &(_, ev)) in rev.iter_mut().zip(fds) {
-            if r.is_none() {
-                *r = Some(if ready { ev & (POLLIN | POLLRDNORM) } else { 0 });
-            }
-        }
-    } else if !any_ready {
-        match timeout_ns {
-            Some(t) => crate::host::sleep_ns(t),
-            None => p.log_once("poll: waiting forever on nothing that can become ready".into()),
-        }
-    }
-    rev.into_iter().map(|r| r.unwrap_or(0)).collect()
-}
-
-fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
-    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+    if (a[2] as i64) < 0 || a[3] > 5 {
         return Err(EINVAL);
     }
-    Ok(Some(sec as u64 * 1_000_000_000 + nsec as u64))
+    Ok(0)
 }
 
-/// ppoll(2).
-pub fn ppoll(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let n = a[1] as usize;
-    if n > NOFILE {
+/// close_range(2).
+pub fn close_range(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u64 = 2;
+    const CLOSE_RANGE_CLOEXEC: u64 = 4;
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2]);
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
         return Err(EINVAL);
     }
-    let timeout = timeout_arg(p, a[2])?;
-    let mut fds = Vec::with_capacity(n);
-    for i in 0..n as u64 {
-        let fd = p.mem.read_u32(a[0] + i * 8).map_err(|_| EFAULT)? as i32;
-        let ev = p.mem.read_u16(a[0] + i * 8 + 4).map_err(|_| EFAULT)?;
-        fds.push((fd, ev));
-    }
-    let rev = do_poll(p, &fds, timeout);
-    let mut count = 0;
-    for (i, r) in rev.iter().enumerate() {
-        p.mem
-            .write_u16(a[0] + i as u64 * 8 + 6, *r)
-            .map_err(|_| EFAULT)?;
-        if *r != 0 {
-            count += 1;
-        }
-    }
-    Ok(count)
+    // One process: the table is never shared, so UNSHARE has nothing to do.
+    p.fds.close_range(
+        first as usize,
+        last as usize,
+        flags & CLOSE_RANGE_CLOEXEC != 0,
+    );
+    Ok(0)
 }
 
-/// pselect6(2).
-pub fn pselect6(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let nfds = a[0] as usize;
-    if nfds > NOFILE {
+/// fchmodat2(2): fchmodat with flags. Symlinks have no mode of their own on Linux, so
+/// changing one is refused (`EOPNOTSUPP`), as the kernel does.
+pub fn fchmodat2(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let flags = a[3];
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let timeout = timeout_arg(p, a[4])?;
-    let words = nfds.div_ceil(64);
-    let mut sets = [Vec::new(), Vec::new(), Vec::new()];
-    for (k, set) in sets.iter_mut().enumerate() {
-        let addr = a[1 + k];
-        for w in 0..words as u64 {
-            set.push(if addr == 0 {
-                0
-            } else {
-                p.mem.read_u64(addr + w * 8).map_err(|_| EFAULT)?
-            });
-        }
+    let n = p.node_at(a[0] as i32, a[1], follow_of(flags), flags)?;
+    if n.file_type() == S_IFLNK {
+        return Err(EOPNOTSUPP);
     }
-    let mut fds = Vec::new();
-    for fd in 0..nfds {
-        let bit = |s: &Vec<u64>| s[fd / 64] >> (fd % 64) & 1 != 0;
-        let ev = if bit(&sets[0]) { POLLIN } else { 0 } | if bit(&sets[1]) { POLLOUT } else { 0 };
-        if ev != 0 || bit(&sets[2]) {
-            if p.fds.get(fd as i32).is_err() {
-                return Err(EBADF);
-            }
-            fds.push((fd as i32, ev));
-        }
-    }
-    let rev = do_poll(p, &fds, timeout);
-    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
-    let mut count = 0;
-    for (&(fd, _), r) in fds.iter().zip(rev) {
-        let (w, b) = (fd as usize / 64, fd as usize % 64);
-        if r & POLLIN != 0 {
-            out[0][w] |= 1 << b;
-            count += 1;
-        }
-        if r & POLLOUT != 0 {
-            out[1][w] |= 1 << b;
-            count += 1;
-        }
-    }
-    for (k, set) in out.iter().enumerate() {
-        let addr = a[1 + k];
-        if addr != 0 {
-            for (w, v) in set.iter().enumerate() {
-                p.mem
-                    .write_u64(addr + w as u64 * 8, *v)
-                    .map_err(|_| EFAULT)?;
-            }
-        }
-    }
-    Ok(count)
+    chmod_node(p, &n, a[2] as u32)
 }

@@ -5,7 +5,10 @@
 use std::sync::OnceLock;
 
 use super::errno::*;
-use super::{sys_file as f, sys_misc as m, sys_mm as mm, Process};
+use super::{
+    sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net, sys_pipe as pipe,
+    sys_poll as poll, sys_task as task, sys_xattr as x, Process,
+};
 
 pub type SysResult = Result<u64, Errno>;
 pub type Handler = fn(&mut Process, &[u64; 6]) -> SysResult;
@@ -39,18 +42,39 @@ macro_rules! table {
 use Support::*;
 
 const SINGLE: &str = "one process: no other processes or threads yet";
+/// What becomes of a call that would wait for another process or thread.
+const WAITS: &str = "a wait for another process (empty pipe or socket with a writer left, full \
+    queue...) is a deadlock while there is one process: EDEADLK, logged";
+const SOCK: &str = "AF_UNIX only; no control messages (SCM_RIGHTS, SCM_CREDENTIALS: EOPNOTSUPP); \
+    waits as for pipes: EDEADLK, or EAGAIN after SO_RCVTIMEO/SO_SNDTIMEO";
+const XATTR: &str = "no file has extended attributes: get ENODATA, list empty, set EOPNOTSUPP";
+const POLL: &str = "pipes, sockets, eventfds report real readiness; host stdin waits in the host; \
+    files are always ready; nothing ready and no timeout: EDEADLK; signal masks are ignored";
+const SCHED: &str = "one CPU: policies and priorities are recorded, they change nothing";
 
 table! {
+    5 setxattr => Some(x::setxattr), Partial(XATTR);
+    6 lsetxattr => Some(x::lsetxattr), Partial(XATTR);
+    7 fsetxattr => Some(x::fsetxattr), Partial(XATTR);
+    8 getxattr => Some(x::getxattr), Partial(XATTR);
+    9 lgetxattr => Some(x::lgetxattr), Partial(XATTR);
+    10 fgetxattr => Some(x::fgetxattr), Partial(XATTR);
+    11 listxattr => Some(x::listxattr), Partial(XATTR);
+    12 llistxattr => Some(x::llistxattr), Partial(XATTR);
+    13 flistxattr => Some(x::flistxattr), Partial(XATTR);
+    14 removexattr => Some(x::removexattr), Partial(XATTR);
+    15 lremovexattr => Some(x::lremovexattr), Partial(XATTR);
+    16 fremovexattr => Some(x::fremovexattr), Partial(XATTR);
     17 getcwd => Some(f::getcwd), Full;
-    19 eventfd2 => None, No;
-    20 epoll_create1 => None, No;
-    21 epoll_ctl => None, No;
-    22 epoll_pwait => None, No;
+    19 eventfd2 => Some(pipe::eventfd2), Partial(WAITS);
+    20 epoll_create1 => Some(poll::epoll_create1), Full;
+    21 epoll_ctl => Some(poll::epoll_ctl), Full;
+    22 epoll_pwait => Some(poll::epoll_pwait), Partial(POLL);
     23 dup => Some(f::dup), Full;
     24 dup3 => Some(f::dup3), Full;
-    25 fcntl => Some(f::fcntl), Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL; locks are granted (one process)");
+    25 fcntl => Some(f::fcntl), Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ, F_ADD_SEALS/GET_SEALS; locks are granted (one process)");
     26 inotify_init1 => None, No;
-    29 ioctl => Some(f::ioctl), Partial("terminal: TCGETS/TCSETS*, TIOCGWINSZ, TIOCGPGRP/TIOCSPGRP; FIONREAD, FIOCLEX/FIONCLEX");
+    29 ioctl => Some(f::ioctl), Partial("terminal: TCGETS/TCSETS*, TIOCGWINSZ, TIOCGPGRP/TIOCSPGRP; FIONREAD, FIONBIO, FIOCLEX/FIONCLEX, SIOCOUTQ");
     32 flock => Some(f::flock), Partial("granted at once: one process");
     33 mknodat => Some(f::mknodat), Partial("fifos and regular files only");
     34 mkdirat => Some(f::mkdirat), Full;
@@ -73,22 +97,22 @@ table! {
     53 fchmodat => Some(f::fchmodat), Full;
     54 fchownat => Some(f::fchownat), Full;
     55 fchown => Some(f::fchown), Full;
-    56 openat => Some(f::openat), Partial("no O_TMPFILE");
+    56 openat => Some(f::openat), Partial("a FIFO open that would wait for the other end: EDEADLK (one process)");
     57 close => Some(f::close), Full;
-    59 pipe2 => None, No;
+    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged; O_DIRECT packet mode is per pipe, not per write");
     61 getdents64 => Some(f::getdents64), Full;
-    62 lseek => Some(f::lseek), Partial("no SEEK_DATA/SEEK_HOLE");
-    63 read => Some(f::read), Full;
-    64 write => Some(f::write), Full;
-    65 readv => Some(f::readv), Full;
-    66 writev => Some(f::writev), Full;
+    62 lseek => Some(f::lseek), Full;
+    63 read => Some(f::read), Partial(WAITS);
+    64 write => Some(f::write), Partial(WAITS);
+    65 readv => Some(f::readv), Partial(WAITS);
+    66 writev => Some(f::writev), Partial(WAITS);
     67 pread64 => Some(f::pread64), Full;
     68 pwrite64 => Some(f::pwrite64), Full;
     69 preadv => Some(f::preadv), Full;
     70 pwritev => Some(f::pwritev), Full;
     71 sendfile => Some(f::sendfile), Full;
-    72 pselect6 => Some(f::pselect6), Partial("host stdin waits in the host; files, devices and stdout are always ready");
-    73 ppoll => Some(f::ppoll), Partial("host stdin waits in the host; files, devices and stdout are always ready");
+    72 pselect6 => Some(poll::pselect6), Partial(POLL);
+    73 ppoll => Some(poll::ppoll), Partial(POLL);
     78 readlinkat => Some(f::readlinkat), Full;
     79 newfstatat => Some(f::newfstatat), Full;
     80 fstat => Some(f::fstat), Full;
@@ -96,6 +120,7 @@ table! {
     82 fsync => Some(f::fsync), Full;
     83 fdatasync => Some(f::fsync), Full;
     88 utimensat => Some(f::utimensat), Full;
+    92 personality => Some(task::personality), Partial("recorded; the flags change nothing");
     93 exit => Some(m::exit), Partial(SINGLE);
     94 exit_group => Some(m::exit_group), Full;
     96 set_tid_address => Some(m::set_tid_address), Partial(SINGLE);
@@ -105,8 +130,16 @@ table! {
     113 clock_gettime => Some(m::clock_gettime), Full;
     114 clock_getres => Some(m::clock_getres), Full;
     115 clock_nanosleep => Some(m::clock_nanosleep), Full;
+    118 sched_setparam => Some(task::sched_setparam), Partial(SCHED);
+    119 sched_setscheduler => Some(task::sched_setscheduler), Partial(SCHED);
+    120 sched_getscheduler => Some(task::sched_getscheduler), Full;
+    121 sched_getparam => Some(task::sched_getparam), Full;
+    122 sched_setaffinity => Some(task::sched_setaffinity), Full;
     123 sched_getaffinity => Some(m::sched_getaffinity), Full;
     124 sched_yield => Some(m::sched_yield), Full;
+    125 sched_get_priority_max => Some(task::sched_get_priority_max), Full;
+    126 sched_get_priority_min => Some(task::sched_get_priority_min), Full;
+    127 sched_rr_get_interval => Some(task::sched_rr_get_interval), Full;
     129 kill => Some(m::kill), Partial("to itself only; handlers are not run yet");
     130 tkill => Some(m::tkill), Partial("to itself only; handlers are not run yet");
     131 tgkill => Some(m::tgkill), Partial("to itself only; handlers are not run yet");
@@ -114,6 +147,8 @@ table! {
     134 rt_sigaction => Some(m::rt_sigaction), Partial("recorded; handlers are not run yet");
     135 rt_sigprocmask => Some(m::rt_sigprocmask), Full;
     139 rt_sigreturn => None, No;
+    140 setpriority => Some(task::setpriority), Partial(SCHED);
+    141 getpriority => Some(task::getpriority), Full;
     143 setregid => Some(m::setregid), Full;
     144 setgid => Some(m::setgid), Full;
     145 setreuid => Some(m::setreuid), Full;
@@ -136,6 +171,7 @@ table! {
     165 getrusage => Some(m::getrusage), Partial("user time only");
     166 umask => Some(m::umask), Full;
     167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME");
+    168 getcpu => Some(task::getcpu), Full;
     169 gettimeofday => Some(m::gettimeofday), Full;
     172 getpid => Some(m::getpid), Full;
     173 getppid => Some(m::getppid), Full;
@@ -145,28 +181,51 @@ table! {
     177 getegid => Some(m::getegid), Full;
     178 gettid => Some(m::gettid), Full;
     179 sysinfo => Some(m::sysinfo), Full;
-    198 socket => None, No;
-    199 socketpair => None, No;
+    198 socket => Some(net::socket), Partial("AF_UNIX only (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET); other families: EAFNOSUPPORT");
+    199 socketpair => Some(net::socketpair), Partial("AF_UNIX only; other families: EAFNOSUPPORT");
+    200 bind => Some(net::bind), Partial(SOCK);
+    201 listen => Some(net::listen), Partial(SOCK);
+    202 accept => Some(net::accept), Partial(SOCK);
+    203 connect => Some(net::connect), Partial(SOCK);
+    204 getsockname => Some(net::getsockname), Partial(SOCK);
+    205 getpeername => Some(net::getpeername), Partial(SOCK);
+    206 sendto => Some(net::sendto), Partial(SOCK);
+    207 recvfrom => Some(net::recvfrom), Partial(SOCK);
+    208 setsockopt => Some(net::setsockopt), Partial("SOL_SOCKET: buffer sizes (recorded), timeouts, and options that change nothing for AF_UNIX; other levels ENOPROTOOPT");
+    209 getsockopt => Some(net::getsockopt), Partial("SOL_SOCKET: type, domain, protocol, error, buffer sizes, timeouts, SO_PEERCRED, SO_ACCEPTCONN; other levels ENOPROTOOPT");
+    210 shutdown => Some(net::shutdown), Partial(SOCK);
+    211 sendmsg => Some(net::sendmsg), Partial(SOCK);
+    212 recvmsg => Some(net::recvmsg), Partial(SOCK);
     214 brk => Some(mm::brk), Full;
     215 munmap => Some(mm::munmap), Full;
     216 mremap => Some(mm::mremap), Partial("private mappings");
     220 clone => None, No;
     221 execve => Some(m::execve), Full;
     222 mmap => Some(mm::mmap), Partial("private file mappings read image pages in place (copy-on-write); shared writable file mappings are refused (ENODEV, logged); overcommit accounting as Linux heuristic mode");
+    223 fadvise64 => Some(f::fadvise64), Full;
     226 mprotect => Some(mm::mprotect), Full;
     227 msync => Some(mm::msync), Full;
+    232 mincore => Some(task::mincore), Partial("every mapped page is reported resident");
     233 madvise => Some(mm::madvise), Partial("MADV_DONTNEED zeroes anonymous pages; other advice is accepted and ignored");
+    242 accept4 => Some(net::accept4), Partial(SOCK);
+    243 recvmmsg => Some(net::recvmmsg), Partial("as recvmsg; after the first message it stops at one that would wait (as MSG_WAITFORONE); the timeout is ignored");
+    258 riscv_hwprobe => Some(task::riscv_hwprobe), Full;
+    259 riscv_flush_icache => Some(m::riscv_flush_icache), Full;
     260 wait4 => Some(m::wait4), Partial("no children yet: ECHILD");
     261 prlimit64 => Some(m::prlimit64), Partial("limits are recorded, not enforced");
-    276 renameat2 => Some(f::renameat2), Partial("RENAME_NOREPLACE; not RENAME_EXCHANGE/WHITEOUT");
+    269 sendmmsg => Some(net::sendmmsg), Partial(SOCK);
+    276 renameat2 => Some(f::renameat2), Full;
     278 getrandom => Some(m::getrandom), Full;
-    258 riscv_hwprobe => None, No;
-    259 riscv_flush_icache => Some(m::riscv_flush_icache), Full;
-    279 memfd_create => None, No;
+    279 memfd_create => Some(pipe::memfd_create), Partial("no MFD_HUGETLB; shared writable mmap of it is refused as for other files (ENODEV)");
+    283 membarrier => Some(task::membarrier), Full;
     291 statx => Some(f::statx), Full;
-    293 rseq => None, No;
+    293 rseq => Some(task::rseq), Partial("registration writes CPU 0; nothing ever preempts a critical section, so none is aborted");
+    434 pidfd_open => None, No;
     435 clone3 => None, No;
+    436 close_range => Some(f::close_range), Full;
     439 faccessat2 => Some(f::faccessat2), Full;
+    441 epoll_pwait2 => Some(poll::epoll_pwait2), Partial(POLL);
+    452 fchmodat2 => Some(f::fchmodat2), Full;
 }
 
 fn lookup_table() -> &'static [Option<&'static Syscall>] {
@@ -187,7 +246,7 @@ pub fn by_number(nr: u64) -> Option<&'static Syscall> {
 
 /// Runs system call `nr`. `None` if the process ended (there is no one to return to).
 pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> {
-    let r = match by_number(nr) {
+    let mut r = match by_number(nr) {
         Some(Syscall {
             handler: Some(h), ..
         }) => h(p, args),
@@ -203,6 +262,14 @@ pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> 
             Err(ENOSYS)
         }
     };
+    if r == Err(EBLOCK) {
+        // Nothing else runs that could end the wait.
+        let name = by_number(nr).map_or("?", |s| s.name);
+        p.log_once(format!(
+            "{name}: would wait for another process or thread, and there is none: EDEADLK"
+        ));
+        r = Err(EDEADLK);
+    }
     if p.strace {
         let name = by_number(nr).map_or("?", |s| s.name);
         let shown = match r {

@@ -1,0 +1,304 @@
+//! Readiness system calls: ppoll, pselect6, and epoll.
+//!
+//! Each open file reports its readiness (`OpenFile::poll`): pipes, sockets and eventfds
+//! from their state, files and devices always ready, host stdin through the host (the
+//! module then sleeps in the host, without spinning). When nothing is ready the call waits
+//! for its timeout; with no timeout and nothing the host can wake, it would wait forever:
+//! that is `EBLOCK` (see `errno.rs`), a deadlock while this is the only process.
+//!
+//! The signal mask arguments are checked and otherwise ignored: signal handlers do not
+//! run yet, so there is nothing for them to unblock.
+
+use std::rc::Rc;
+
+use super::epoll::{Epoll, EPOLLEXCLUSIVE, EPOLLONESHOT, EPOLLWAKEUP};
+use super::errno::*;
+use super::fd::*;
+use super::syscalls::SysResult;
+use super::Process;
+
+/// Polls `fds` (fd, events) until one is ready or the timeout passes; returns revents.
+fn do_poll(p: &mut Process, fds: &[(i32, u16)], timeout_ns: Option<u64>) -> Result<Vec<u16>, Errno> {
+    let mut rev: Vec<Option<u16>> = fds
+        .iter()
+        .map(|&(fd, ev)| {
+            if fd < 0 {
+                return Some(0);
+            }
+            match p.fds.get(fd) {
+                Err(_) => Some(POLLNVAL),
+                // Without read interest, host stdin's readiness does not matter.
+                Ok(f) if ev & (POLLIN | POLLRDNORM) == 0 => {
+                    Some(f.poll_with(false) & (ev | POLLERR | POLLHUP))
+                }
+                Ok(f) => f.poll().map(|m| m & (ev | POLLERR | POLLHUP)),
+            }
+        })
+        .collect();
+    let any_ready = rev.iter().any(|r| r.is_some_and(|v| v != 0));
+    let wants_stdin = rev.iter().any(Option::is_none);
+    if wants_stdin {
+        let t = if any_ready { Some(0) } else { timeout_ns };
+        let ready = crate::host::wait_stdin(t);
+        for (r, &(fd, ev)) in rev.iter_mut().zip(fds) {
+            if r.is_none() {
+                let now = p.fds.get(fd).map_or(0, |f| f.poll_with(ready));
+                *r = Some(now & ev);
+            }
+        }
+    } else if !any_ready {
+        wait_for_nothing(timeout_ns)?;
+    }
+    Ok(rev.into_iter().map(|r| r.unwrap_or(0)).collect())
+}
+
+/// Waits out a timeout during which nothing can become ready; with no timeout, that
+/// would be forever.
+fn wait_for_nothing(timeout_ns: Option<u64>) -> Result<(), Errno> {
+    match timeout_ns {
+        Some(0) => Ok(()),
+        Some(t) => {
+            crate::host::sleep_ns(t);
+            Ok(())
+        }
+        None => Err(EBLOCK),
+    }
+}
+
+fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
+    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    Ok(Some((sec as u64).saturating_mul(1_000_000_000) + nsec as u64))
+}
+
+/// Checks a signal mask argument: a mask must be a full `sigset_t` (8 bytes).
+fn sigmask_arg(p: &mut Process, addr: u64, size: u64) -> Result<(), Errno> {
+    if addr != 0 {
+        if size != 8 {
+            return Err(EINVAL);
+        }
+        p.mem.read_u64(addr).map_err(|_| EFAULT)?;
+    }
+    Ok(())
+}
+
+/// ppoll(2).
+pub fn ppoll(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let n = a[1] as usize;
+    if n > NOFILE {
+        return Err(EINVAL);
+    }
+    let timeout = timeout_arg(p, a[2])?;
+    sigmask_arg(p, a[3], a[4])?;
+    let mut fds = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let fd = p.mem.read_u32(a[0] + i * 8).map_err(|_| EFAULT)? as i32;
+        let ev = p.mem.read_u16(a[0] + i * 8 + 4).map_err(|_| EFAULT)?;
+        fds.push((fd, ev));
+    }
+    let rev = do_poll(p, &fds, timeout)?;
+    let mut count = 0;
+    for (i, r) in rev.iter().enumerate() {
+        p.mem
+            .write_u16(a[0] + i as u64 * 8 + 6, *r)
+            .map_err(|_| EFAULT)?;
+        if *r != 0 {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// pselect6(2).
+pub fn pselect6(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const IN: u16 = POLLIN | POLLRDNORM | POLLHUP | POLLERR;
+    const OUT: u16 = POLLOUT | POLLWRNORM | POLLERR;
+    const EX: u16 = POLLPRI;
+    let nfds = a[0] as i32;
+    if nfds < 0 {
+        return Err(EINVAL);
+    }
+    let nfds = (nfds as usize).min(NOFILE);
+    let timeout = timeout_arg(p, a[4])?;
+    // The sixth argument points to { const sigset_t *ss; size_t ss_len }.
+    if a[5] != 0 {
+        let ss = p.mem.read_u64(a[5]).map_err(|_| EFAULT)?;
+        let len = p.mem.read_u64(a[5] + 8).map_err(|_| EFAULT)?;
+        sigmask_arg(p, ss, len)?;
+    }
+    let words = nfds.div_ceil(64);
+    let mut sets = [Vec::new(), Vec::new(), Vec::new()];
+    for (k, set) in sets.iter_mut().enumerate() {
+        let addr = a[1 + k];
+        for w in 0..words as u64 {
+            set.push(if addr == 0 {
+                0
+            } else {
+                p.mem.read_u64(addr + w * 8).map_err(|_| EFAULT)?
+            });
+        }
+    }
+    let mut fds = Vec::new();
+    for fd in 0..nfds {
+        let bit = |s: &Vec<u64>| s[fd / 64] >> (fd % 64) & 1 != 0;
+        let want = [bit(&sets[0]), bit(&sets[1]), bit(&sets[2])];
+        if want.iter().any(|&b| b) {
+            if p.fds.get(fd as i32).is_err() {
+                return Err(EBADF);
+            }
+            let ev = if want[0] { IN } else { 0 }
+                | if want[1] { OUT } else { 0 }
+                | if want[2] { EX } else { 0 };
+            fds.push((fd as i32, ev, want));
+        }
+    }
+    let pairs: Vec<(i32, u16)> = fds.iter().map(|&(fd, ev, _)| (fd, ev)).collect();
+    let rev = do_poll(p, &pairs, timeout)?;
+    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut count = 0;
+    for (&(fd, _, want), r) in fds.iter().zip(rev) {
+        let (w, b) = (fd as usize / 64, fd as usize % 64);
+        for (k, mask) in [IN, OUT, EX].into_iter().enumerate() {
+            if want[k] && r & mask != 0 {
+                out[k][w] |= 1 << b;
+                count += 1;
+            }
+        }
+    }
+    for (k, set) in out.iter().enumerate() {
+        let addr = a[1 + k];
+        if addr != 0 {
+            for (w, v) in set.iter().enumerate() {
+                p.mem
+                    .write_u64(addr + w as u64 * 8, *v)
+                    .map_err(|_| EFAULT)?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// epoll_create1(2).
+pub fn epoll_create1(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let flags = a[0] as u32;
+    if flags & !O_CLOEXEC != 0 {
+        return Err(EINVAL);
+    }
+    let file = OpenFile::new(FileKind::Epoll(Epoll::new()), O_RDWR);
+    Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
+}
+
+fn epoll_of(p: &Process, epfd: i32) -> Result<Rc<OpenFile>, Errno> {
+    let f = p.fds.get(epfd)?;
+    match f.kind {
+        FileKind::Epoll(_) => Ok(f),
+        _ => Err(EINVAL),
+    }
+}
+
+fn as_epoll(f: &OpenFile) -> &Epoll {
+    match &f.kind {
+        FileKind::Epoll(e) => e,
+        _ => unreachable!("checked by epoll_of"),
+    }
+}
+
+/// epoll_ctl(2).
+pub fn epoll_ctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const ADD: u64 = 1;
+    const DEL: u64 = 2;
+    const MOD: u64 = 3;
+    let (epfd, op, fd) = (a[0] as i32, a[1], a[2] as i32);
+    let epf = p.fds.get(epfd)?;
+    let target = p.fds.get(fd)?;
+    let (events, data) = if op == DEL {
+        (0, 0)
+    } else {
+        let ev = p.mem.read_u32(a[3]).map_err(|_| EFAULT)?;
+        let data = p.mem.read_u64(a[3] + 8).map_err(|_| EFAULT)?;
+        (ev & !EPOLLWAKEUP, data)
+    };
+    let ep = match &epf.kind {
+        FileKind::Epoll(e) => e,
+        _ => return Err(EINVAL),
+    };
+    if Rc::ptr_eq(&epf, &target) {
+        return Err(EINVAL);
+    }
+    if events & EPOLLEXCLUSIVE != 0 {
+        if op == MOD {
+            return Err(EINVAL);
+        }
+        if events & EPOLLONESHOT != 0 || matches!(target.kind, FileKind::Epoll(_)) {
+            return Err(EINVAL);
+        }
+    }
+    match op {
+        ADD => {
+            if let FileKind::Epoll(inner) = &target.kind {
+                if inner.reached_from(ep) {
+                    return Err(ELOOP);
+                }
+            }
+            ep.add(fd, &target, events, data)?
+        }
+        MOD => ep.modify(fd, &target, events, data)?,
+        DEL => ep.delete(fd, &target)?,
+        _ => return Err(EINVAL),
+    }
+    Ok(0)
+}
+
+fn epoll_wait_common(
+    p: &mut Process,
+    epfd: i32,
+    events: u64,
+    max: i32,
+    timeout_ns: Option<u64>,
+) -> SysResult {
+    if max <= 0 || max as usize > (i32::MAX as usize) / 16 {
+        return Err(EINVAL);
+    }
+    let f = epoll_of(p, epfd)?;
+    let ep = as_epoll(&f);
+    let max = max as usize;
+    let stdin = ep.watches_stdin();
+    let stdin_now = stdin && crate::host::wait_stdin(Some(0));
+    let mut got = ep.collect(max, stdin_now, true);
+    if got.is_empty() {
+        if stdin {
+            if crate::host::wait_stdin(timeout_ns) {
+                got = ep.collect(max, true, true);
+            }
+        } else {
+            wait_for_nothing(timeout_ns)?;
+        }
+    }
+    for (i, (ev, data)) in got.iter().enumerate() {
+        let at = events + i as u64 * 16;
+        p.mem.write_u32(at, *ev).map_err(|_| EFAULT)?;
+        p.mem.write_u64(at + 8, *data).map_err(|_| EFAULT)?;
+    }
+    Ok(got.len() as u64)
+}
+
+/// epoll_pwait(2).
+pub fn epoll_pwait(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let ms = a[3] as i32;
+    let timeout = (ms >= 0).then(|| ms as u64 * 1_000_000);
+    sigmask_arg(p, a[4], a[5])?;
+    epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+}
+
+/// epoll_pwait2(2): the timeout is a `timespec`.
+pub fn epoll_pwait2(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let timeout = timeout_arg(p, a[3])?;
+    sigmask_arg(p, a[4], a[5])?;
+    epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+}
