@@ -1,14 +1,18 @@
 //! Pipes: anonymous pipes (`pipe2`), FIFOs, and the byte queues behind Unix sockets.
 //!
-//! Linux semantics emulated (pipe(7)):
-//! - a pipe holds up to its capacity (64 KiB by default, `F_SETPIPE_SZ` changes it);
-//! - a write of at most `PIPE_BUF` (4096) bytes is atomic: it goes in whole or waits;
-//!   a larger write takes what fits;
-//! - a read returns what is there (at most what was asked); with no data it returns 0
-//!   (end of file) once every write end is closed, else it waits;
+//! Linux semantics emulated (pipe(7), fs/pipe.c):
+//! - a pipe is a ring of page buffers, 16 by default (64 KiB; `F_SETPIPE_SZ` changes the
+//!   count). A write first tops up the last page with the part of it that is not a whole
+//!   number of pages, if that fits there, then takes fresh pages while there are free
+//!   ones. So a write of at most `PIPE_BUF` (4096) bytes goes in whole or not at all, a
+//!   larger one may go in part, and 1000-byte writes fill a 64 KiB pipe after 64000
+//!   bytes, exactly as on Linux;
+//! - a read takes what is there (at most what was asked), across pages; with no data it
+//!   returns 0 (end of file) once every write end is closed, else it waits;
 //! - a write with no read end open fails with `EPIPE` (the caller raises `SIGPIPE`);
-//! - `O_DIRECT` ("packet mode", Linux 3.4): each write of up to `PIPE_BUF` bytes is one
-//!   packet, a read returns at most one packet and drops what of it did not fit.
+//! - `O_DIRECT` on the writing file ("packet mode"): each write of up to a page is a
+//!   packet of its own page, and a read returns at most one packet, dropping what of it
+//!   did not fit.
 //!
 //! "Waits" is the distinct outcome `EBLOCK` (see `errno.rs`) when the end is in blocking
 //! mode, `EAGAIN` with `O_NONBLOCK`. The objects here never wait themselves: a caller
@@ -33,23 +37,51 @@ pub const PIPE_DEF_SIZE: usize = 65536;
 pub const PIPE_MAX_SIZE: usize = 1 << 20;
 const PAGE: usize = 4096;
 
-/// A bounded FIFO of bytes, optionally kept as separate packets.
+/// One page buffer of a pipe.
+#[derive(Debug)]
+struct Page {
+    /// The page's bytes up to the end of what was written.
+    data: Vec<u8>,
+    /// Where the unread part starts.
+    off: usize,
+    /// Written in packet mode: read alone, the unread rest dropped.
+    packet: bool,
+}
+
+#[derive(Debug)]
+enum Store {
+    /// A byte stream (stream sockets).
+    Bytes(VecDeque<u8>),
+    /// Messages (datagram and seqpacket sockets): the bytes, and each message's length.
+    Packets(VecDeque<u8>, VecDeque<usize>),
+    /// A pipe's page buffers.
+    Pages(VecDeque<Page>),
+}
+
+/// A bounded FIFO: a pipe's pages, or a socket's bytes or messages.
 #[derive(Debug)]
 pub struct Queue {
-    data: VecDeque<u8>,
-    /// Packet mode: the length of each queued packet, oldest first.
-    packets: Option<VecDeque<usize>>,
+    store: Store,
+    /// Bytes (a pipe's: pages times the page size).
     capacity: usize,
-    /// Bytes each packet costs beyond its payload (a socket buffer's bookkeeping), so that
-    /// even empty datagrams fill a queue eventually.
+    /// Bytes each message costs beyond its payload (a socket buffer's bookkeeping), so
+    /// that even empty datagrams fill a queue eventually.
     per_packet: usize,
 }
 
 impl Queue {
+    /// A pipe's ring of `capacity / PAGE` pages.
+    pub fn pages(capacity: usize) -> Queue {
+        Queue {
+            store: Store::Pages(VecDeque::new()),
+            capacity,
+            per_packet: 0,
+        }
+    }
+
     pub fn stream(capacity: usize) -> Queue {
         Queue {
-            data: VecDeque::new(),
-            packets: None,
+            store: Store::Bytes(VecDeque::new()),
             capacity,
             per_packet: 0,
         }
@@ -57,43 +89,46 @@ impl Queue {
 
     pub fn packets(capacity: usize, per_packet: usize) -> Queue {
         Queue {
-            data: VecDeque::new(),
-            packets: Some(VecDeque::new()),
+            store: Store::Packets(VecDeque::new(), VecDeque::new()),
             capacity,
             per_packet,
         }
     }
 
-    pub fn is_packet(&self) -> bool {
-        self.packets.is_some()
-    }
-
-    /// Bytes of payload queued.
+    /// Bytes queued (unread).
     pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// `true` if there is nothing to read (a queued empty packet is something).
-    pub fn is_empty(&self) -> bool {
-        match &self.packets {
-            Some(p) => p.is_empty(),
-            None => self.data.is_empty(),
+        match &self.store {
+            Store::Bytes(d) | Store::Packets(d, _) => d.len(),
+            Store::Pages(p) => p.iter().map(|p| p.data.len() - p.off).sum(),
         }
     }
 
-    /// The size of the next packet (packet mode), or of all queued bytes.
+    /// `true` if there is nothing to read (a queued empty message is something).
+    pub fn is_empty(&self) -> bool {
+        match &self.store {
+            Store::Bytes(d) => d.is_empty(),
+            Store::Packets(_, l) => l.is_empty(),
+            Store::Pages(p) => p.is_empty(),
+        }
+    }
+
+    /// The size of the next message, or of all queued bytes of a stream.
     pub fn next_len(&self) -> usize {
-        match &self.packets {
-            Some(p) => p.front().copied().unwrap_or(0),
-            None => self.data.len(),
+        match &self.store {
+            Store::Packets(_, l) => l.front().copied().unwrap_or(0),
+            _ => self.len(),
         }
     }
 
     fn charged(&self) -> usize {
-        self.data.len() + self.packets.as_ref().map_or(0, |p| p.len() * self.per_packet)
+        match &self.store {
+            Store::Bytes(d) => d.len(),
+            Store::Packets(d, l) => d.len() + l.len() * self.per_packet,
+            Store::Pages(p) => p.len() * PAGE,
+        }
     }
 
-    /// Room left, in bytes.
+    /// Room left, in bytes (for a pipe, in free pages).
     pub fn room(&self) -> usize {
         self.capacity.saturating_sub(self.charged())
     }
@@ -102,7 +137,7 @@ impl Queue {
         self.capacity
     }
 
-    /// Changes the capacity; `EBUSY` if more than that is queued.
+    /// Changes the capacity; `EBUSY` if more than that is in use.
     pub fn set_capacity(&mut self, capacity: usize) -> Result<(), Errno> {
         if self.charged() > capacity {
             return Err(EBUSY);
@@ -111,45 +146,105 @@ impl Queue {
         Ok(())
     }
 
-    /// Stream mode: appends what fits of `data`; returns how much.
-    pub fn push_bytes(&mut self, data: &[u8]) -> usize {
-        debug_assert!(self.packets.is_none());
-        let n = data.len().min(self.room());
-        self.data.extend(&data[..n]);
+    /// Pipe: writes what goes in now of `data` (see the module doc); returns how much.
+    pub fn write_pages(&mut self, data: &[u8], packet: bool) -> usize {
+        let slots = self.capacity / PAGE;
+        let Store::Pages(pages) = &mut self.store else {
+            unreachable!("a pipe queue")
+        };
+        let mut done = 0;
+        let tail = data.len() % PAGE;
+        if !packet && tail != 0 {
+            if let Some(last) = pages.back_mut() {
+                if !last.packet && last.data.len() + tail <= PAGE {
+                    last.data.extend_from_slice(&data[..tail]);
+                    done = tail;
+                }
+            }
+        }
+        while done < data.len() && pages.len() < slots {
+            let k = (data.len() - done).min(PAGE);
+            pages.push_back(Page {
+                data: data[done..done + k].to_vec(),
+                off: 0,
+                packet,
+            });
+            done += k;
+        }
+        done
+    }
+
+    /// Pipe: reads into `buf` across pages, stopping after a packet.
+    pub fn read_pages(&mut self, buf: &mut [u8]) -> usize {
+        let Store::Pages(pages) = &mut self.store else {
+            unreachable!("a pipe queue")
+        };
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(p) = pages.front_mut() else {
+                break;
+            };
+            let k = (p.data.len() - p.off).min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&p.data[p.off..p.off + k]);
+            p.off += k;
+            n += k;
+            if p.packet {
+                pages.pop_front();
+                break;
+            }
+            if p.off == p.data.len() {
+                pages.pop_front();
+            }
+        }
         n
     }
 
-    /// Packet mode: appends `data` as one packet if it fits whole.
+    /// Stream socket: appends what fits of `data`; returns how much.
+    pub fn push_bytes(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.room());
+        let Store::Bytes(d) = &mut self.store else {
+            unreachable!("a byte queue")
+        };
+        d.extend(&data[..n]);
+        n
+    }
+
+    /// Message socket: appends `data` as one message if it fits whole.
     pub fn push_packet(&mut self, data: &[u8]) -> bool {
         if data.len() + self.per_packet > self.room() {
             return false;
         }
-        self.data.extend(data);
-        self.packets
-            .as_mut()
-            .expect("packet queue")
-            .push_back(data.len());
+        let Store::Packets(d, l) = &mut self.store else {
+            unreachable!("a message queue")
+        };
+        d.extend(data);
+        l.push_back(data.len());
         true
     }
 
-    /// Copies the front of the queue into `buf`: in stream mode as much as fits, in packet
-    /// mode one packet (the part that does not fit is dropped, unless `peek`). Removes it
-    /// unless `peek`. Returns (bytes copied, length of the packet or bytes available).
+    /// Socket: copies the front of the queue into `buf`: of a stream as much as fits, of
+    /// messages one (the part that does not fit is dropped, unless `peek`). Removes it
+    /// unless `peek`. Returns (bytes copied, length of the message or bytes available).
     pub fn pop(&mut self, buf: &mut [u8], peek: bool) -> (usize, usize) {
         let avail = self.next_len();
         let n = buf.len().min(avail);
-        let (a, b) = self.data.as_slices();
+        let (d, lens) = match &mut self.store {
+            Store::Bytes(d) => (d, None),
+            Store::Packets(d, l) => (d, Some(l)),
+            Store::Pages(_) => unreachable!("a socket queue"),
+        };
+        let (a, b) = d.as_slices();
         let from_a = n.min(a.len());
         buf[..from_a].copy_from_slice(&a[..from_a]);
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
         if !peek {
-            match &mut self.packets {
-                Some(p) => {
-                    p.pop_front();
-                    self.data.drain(..avail);
+            match lens {
+                Some(l) => {
+                    l.pop_front();
+                    d.drain(..avail);
                 }
                 None => {
-                    self.data.drain(..n);
+                    d.drain(..n);
                 }
             }
         }
@@ -210,7 +305,7 @@ impl Pipe {
 
     /// An anonymous pipe of the default size.
     pub fn anonymous(uid: u32, gid: u32) -> Rc<Pipe> {
-        Pipe::new(Queue::stream(PIPE_DEF_SIZE), None, uid, gid)
+        Pipe::new(Queue::pages(PIPE_DEF_SIZE), None, uid, gid)
     }
 
     pub fn queue(&self) -> std::cell::Ref<'_, Queue> {
@@ -257,25 +352,6 @@ impl Pipe {
     pub fn remove_writer(&self) {
         self.writers.set(self.writers.get() - 1);
         self.bump();
-    }
-
-    /// Switches packet mode (`O_DIRECT`) on or off, keeping queued bytes.
-    fn set_packet_mode(&self, on: bool) {
-        let mut q = self.queue.borrow_mut();
-        match (&q.packets, on) {
-            (None, true) => {
-                // Bytes already queued become one packet per page, as Linux's buffers.
-                let mut p = VecDeque::new();
-                let mut left = q.data.len();
-                while left > 0 {
-                    p.push_back(left.min(PAGE));
-                    left -= left.min(PAGE);
-                }
-                q.packets = Some(p);
-            }
-            (Some(_), false) => q.packets = None,
-            _ => {}
-        }
     }
 }
 
@@ -327,13 +403,13 @@ impl PipeEnd {
             }
             return Err(if nonblock { EAGAIN } else { EBLOCK });
         }
-        Ok(p.queue_mut().pop(buf, false).0)
+        Ok(p.queue_mut().read_pages(buf))
     }
 
-    /// Writes `data`. `EPIPE` with no reader (the caller raises `SIGPIPE`); `EBLOCK` /
-    /// `EAGAIN` if nothing can go in now (a write of at most `PIPE_BUF` only goes whole).
-    /// A larger write may be partial; the count says how much went.
-    pub fn write(&self, data: &[u8], nonblock: bool) -> Result<usize, Errno> {
+    /// Writes `data`, as packets if `packet` (the writer's `O_DIRECT`). `EPIPE` with no
+    /// reader (the caller raises `SIGPIPE`); `EBLOCK`/`EAGAIN` if nothing can go in now.
+    /// A write of more than `PIPE_BUF` may be partial; the count says how much went.
+    pub fn write(&self, data: &[u8], nonblock: bool, packet: bool) -> Result<usize, Errno> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -341,25 +417,9 @@ impl PipeEnd {
         if p.readers() == 0 {
             return Err(EPIPE);
         }
-        let full = if nonblock { EAGAIN } else { EBLOCK };
-        let mut q = p.queue.borrow_mut();
-        let n = if q.is_packet() {
-            let mut n = 0;
-            for chunk in data.chunks(PIPE_BUF) {
-                if !q.push_packet(chunk) {
-                    break;
-                }
-                n += chunk.len();
-            }
-            n
-        } else if data.len() <= PIPE_BUF && q.room() < data.len() {
-            0
-        } else {
-            q.push_bytes(data)
-        };
-        drop(q);
+        let n = p.queue.borrow_mut().write_pages(data, packet);
         if n == 0 {
-            return Err(full);
+            return Err(if nonblock { EAGAIN } else { EBLOCK });
         }
         p.bump();
         Ok(n)
@@ -379,7 +439,8 @@ impl PipeEnd {
             }
         }
         if self.write {
-            if q.room() >= PIPE_BUF {
+            // A free page: a PIPE_BUF write would go in.
+            if q.room() >= PAGE {
                 ev |= POLLOUT | POLLWRNORM;
             }
             if p.readers() == 0 {
@@ -397,11 +458,6 @@ impl PipeEnd {
         }
         self.pipe.queue_mut().set_capacity(n)?;
         Ok(n)
-    }
-
-    /// Follows `O_DIRECT` in the file's status flags.
-    pub fn set_packet_mode(&self, on: bool) {
-        self.pipe.set_packet_mode(on);
     }
 }
 
@@ -436,7 +492,7 @@ pub fn fifo_pipe(node: &Node) -> Rc<Pipe> {
             let meta = node.meta.borrow();
             (meta.uid, meta.gid)
         };
-        let p = Pipe::new(Queue::stream(PIPE_DEF_SIZE), Some(node.clone()), uid, gid);
+        let p = Pipe::new(Queue::pages(PIPE_DEF_SIZE), Some(node.clone()), uid, gid);
         m.insert(key, Rc::downgrade(&p));
         p
     })
@@ -478,7 +534,7 @@ mod tests {
     #[test]
     fn data_flows_and_eof_after_last_writer() {
         let (r, w) = pair();
-        assert_eq!(w.write(b"hello", false), Ok(5));
+        assert_eq!(w.write(b"hello", false, false), Ok(5));
         let mut b = [0u8; 3];
         assert_eq!(r.read(&mut b, false), Ok(3));
         assert_eq!(&b, b"hel");
@@ -496,28 +552,63 @@ mod tests {
     fn no_reader_is_epipe() {
         let (r, w) = pair();
         drop(r);
-        assert_eq!(w.write(b"x", false), Err(EPIPE));
-        assert_eq!(w.write(b"", false), Ok(0), "a null write succeeds");
+        assert_eq!(w.write(b"x", false, false), Err(EPIPE));
+        assert_eq!(w.write(b"", false, false), Ok(0), "a null write succeeds");
         assert_eq!(w.poll() & POLLERR, POLLERR);
     }
 
+    /// Fills the pipe with non-blocking writes of `chunk` bytes; returns the total.
+    fn fill(w: &PipeEnd, chunk: usize) -> usize {
+        let data = vec![5u8; chunk];
+        let mut total = 0;
+        loop {
+            match w.write(&data, true, false) {
+                Ok(n) => total += n,
+                Err(e) => {
+                    assert_eq!(e, EAGAIN);
+                    return total;
+                }
+            }
+        }
+    }
+
     #[test]
-    fn capacity_and_pipe_buf_atomicity() {
+    fn page_ring_fills_as_linux() {
+        // Totals measured on Linux 6.18: 1000-byte writes share a page four at a time
+        // (the fifth needs a new one); the 904-byte tails of 5000-byte writes top up
+        // pages only while they fit.
+        for (chunk, total) in [
+            (1, 65536),
+            (100, 64000),
+            (1000, 64000),
+            (3000, 48000),
+            (4096, 65536),
+            (5000, 54096),
+            (8192, 65536),
+            (70000, 65536),
+        ] {
+            let (r, w) = pair();
+            assert_eq!(fill(&w, chunk), total, "writes of {chunk}");
+            assert_eq!(w.poll() & POLLOUT, 0, "full");
+            assert_eq!(w.write(&[7; PIPE_BUF], false, false), Err(EBLOCK));
+            let mut b = vec![0u8; 100_000];
+            assert_eq!(r.read(&mut b, true), Ok(total), "one read takes all pages");
+            assert_eq!(w.poll() & POLLOUT, POLLOUT);
+        }
+    }
+
+    #[test]
+    fn pipe_buf_writes_are_atomic_and_larger_ones_partial() {
         let (r, w) = pair();
-        let big = vec![7u8; PIPE_DEF_SIZE - 100];
-        assert_eq!(w.write(&big, true), Ok(big.len()));
-        assert_eq!(w.poll() & POLLOUT, 0, "less than PIPE_BUF of room");
-        // 200 bytes <= PIPE_BUF do not fit whole: nothing is written.
-        assert_eq!(w.write(&[1; 200], true), Err(EAGAIN));
-        assert_eq!(w.write(&[1; 200], false), Err(EBLOCK));
-        // A large write takes what fits.
-        assert_eq!(w.write(&[2; 5000], true), Ok(100));
-        assert_eq!(w.write(&[2; 5000], true), Err(EAGAIN));
-        let mut b = vec![0u8; 70000];
-        assert_eq!(r.read(&mut b, true), Ok(PIPE_DEF_SIZE));
-        assert_eq!(b[PIPE_DEF_SIZE - 1], 2);
-        assert_eq!(w.poll() & POLLOUT, POLLOUT);
-        assert_eq!(r.poll() & POLLIN, 0);
+        assert_eq!(w.write(&[1; 61440], true, false), Ok(61440)); // 15 pages
+        assert_eq!(w.write(&[2; 100], true, false), Ok(100)); // a 16th page
+        // 4000 bytes would fit the last page's room (3996) no more: nothing is written.
+        assert_eq!(w.write(&[3; 4000], true, false), Err(EAGAIN));
+        assert_eq!(w.write(&[3; 3996], true, false), Ok(3996), "tops up the last page");
+        let mut b = vec![0u8; 4096];
+        assert_eq!(r.read(&mut b, true), Ok(4096), "frees the first page");
+        // 5000 bytes: the 904-byte tail cannot top up a full page; one free page takes 4096.
+        assert_eq!(w.write(&[4; 5000], true, false), Ok(4096));
     }
 
     #[test]
@@ -527,30 +618,37 @@ mod tests {
         assert_eq!(w.set_size(5000, false), Ok(8192));
         assert_eq!(w.set_size(2 << 20, false), Err(EPERM));
         assert_eq!(w.set_size(2 << 20, true), Ok(2 << 20));
-        assert_eq!(w.write(&[0; 9000], true), Ok(9000));
-        assert_eq!(w.set_size(4096, false), Err(EBUSY));
+        assert_eq!(w.write(&[0; 9000], true, false), Ok(9000));
+        assert_eq!(w.set_size(8192, false), Err(EBUSY), "three pages in use");
+        assert_eq!(w.set_size(16384, false), Ok(16384));
     }
 
     #[test]
-    fn packet_mode_keeps_boundaries_and_drops_excess() {
+    fn packet_writes_keep_boundaries_and_drop_excess() {
         let (r, w) = pair();
-        w.set_packet_mode(true);
-        assert_eq!(w.write(b"abc", false), Ok(3));
-        assert_eq!(w.write(b"defgh", false), Ok(5));
+        assert_eq!(w.write(b"abc", false, true), Ok(3));
+        assert_eq!(w.write(b"defgh", false, true), Ok(5));
         let mut b = [0u8; 16];
         assert_eq!(r.read(&mut b, false), Ok(3));
         let mut small = [0u8; 2];
         assert_eq!(r.read(&mut small, false), Ok(2));
         assert_eq!(&small, b"de");
         assert_eq!(r.read(&mut b, true), Err(EAGAIN), "the rest was dropped");
-        // Writes above PIPE_BUF become several packets.
-        assert_eq!(w.write(&[9; PIPE_BUF + 10], false), Ok(PIPE_BUF + 10));
-        assert_eq!(r.read(&mut vec![0; 9000], false), Ok(PIPE_BUF));
-        assert_eq!(r.read(&mut vec![0; 9000], false), Ok(10));
+        // Writes above a page become several packets.
+        assert_eq!(w.write(&[9; PIPE_BUF + 10], false, true), Ok(PIPE_BUF + 10));
+        assert_eq!(r.read(&mut [0; 9000], false), Ok(PIPE_BUF));
+        assert_eq!(r.read(&mut [0; 9000], false), Ok(10));
+        // A stream write after a packet starts a page of its own; a read stops at a packet.
+        w.write(b"p", false, true).unwrap();
+        w.write(b"s1", false, false).unwrap();
+        w.write(b"s2", false, false).unwrap();
+        assert_eq!(r.read(&mut b, false), Ok(1));
+        assert_eq!(r.read(&mut b, false), Ok(4));
+        assert_eq!(&b[..4], b"s1s2");
     }
 
     #[test]
-    fn queue_wraps_around() {
+    fn socket_queues() {
         let mut q = Queue::stream(8);
         let mut b = [0u8; 8];
         for round in 0..20u8 {
@@ -558,11 +656,12 @@ mod tests {
             assert_eq!(q.pop(&mut b, false), (3, 3));
             assert_eq!(&b[..3], &[round, round + 1, round + 2]);
         }
+        assert_eq!(q.push_bytes(&[0; 10]), 8, "what fits");
         let mut p = Queue::packets(100, 40);
         assert!(p.push_packet(b""));
-        assert!(!p.is_empty(), "an empty packet is something to read");
+        assert!(!p.is_empty(), "an empty message is something to read");
         assert!(p.push_packet(b"xy"));
-        assert!(!p.push_packet(b"z"), "per-packet cost fills the queue");
+        assert!(!p.push_packet(b"z"), "per-message cost fills the queue");
         assert_eq!(p.pop(&mut b, true), (0, 0));
         assert_eq!(p.pop(&mut b, false), (0, 0));
         assert_eq!(p.pop(&mut b, false), (2, 2));
@@ -578,7 +677,7 @@ mod tests {
         assert_eq!(r.poll(), 0, "no writer yet: no POLLHUP");
         let w = open_fifo(&vfs_node, false, true, false).unwrap();
         assert!(Rc::ptr_eq(&r.pipe, &w.pipe));
-        w.write(b"q", false).unwrap();
+        w.write(b"q", false, false).unwrap();
         drop(w);
         assert_eq!(r.poll(), POLLIN | POLLRDNORM | POLLHUP);
         drop(r);

@@ -259,7 +259,8 @@ impl Process {
                 if pos.is_some() {
                     return Err(ESPIPE);
                 }
-                let r = end.write(data, file.nonblocking());
+                let packet = file.flags.get() & O_DIRECT != 0;
+                let r = end.write(data, file.nonblocking(), packet);
                 if r == Err(EPIPE) {
                     self.raise_sigpipe();
                 }
@@ -1550,16 +1551,13 @@ pub fn fcntl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         }
         F_SETFL => {
             let f = p.fds.get(fd)?;
-            // On a pipe, O_DIRECT switches packet mode.
+            // On a pipe, O_DIRECT switches packet mode for this file's writes.
             let mask = match &f.kind {
                 FileKind::Pipe(_) => SETFL_MASK | O_DIRECT,
                 _ => SETFL_MASK,
             };
             let v = (f.flags.get() & !mask) | (a[2] as u32 & mask);
             f.flags.set(v);
-            if let FileKind::Pipe(end) = &f.kind {
-                end.set_packet_mode(v & O_DIRECT != 0);
-            }
             Ok(0)
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {

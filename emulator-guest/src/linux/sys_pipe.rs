@@ -50,9 +50,6 @@ pub fn pipe2(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let status = flags & (O_NONBLOCK | O_DIRECT);
     let r = PipeEnd::new(pipe.clone(), true, false);
     let w = PipeEnd::new(pipe, false, true);
-    if flags & O_DIRECT != 0 {
-        w.set_packet_mode(true);
-    }
     let files = vec![
         OpenFile::new(FileKind::Pipe(r), O_RDONLY | status),
         OpenFile::new(FileKind::Pipe(w), O_WRONLY | status),

@@ -99,7 +99,7 @@ table! {
     55 fchown => Some(f::fchown), Full;
     56 openat => Some(f::openat), Partial("a FIFO open that would wait for the other end: EDEADLK (one process)");
     57 close => Some(f::close), Full;
-    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged; O_DIRECT packet mode is per pipe, not per write");
+    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged");
     61 getdents64 => Some(f::getdents64), Full;
     62 lseek => Some(f::lseek), Full;
     63 read => Some(f::read), Partial(WAITS);
