@@ -242,3 +242,18 @@ fn segfault_is_sigsegv() {
         r.stderr_str()
     );
 }
+
+/// Pipes (capacity, would-block, packets), eventfd, socket pairs (message boundaries),
+/// epoll (level, edge, one-shot, nested) and `/proc/self/fd` names of such objects, in one
+/// process: `ipc` prints what each call gives, which must be what Linux gives.
+#[test]
+fn pipes_eventfd_sockets_and_epoll_match_linux() {
+    let m = module("testprogs");
+    let r = rvbox_run(&m, &["ipc"], b"");
+    // Not a chroot: `/proc/self/fd` is the host's, which qemu passes through.
+    let oracle = qemu_run("testprogs.rootfs", &["ipc"], b"");
+    assert_eq!(oracle.status, 0, "oracle: {}", oracle.stdout_str());
+    assert_eq!(r.status, 0, "{}{}", r.stdout_str(), r.stderr_str());
+    assert_eq!(r.stdout_str(), oracle.stdout_str());
+    assert!(r.stdout_str().contains("pipe: full after 64000 bytes"));
+}

@@ -136,6 +136,13 @@ fn python_standard_library() {
     ]);
 }
 
+/// Pipes, socket pairs, select/selectors/epoll, eventfd, memfd and asyncio's event loop
+/// (epoll and a self-pipe) in one process.
+#[test]
+fn python_ipc_and_asyncio() {
+    check(vec![case(&["python3", "-"]).stdin(script("ipc.py")).succeeds()]);
+}
+
 /// Two modules of CPython's own test suite (package libpython3.13-testsuite).
 #[test]
 fn python_unittest_from_its_own_test_suite() {
