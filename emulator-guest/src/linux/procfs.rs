@@ -1326,8 +1326,9 @@ fn status(p: &Process) -> String {
     ] {
         let _ = writeln!(s, "{name}:\t{v:016x}");
     }
+    let _ = writeln!(s, "NoNewPrivs:\t{}", p.task.no_new_privs as u8);
     s.push_str(
-        "NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n",
+        "Seccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n",
     );
     s.push_str(
         "Cpus_allowed:\t1\nCpus_allowed_list:\t0\nMems_allowed:\t1\nMems_allowed_list:\t0\n",

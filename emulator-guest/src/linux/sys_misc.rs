@@ -616,6 +616,8 @@ pub fn umask(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const PR_SET_NAME: u64 = 15;
     const PR_GET_NAME: u64 = 16;
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    const PR_GET_NO_NEW_PRIVS: u64 = 39;
     match a[0] {
         PR_SET_NAME => {
             let name = p
@@ -631,6 +633,19 @@ pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
             b.resize(16, 0);
             p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
             Ok(0)
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            if a[1] != 1 || a[2..5].iter().any(|&v| v != 0) {
+                return Err(EINVAL);
+            }
+            p.task.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => {
+            if a[1..5].iter().any(|&v| v != 0) {
+                return Err(EINVAL);
+            }
+            Ok(p.task.no_new_privs as u64)
         }
         op => {
             p.log_once(format!("prctl: option {op} is not supported"));

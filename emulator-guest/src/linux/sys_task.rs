@@ -22,6 +22,9 @@ pub struct TaskState {
     pub policy: u32,
     pub priority: u32,
     pub nice: i32,
+    /// `PR_SET_NO_NEW_PRIVS`: set once, kept across `execve` (set-user-ID bits are not
+    /// honoured by `execve` anyway, so it changes nothing else yet).
+    pub no_new_privs: bool,
 }
 
 impl TaskState {

@@ -99,7 +99,7 @@ table! {
     55 fchown => Some(f::fchown), Full;
     56 openat => Some(f::openat), Partial("a FIFO open that would wait for the other end: EDEADLK (one process)");
     57 close => Some(f::close), Full;
-    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged");
+    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged; a blocking write of more than PIPE_BUF that only partly fits returns the part written (Linux would wait to write the rest)");
     61 getdents64 => Some(f::getdents64), Full;
     62 lseek => Some(f::lseek), Full;
     63 read => Some(f::read), Partial(WAITS);
@@ -170,7 +170,7 @@ table! {
     164 setrlimit => Some(m::setrlimit), Partial("recorded, not enforced");
     165 getrusage => Some(m::getrusage), Partial("user time only");
     166 umask => Some(m::umask), Full;
-    167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME");
+    167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS");
     168 getcpu => Some(task::getcpu), Full;
     169 gettimeofday => Some(m::gettimeofday), Full;
     172 getpid => Some(m::getpid), Full;
