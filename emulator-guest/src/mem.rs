@@ -154,8 +154,11 @@ pub struct Memory {
     frames_in_use: u64,
     /// Limit on `frames_in_use`; beyond it, allocations fail.
     frame_limit: u64,
-    /// Bumped whenever a mapping changes in a way that can change what code is at an address
-    /// (unmap, remap, protection change). Decoded-instruction caches compare it.
+    /// Bumped whenever a mapping changes in a way that can change what code is at an address:
+    /// an unmap, remap or protection change of a page that was executable. (Decoded blocks
+    /// only ever hold instructions fetched from executable pages, so changes to other pages,
+    /// such as malloc's mmap/munmap of data, leave them valid.) Decoded-instruction caches
+    /// compare it.
     code_generation: u64,
 }
 
@@ -524,6 +527,7 @@ impl Memory {
     ) {
         let end = (addr + len).min(USER_END);
         let mut vpn = addr >> PAGE_SHIFT;
+        let mut was_exec = false;
         while vpn << PAGE_SHIFT < end {
             let i1 = (vpn >> L2_BITS) as usize;
             let slot = &mut self.l1[i1];
@@ -536,11 +540,15 @@ impl Memory {
                 *slot = Some(L2::new());
             }
             let l2 = slot.as_mut().unwrap();
-            f(l2, (vpn as usize) & (L2_SIZE - 1), &mut self.frames_in_use);
+            let i = (vpn as usize) & (L2_SIZE - 1);
+            was_exec |= l2.prot[i] & prot::EXEC != 0;
+            f(l2, i, &mut self.frames_in_use);
             vpn += 1;
         }
         self.flush_tlb();
-        self.code_generation += 1;
+        if was_exec {
+            self.code_generation += 1;
+        }
     }
 
     /// Forgets every cached translation.
@@ -623,6 +631,29 @@ mod tests {
         assert_eq!(m.resident_bytes(), 2 * PAGE_SIZE);
         m.unmap(0x10000, 0x2000);
         assert_eq!(m.resident_bytes(), 0);
+    }
+
+    #[test]
+    fn only_changes_to_executable_pages_invalidate_code() {
+        let mut m = Memory::new();
+        let g = m.code_generation();
+        m.map(0x10000, 0x2000, prot::READ | prot::WRITE);
+        m.protect(0x10000, 0x1000, prot::READ);
+        m.unmap(0x11000, 0x1000);
+        assert_eq!(m.code_generation(), g, "data pages only");
+        m.map(0x20000, 0x1000, prot::READ | prot::EXEC);
+        assert_eq!(m.code_generation(), g, "nothing was decoded from a page not yet mapped");
+        m.protect(0x20000, 0x1000, prot::READ);
+        assert_ne!(m.code_generation(), g);
+        let g = m.code_generation();
+        m.protect(0x20000, 0x1000, prot::READ | prot::EXEC);
+        assert_eq!(m.code_generation(), g);
+        m.map(0x20000, 0x1000, prot::READ | prot::WRITE);
+        assert_ne!(m.code_generation(), g, "an executable page replaced");
+        let g = m.code_generation();
+        m.map(0x30000, 0x1000, prot::READ | prot::EXEC);
+        m.unmap(0x30000, 0x1000);
+        assert_ne!(m.code_generation(), g, "an executable page unmapped");
     }
 
     #[test]

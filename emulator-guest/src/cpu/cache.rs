@@ -8,7 +8,7 @@
 //!
 //! All blocks' instructions live in one arena (`insns`); `blocks` indexes it. Lookups go
 //! through a direct-mapped table keyed by pc, backed by a hash map. The whole cache is
-//! dropped when `Memory::code_generation` changes (any map/unmap/mprotect), on `fence.i`,
+//! dropped when `Memory::code_generation` changes (a change to an executable page), on `fence.i`,
 //! and when the arena grows past `MAX_INSNS`.
 
 use super::decode::{decode, insn_len, Insn, Op};
