@@ -56,3 +56,19 @@ fn second_start_uses_the_compiled_module_cache() {
     assert!(e1.contains("cache miss"), "{e1}");
     assert!(e2.contains("cache hit"), "{e2}");
 }
+
+#[test]
+fn node_runs_the_debian_module_to_its_exit_status() {
+    // Node 20's V8 crashed unwinding proc_exit through this (large) module with node:wasi's
+    // returnOnExit, after correct output: the output alone would not catch it.
+    let m = module("debian");
+    for (args, status, out) in [
+        (&["echo", "hi"][..], 0, "hi\n"),
+        (&["/usr/bin/bash", "-c", "echo out; exit 3"][..], 3, "out\n"),
+        (&["/usr/bin/python3", "-c", "print(6*7)"][..], 0, "42\n"),
+    ] {
+        let node = node_run(&m, args, b"");
+        assert_eq!((node.status, node.stdout_str().as_str()), (status, out), "{args:?}: {}", node.stderr_str());
+        assert_eq!(node, rvbox_run(&m, args, b""), "{args:?}");
+    }
+}
