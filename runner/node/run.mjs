@@ -11,6 +11,13 @@
 
 import { readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+
+// Node 20's V8 corrupts its heap under this module with concurrent marking: a run of many
+// small WASI calls (sqlite3 reading a script of INSERTs) dies in about one run of three,
+// in GC ("Check failed: marking_state_->GreyToBlack(object)", or SIGSEGV). Marking on the
+// main thread only avoids it; GC flags are read at each collection, so setting it here works.
+setFlagsFromString('--no-concurrent-marking');
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
 // Installed before node:wasi is loaded (hence the dynamic import below).
