@@ -53,6 +53,10 @@ struct Args {
     /// List the workloads and exit.
     #[arg(long)]
     list: bool,
+    /// Write workload ID's stdin (as every peer reads it) to stdout and exit: to rerun a
+    /// workload by hand.
+    #[arg(long, value_name = "ID")]
+    dump_input: Option<String>,
 }
 
 fn main() {
@@ -75,6 +79,16 @@ fn real_main() -> Result<()> {
             println!("{:<13} {:<9} {} {}", w.id, w.category, w.title, w.input_desc);
         }
         println!("{:<13} {:<9} rvbox convert of each image", "convert", "convert");
+        return Ok(());
+    }
+    if let Some(id) = &args.dump_input {
+        let w = all
+            .iter()
+            .find(|w| w.id == id)
+            .with_context(|| format!("unknown workload {id:?}"))?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        w.input.write_to(&mut out)?;
+        std::io::Write::flush(&mut out)?;
         return Ok(());
     }
     let known: Vec<&str> = all.iter().map(|w| w.id).chain(["convert"]).collect();
