@@ -76,13 +76,15 @@ fn parse_stats_line(line: &str) -> Option<GuestStats> {
     })
 }
 
-/// The first line of `stderr` that says something (not blank, not the stats line), cut to
-/// `max` characters.
+/// The first line of `stderr` that says something (not blank, not the stats line, not mere
+/// decoration such as V8's `#` frame around a fatal error), cut to `max` characters.
 pub fn first_error_line(stderr: &str, max: usize) -> Option<String> {
-    let line = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !is_stats_line(l))?;
+    let says_something = |l: &&str| {
+        !is_stats_line(l)
+            && l.trim_start_matches('#').trim().chars().any(char::is_alphanumeric)
+            && !l.starts_with("# Fatal error in , line 0")
+    };
+    let line = stderr.lines().map(str::trim).find(says_something)?;
     Some(if line.chars().count() > max {
         let cut: String = line.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -152,5 +154,10 @@ mod tests {
         );
         assert_eq!(first_error_line("abcdef", 4).as_deref(), Some("abc…"));
         assert_eq!(first_error_line("\n\n", 10), None);
+        let v8 = "\n\n#\n# Fatal error in , line 0\n# Check failed: marking_state_->GreyToBlack(object).\n#\n";
+        assert_eq!(
+            first_error_line(v8, 80).as_deref(),
+            Some("# Check failed: marking_state_->GreyToBlack(object).")
+        );
     }
 }

@@ -168,9 +168,11 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
             argv: vec![
                 "bash".into(),
                 "-c".into(),
-                // Prints the last i: a shell that cannot run $(seq) or /bin/true does not
-                // pass for a fast one.
-                format!("for i in $(seq {fork_n}); do /bin/true || exit 1; done; echo $i"),
+                // Fails unless $(seq) ran and every /bin/true did: a shell that cannot fork
+                // does not pass for a fast one.
+                format!(
+                    "for i in $(seq {fork_n}); do /bin/true || exit 1; done; [ \"$i\" = {fork_n} ] || exit 1; echo $i"
+                ),
             ],
             input: Input::None,
             input_desc: String::new(),
