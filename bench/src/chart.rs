@@ -62,17 +62,25 @@ pub fn groups(report: &Report) -> Vec<Group> {
                             None => (None, "no native time".to_string()),
                         },
                         Some((Outcome::WrongOutput { .. }, _)) => (None, "wrong output".to_string()),
-                        Some((Outcome::Fails { status, .. }, _)) => (
-                            None,
-                            match status {
+                        Some((Outcome::Fails { status, message, .. }, _)) => {
+                            let how = match status {
                                 Some(crate::measure::Status::Exited(c)) => format!("fails (exit {c})"),
                                 Some(crate::measure::Status::Signaled(s)) => {
                                     format!("fails ({})", crate::measure::signal_name(*s))
                                 }
                                 Some(crate::measure::Status::TimedOut) => "timed out".to_string(),
                                 None => "fails".to_string(),
-                            },
-                        ),
+                            };
+                            // Why, in the program's words, when it said something.
+                            let label = match message {
+                                Some(m) => {
+                                    let m: String = m.chars().take(72).collect();
+                                    format!("{how}: {m}")
+                                }
+                                None => how,
+                            };
+                            (None, label)
+                        }
                         Some((Outcome::Unavailable { reason }, _)) if reason.starts_with("n/a") => {
                             (None, "n/a".to_string())
                         }

@@ -261,7 +261,7 @@ impl Peer {
             Peer::QemuUser => "qemu-riscv64 user mode, one process: `qemu-riscv64 -L ROOTFS /usr/bin/PROG`",
             Peer::QemuChroot => "qemu-user-static through binfmt_misc in a chroot of the riscv64 rootfs (multi-process)",
             Peer::Rvbox => "`rvbox run MODULE -- ARGS` (wasmtime, compiled module cached)",
-            Peer::Node => "`node runner/node/run.mjs MODULE ARGS` (Node's node:wasi)",
+            Peer::Node => "`node --single-threaded-gc runner/node/run.mjs MODULE ARGS` (Node's node:wasi)",
             Peer::RvboxNative => "the rvbox emulator built for x86_64, no Wasm (`rvbox-guest MODULE ARGS`)",
         }
     }
@@ -369,6 +369,8 @@ impl Setup {
             Peer::Node => {
                 let node = self.node.clone().ok_or("node not found")?;
                 let mut args = vec![
+                    // What run.mjs would otherwise restart Node with (see its header).
+                    "--single-threaded-gc".to_string(),
                     self.run_mjs.display().to_string(),
                     "-e".to_string(),
                     "RVBOX_STATS=1".to_string(),
@@ -492,7 +494,8 @@ mod tests {
         assert_eq!(&rvbox.args[..4], ["run", "/w/debian.wasm", "--", "python3"]);
         assert!(rvbox.env.contains(&("RVBOX_STATS".into(), "1".into())));
         let node = s.spec(Peer::Node, &w).unwrap();
-        assert_eq!(&node.args[1..5], ["-e", "RVBOX_STATS=1", "/w/debian.wasm", "python3"]);
+        assert_eq!(&node.args[..2], ["--single-threaded-gc", "/r/runner/node/run.mjs"]);
+        assert_eq!(&node.args[2..6], ["-e", "RVBOX_STATS=1", "/w/debian.wasm", "python3"]);
     }
 
     #[test]

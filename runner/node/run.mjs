@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
 //   node runner/node/run.mjs [-e KEY=VALUE]... MODULE.wasm [ARGS...]
@@ -13,10 +13,12 @@ import { readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 
-// Node 20's V8 corrupts its heap under this module with concurrent marking: a run of many
-// small WASI calls (sqlite3 reading a script of INSERTs) dies in about one run of three,
-// in GC ("Check failed: marking_state_->GreyToBlack(object)", or SIGSEGV). Marking on the
-// main thread only avoids it; GC flags are read at each collection, so setting it here works.
+// Node 20's V8 corrupts its heap running this emulator when its GC uses helper threads: a
+// run of many small WASI calls (sqlite3 reading a script of INSERTs) dies in GC ("Check
+// failed: marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle
+// machine, often on a loaded one. `node --single-threaded-gc run.mjs` (as the #! line and
+// bench/ do) avoided it in every run we tried. Set here, too late for the helper threads
+// that already exist, no concurrent marking makes it rarer but does not rule it out.
 setFlagsFromString('--no-concurrent-marking');
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.

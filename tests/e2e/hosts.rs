@@ -75,8 +75,8 @@ fn node_runs_the_debian_module_to_its_exit_status() {
 
 #[test]
 fn node_survives_many_small_wasi_calls() {
-    // sqlite3 reading a script of single-row INSERTs: Node 20's V8 died in GC with concurrent
-    // marking in about one run of three (see runner/node/run.mjs); four runs must all pass.
+    // sqlite3 reading a script of single-row INSERTs: Node 20's V8 died in GC with helper
+    // threads in about one run of three (see runner/node/run.mjs); four runs must all pass.
     let m = module("debian");
     let mut script = String::from("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT);\n");
     for i in 1..=3000u32 {
