@@ -74,8 +74,9 @@ pub fn groups(report: &Report) -> Vec<Group> {
                             // Why, in the program's words, when it said something.
                             let label = match message {
                                 Some(m) => {
-                                    let m: String = m.chars().take(72).collect();
-                                    format!("{how}: {m}")
+                                    let cut: String = m.chars().take(80).collect();
+                                    let more = if cut.len() < m.len() { "…" } else { "" };
+                                    format!("{how}: {cut}{more}")
                                 }
                                 None => how,
                             };
@@ -367,7 +368,7 @@ fn split_title(s: &str, max: usize) -> (String, String) {
         .char_indices()
         .filter(|&(i, c)| c == ' ' && s[..i].chars().count() <= max)
         .map(|(i, _)| i)
-        .last();
+        .next_back();
     match cut {
         Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
         None => (s.to_string(), String::new()),

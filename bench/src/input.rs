@@ -82,11 +82,11 @@ impl Input {
 /// "64 MiB", "512 KiB", "100 B".
 pub fn human_bytes(b: u64) -> String {
     const K: u64 = 1024;
-    if b >= K * K && b % (K * K) == 0 {
+    if b >= K * K && b.is_multiple_of(K * K) {
         format!("{} MiB", b / (K * K))
     } else if b >= K * K {
         format!("{:.1} MiB", b as f64 / (K * K) as f64)
-    } else if b >= K && b % K == 0 {
+    } else if b >= K && b.is_multiple_of(K) {
         format!("{} KiB", b / K)
     } else {
         format!("{b} B")

@@ -132,7 +132,7 @@ fn real_main() -> Result<()> {
     }
     for img in Image::ALL {
         if !setup.image_layout(img).join("index.json").exists() || !setup.rootfs(img).is_dir() {
-            bail!("images/out/{} missing: run `images/build.sh busybox debian` (bench/run does)", img.name());
+            bail!("images/out/{} missing: run `images/build.sh busybox testprogs debian` (bench/run does)", img.name());
         }
     }
 

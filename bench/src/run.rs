@@ -360,7 +360,7 @@ pub fn run_convert(
     res.module_bytes = std::fs::metadata(&module)?.len();
 
     let argv: &[&str] = match image {
-        crate::workloads::Image::Busybox => &["busybox", "true"],
+        crate::workloads::Image::Busybox | crate::workloads::Image::Testprogs => &["busybox", "true"],
         crate::workloads::Image::Debian => &["true"],
     };
     let start = |no_cache: bool| -> io::Result<Option<Summary>> {

@@ -13,15 +13,18 @@ use crate::measure::Spec;
 #[serde(rename_all = "snake_case")]
 pub enum Image {
     Busybox,
+    Testprogs,
     Debian,
 }
 
 impl Image {
-    pub const ALL: [Image; 2] = [Image::Busybox, Image::Debian];
+    /// Every test image: all are converted and measured; the workloads use busybox and debian.
+    pub const ALL: [Image; 3] = [Image::Busybox, Image::Testprogs, Image::Debian];
 
     pub fn name(self) -> &'static str {
         match self {
             Image::Busybox => "busybox",
+            Image::Testprogs => "testprogs",
             Image::Debian => "debian",
         }
     }
