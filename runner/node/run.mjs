@@ -11,15 +11,12 @@
 
 import { readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 
-// Node 20's V8 corrupts its heap running this emulator when its GC uses helper threads: a
-// run of many small WASI calls (sqlite3 reading a script of INSERTs) dies in GC ("Check
-// failed: marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle
-// machine, often on a loaded one. `node --single-threaded-gc run.mjs` (as the #! line and
-// bench/ do) avoided it in every run we tried. Set here, too late for the helper threads
-// that already exist, no concurrent marking makes it rarer but does not rule it out.
-setFlagsFromString('--no-concurrent-marking');
+// Node 20's V8 has crashed running this emulator when its GC uses helper threads: a run of
+// many small WASI calls (sqlite3 reading a script of INSERTs) died in GC ("Check failed:
+// marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle machine, often
+// on a loaded one. Run it as `node --single-threaded-gc run.mjs` (the #! line, bench/ and
+// the tests do). (Setting V8 flags from here, after start-up, is itself unsafe.)
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
 // Installed before node:wasi is loaded (hence the dynamic import below).
@@ -172,11 +169,10 @@ async function main() {
     args: [name, ...args],
     env,
     preopens: {},
-    // proc_exit ends the process at once. With returnOnExit: true, node:wasi throws to unwind
-    // the guest's stack back to start(), and Node 20's V8 crashes (SIGSEGV in
-    // HandlerTable::LookupRange) unwinding some of the Debian module's exits, after the guest
-    // has done its work. The guest writes its output synchronously, so nothing is lost.
-    returnOnExit: false,
+    // proc_exit unwinds the guest back to start(), which returns its status. (With
+    // returnOnExit: false, node:wasi calls process.exit() from inside the guest's call, and
+    // Node 20 then crashed now and then on exit after much output.)
+    returnOnExit: true,
     stdin: 0,
     stdout: 1,
     stderr: 2,
