@@ -504,15 +504,7 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
                     return Err(EISDIR);
                 }
                 p.may(&dir, 2 | 1)?;
-                let n = p.vfs.new_node(
-                    S_IFREG | (mode & !p.umask),
-                    Content::File(FileData::Upper(Vec::new())),
-                );
-                {
-                    let mut m = n.meta.borrow_mut();
-                    m.uid = p.creds.euid;
-                    m.gid = p.creds.egid;
-                }
+                let n = new_regular_file(p, mode);
                 p.vfs.link(&dir, &name, &n)?;
                 n
             }
@@ -537,6 +529,21 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
 }
 
+/// A new, empty regular file with `mode` less the umask, owned by the caller's effective
+/// ids (not yet linked anywhere).
+fn new_regular_file(p: &mut Process, mode: u32) -> Node {
+    let n = p.vfs.new_node(
+        S_IFREG | (mode & !p.umask),
+        Content::File(FileData::Upper(Vec::new())),
+    );
+    {
+        let mut m = n.meta.borrow_mut();
+        m.uid = p.creds.euid;
+        m.gid = p.creds.egid;
+    }
+    n
+}
+
 /// openat(2) with `O_TMPFILE`: an unnamed regular file on the file system of directory
 /// `path`, which `linkat(fd, "", ..., AT_EMPTY_PATH)` may give a name unless `O_EXCL`.
 fn open_tmpfile(p: &mut Process, base: &Node, path: &[u8], flags: u32, mode: u32) -> SysResult {
@@ -552,15 +559,7 @@ fn open_tmpfile(p: &mut Process, base: &Node, path: &[u8], flags: u32, mode: u32
         return Err(ENOTDIR);
     }
     p.may(&dir, 2 | 1)?;
-    let n = p.vfs.new_node(
-        S_IFREG | (mode & !p.umask),
-        Content::File(FileData::Upper(Vec::new())),
-    );
-    {
-        let mut m = n.meta.borrow_mut();
-        m.uid = p.creds.euid;
-        m.gid = p.creds.egid;
-    }
+    let n = new_regular_file(p, mode);
     n.set_seen_at(&dir, format!("#{}", n.ino).as_bytes());
     // The O_TMPFILE bit stays in the description's flags while the file may be linked.
     let keep = if flags & O_EXCL == 0 { O_TMPFILE } else { 0 };
