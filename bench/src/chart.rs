@@ -13,10 +13,19 @@ use crate::run::Outcome;
 use crate::workloads::Peer;
 
 /// Debian's fonts-dejavu-core; read at run time (plotters' ab_glyph backend, no fontconfig).
-const FONT_DIRS: [&str; 2] = ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu"];
+const FONT_DIRS: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+];
 
 /// The peers with a bar (native is the 1× line).
-pub const BAR_PEERS: [Peer; 5] = [Peer::QemuUser, Peer::QemuChroot, Peer::Rvbox, Peer::Node, Peer::RvboxNative];
+pub const BAR_PEERS: [Peer; 5] = [
+    Peer::QemuUser,
+    Peer::QemuChroot,
+    Peer::Rvbox,
+    Peer::Node,
+    Peer::RvboxNative,
+];
 
 fn color(p: Peer) -> RGBColor {
     match p {
@@ -61,10 +70,19 @@ pub fn groups(report: &Report) -> Vec<Group> {
                             Some(n) => (Some(s.median / n), fmt_ratio(s.median / n)),
                             None => (None, "no native time".to_string()),
                         },
-                        Some((Outcome::WrongOutput { .. }, _)) => (None, "wrong output".to_string()),
-                        Some((Outcome::Fails { status, message, .. }, _)) => {
+                        Some((Outcome::WrongOutput { .. }, _)) => {
+                            (None, "wrong output".to_string())
+                        }
+                        Some((
+                            Outcome::Fails {
+                                status, message, ..
+                            },
+                            _,
+                        )) => {
                             let how = match status {
-                                Some(crate::measure::Status::Exited(c)) => format!("fails (exit {c})"),
+                                Some(crate::measure::Status::Exited(c)) => {
+                                    format!("fails (exit {c})")
+                                }
                                 Some(crate::measure::Status::Signaled(s)) => {
                                     format!("fails ({})", crate::measure::signal_name(*s))
                                 }
@@ -87,7 +105,11 @@ pub fn groups(report: &Report) -> Vec<Group> {
                         }
                         _ => (None, "not run".to_string()),
                     };
-                    Bar { peer: p, ratio, label }
+                    Bar {
+                        peer: p,
+                        ratio,
+                        label,
+                    }
                 })
                 .collect();
             let mut title = w.workload.title.clone();
@@ -110,9 +132,18 @@ pub fn log_axis(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
         let base = 10f64.powf(e);
         let cands = [1.0, 2.0, 5.0, 10.0];
         if up {
-            cands.iter().map(|c| c * base).find(|v| *v >= x * 0.999).unwrap_or(10.0 * base)
+            cands
+                .iter()
+                .map(|c| c * base)
+                .find(|v| *v >= x * 0.999)
+                .unwrap_or(10.0 * base)
         } else {
-            cands.iter().rev().map(|c| c * base).find(|v| *v <= x * 1.001).unwrap_or(base)
+            cands
+                .iter()
+                .rev()
+                .map(|c| c * base)
+                .find(|v| *v <= x * 1.001)
+                .unwrap_or(base)
         }
     };
     let lo = steps(lo.min(1.0), false);
@@ -156,8 +187,10 @@ fn load_fonts() -> Result<Fonts> {
         }
         let load = |name: &str| -> Result<FontVec> {
             let path = Path::new(dir).join(name);
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            FontVec::try_from_vec(bytes).map_err(|_| anyhow::anyhow!("{}: not a usable TrueType font", path.display()))
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            FontVec::try_from_vec(bytes)
+                .map_err(|_| anyhow::anyhow!("{}: not a usable TrueType font", path.display()))
         };
         return Ok(Fonts {
             regular: load("DejaVuSans.ttf")?,
@@ -183,7 +216,11 @@ struct Painter<'a, 'b> {
 
 impl Painter<'_, '_> {
     fn text_width(&self, bold: bool, size: f32, s: &str) -> f32 {
-        let font = if bold { &self.fonts.bold } else { &self.fonts.regular };
+        let font = if bold {
+            &self.fonts.bold
+        } else {
+            &self.fonts.regular
+        };
         let f = font.as_scaled(PxScale::from(size));
         let mut w = 0.0;
         let mut prev = None;
@@ -199,8 +236,20 @@ impl Painter<'_, '_> {
     }
 
     /// `s` with its vertical centre at `y`, anchored at `x`.
-    fn text(&self, s: &str, (x, y): (i32, i32), size: f32, bold: bool, anchor: Anchor, color: RGBColor) -> Result<()> {
-        let font = if bold { &self.fonts.bold } else { &self.fonts.regular };
+    fn text(
+        &self,
+        s: &str,
+        (x, y): (i32, i32),
+        size: f32,
+        bold: bool,
+        anchor: Anchor,
+        color: RGBColor,
+    ) -> Result<()> {
+        let font = if bold {
+            &self.fonts.bold
+        } else {
+            &self.fonts.regular
+        };
         let f = font.as_scaled(PxScale::from(size));
         let width = self.text_width(bold, size, s);
         let mut pen = x as f32
@@ -218,9 +267,12 @@ impl Painter<'_, '_> {
                 pen += f.kern(p, id);
             }
             prev = Some(id);
-            let glyph = id.with_scale_and_position(PxScale::from(size), ab_glyph::point(pen, baseline));
+            let glyph =
+                id.with_scale_and_position(PxScale::from(size), ab_glyph::point(pen, baseline));
             pen += f.h_advance(id);
-            let Some(outline) = font.outline_glyph(glyph) else { continue };
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue;
+            };
             let b = outline.px_bounds();
             let mut err = None;
             outline.draw(|gx, gy, cov| {
@@ -243,7 +295,10 @@ impl Painter<'_, '_> {
 pub fn draw(report: &Report, path: &Path) -> Result<()> {
     let fonts = load_fonts()?;
     let groups = groups(report);
-    let ratios: Vec<f64> = groups.iter().flat_map(|g| g.bars.iter().filter_map(|b| b.ratio)).collect();
+    let ratios: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.bars.iter().filter_map(|b| b.ratio))
+        .collect();
     let lo = ratios.iter().copied().fold(1.0, f64::min);
     let hi = ratios.iter().copied().fold(2.0, f64::max);
     let (lo, hi, ticks) = log_axis(lo, hi * 1.6);
@@ -258,7 +313,10 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
     let h = TOP + group_h * groups.len() as i32 + 60;
     let root = BitMapBackend::new(path, (W as u32, h as u32)).into_drawing_area();
     root.fill(&WHITE)?;
-    let pt = Painter { area: &root, fonts: &fonts };
+    let pt = Painter {
+        area: &root,
+        fonts: &fonts,
+    };
     let grey = |v: u8| RGBColor(v, v, v);
 
     pt.text(
@@ -286,11 +344,18 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
     let mut x = 20;
     for p in std::iter::once(Peer::Native).chain(BAR_PEERS) {
         if p == Peer::Native {
-            root.draw(&PathElement::new(vec![(x + 7, 78), (x + 7, 98)], BLACK.stroke_width(3)))?;
+            root.draw(&PathElement::new(
+                vec![(x + 7, 78), (x + 7, 98)],
+                BLACK.stroke_width(3),
+            ))?;
         } else {
             root.draw(&Rectangle::new([(x, 80), (x + 16, 96)], color(p).filled()))?;
         }
-        let label = if p == Peer::Native { "native amd64 = 1×" } else { p.label() };
+        let label = if p == Peer::Native {
+            "native amd64 = 1×"
+        } else {
+            p.label()
+        };
         pt.text(label, (x + 24, 88), 15.0, false, Anchor::Left, BLACK)?;
         x += 24 + pt.text_width(false, 15.0, label).ceil() as i32 + 30;
     }
@@ -306,14 +371,27 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
     // Every other workload on a light band.
     for i in (1..groups.len()).step_by(2) {
         let gy = TOP + group_h * i as i32;
-        root.draw(&Rectangle::new([(10, gy - GAP / 2), (W - 10, gy + group_h - GAP / 2)], grey(246).filled()))?;
+        root.draw(&Rectangle::new(
+            [(10, gy - GAP / 2), (W - 10, gy + group_h - GAP / 2)],
+            grey(246).filled(),
+        ))?;
     }
     // Grid and axis labels.
     for &t in &ticks {
         let major = (t.log10() - t.log10().round()).abs() < 1e-9;
         let c = if major { grey(195) } else { grey(228) };
-        root.draw(&PathElement::new(vec![(px(t), y_top), (px(t), y_end)], c.stroke_width(1)))?;
-        pt.text(&tick_label(t), (px(t), y_end + 14), 14.0, false, Anchor::Center, BLACK)?;
+        root.draw(&PathElement::new(
+            vec![(px(t), y_top), (px(t), y_end)],
+            c.stroke_width(1),
+        ))?;
+        pt.text(
+            &tick_label(t),
+            (px(t), y_end + 14),
+            14.0,
+            false,
+            Anchor::Center,
+            BLACK,
+        )?;
     }
     for (i, g) in groups.iter().enumerate() {
         let gy = TOP + group_h * i as i32;
@@ -327,7 +405,14 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
             pt.text(&line2, (20, mid + 11), 14.0, false, Anchor::Left, grey(60))?;
         }
         if g.native.is_none() {
-            pt.text("native did not run: no ratios", (x0 + 8, mid), 14.0, false, Anchor::Left, RGBColor(150, 0, 0))?;
+            pt.text(
+                "native did not run: no ratios",
+                (x0 + 8, mid),
+                14.0,
+                false,
+                Anchor::Left,
+                RGBColor(150, 0, 0),
+            )?;
             continue;
         }
         for (j, b) in g.bars.iter().enumerate() {
@@ -335,9 +420,23 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
             let yc = y + BAR / 2;
             match b.ratio {
                 Some(r) => {
-                    let (a, z) = if r >= 1.0 { (px(1.0), px(r)) } else { (px(r), px(1.0)) };
-                    root.draw(&Rectangle::new([(a, y + 1), (z.max(a + 1), y + BAR - 2)], color(b.peer).filled()))?;
-                    pt.text(&b.label, (z.max(px(1.0)) + 5, yc), 13.0, false, Anchor::Left, BLACK)?;
+                    let (a, z) = if r >= 1.0 {
+                        (px(1.0), px(r))
+                    } else {
+                        (px(r), px(1.0))
+                    };
+                    root.draw(&Rectangle::new(
+                        [(a, y + 1), (z.max(a + 1), y + BAR - 2)],
+                        color(b.peer).filled(),
+                    ))?;
+                    pt.text(
+                        &b.label,
+                        (z.max(px(1.0)) + 5, yc),
+                        13.0,
+                        false,
+                        Anchor::Left,
+                        BLACK,
+                    )?;
                 }
                 None => {
                     pt.text(
@@ -353,8 +452,18 @@ pub fn draw(report: &Report, path: &Path) -> Result<()> {
         }
     }
     // Native: the 1× line.
-    root.draw(&PathElement::new(vec![(px(1.0), y_top), (px(1.0), y_end)], BLACK.stroke_width(2)))?;
-    pt.text("lower is better", (x1, y_end + 38), 13.0, false, Anchor::Right, grey(110))?;
+    root.draw(&PathElement::new(
+        vec![(px(1.0), y_top), (px(1.0), y_end)],
+        BLACK.stroke_width(2),
+    ))?;
+    pt.text(
+        "lower is better",
+        (x1, y_end + 38),
+        13.0,
+        false,
+        Anchor::Right,
+        grey(110),
+    )?;
     root.present().context("writing the PNG")?;
     Ok(())
 }
@@ -396,7 +505,10 @@ mod tests {
         assert_eq!(split_title("short", 10), ("short".into(), String::new()));
         assert_eq!(
             split_title("sqlite3: inserts, index, join (5000-row SQL script)", 34),
-            ("sqlite3: inserts, index, join".into(), "(5000-row SQL script)".into())
+            (
+                "sqlite3: inserts, index, join".into(),
+                "(5000-row SQL script)".into()
+            )
         );
         assert_eq!(tick_label(0.5), "0.5×");
         assert_eq!(tick_label(20.0), "20×");

@@ -133,8 +133,14 @@ fn write_text(rng: &mut SplitMix64, bytes: u64, w: &mut impl Write) -> io::Resul
 
 fn write_sql(rng: &mut SplitMix64, rows: u64, w: &mut impl Write) -> io::Result<()> {
     let words = vocabulary(rng);
-    writeln!(w, "CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT, city INTEGER);")?;
-    writeln!(w, "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer INTEGER, amount INTEGER);")?;
+    writeln!(
+        w,
+        "CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT, city INTEGER);"
+    )?;
+    writeln!(
+        w,
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer INTEGER, amount INTEGER);"
+    )?;
     writeln!(w, "BEGIN;")?;
     for id in 1..=rows {
         let name = &words[rng.below(words.len() as u64) as usize];
@@ -198,7 +204,9 @@ mod tests {
     #[test]
     fn text_is_text_and_skewed_towards_common_words() {
         let t = bytes_of(&Input::Text { bytes: 1 << 16 });
-        assert!(t.iter().all(|&b| b == b'\n' || b == b' ' || b.is_ascii_alphanumeric()));
+        assert!(t
+            .iter()
+            .all(|&b| b == b'\n' || b == b' ' || b.is_ascii_alphanumeric()));
         let mut counts = std::collections::HashMap::new();
         let mut words = 0usize;
         for w in t.split(|&b| b == b' ' || b == b'\n') {

@@ -22,7 +22,10 @@ use report::{Machine, PeerInfo, Report};
 use workloads::{Image, Mode, Peer, Setup};
 
 #[derive(Parser, Debug)]
-#[command(name = "rvbox-bench", about = "rvbox side by side with its peers, in one run (use bench/run)")]
+#[command(
+    name = "rvbox-bench",
+    about = "rvbox side by side with its peers, in one run (use bench/run)"
+)]
 struct Args {
     /// Smaller inputs and fewer runs (under 3 minutes).
     #[arg(long)]
@@ -76,9 +79,15 @@ fn real_main() -> Result<()> {
     let mut all = workloads::workloads(mode, args.runs);
     if args.list {
         for w in &all {
-            println!("{:<13} {:<9} {} {}", w.id, w.category, w.title, w.input_desc);
+            println!(
+                "{:<13} {:<9} {} {}",
+                w.id, w.category, w.title, w.input_desc
+            );
         }
-        println!("{:<13} {:<9} rvbox convert of each image", "convert", "convert");
+        println!(
+            "{:<13} {:<9} rvbox convert of each image",
+            "convert", "convert"
+        );
         return Ok(());
     }
     if let Some(id) = &args.dump_input {
@@ -122,13 +131,19 @@ fn real_main() -> Result<()> {
     let is_root = unsafe { libc::geteuid() } == 0;
     let mut unavailable = workloads::probe_unavailable(&setup, is_root);
     for u in &args.unavailable {
-        let (p, why) = u.split_once('=').context("--unavailable takes PEER=REASON")?;
-        let peer = Peer::from_id(p).with_context(|| format!("--unavailable: unknown peer {p:?}"))?;
+        let (p, why) = u
+            .split_once('=')
+            .context("--unavailable takes PEER=REASON")?;
+        let peer =
+            Peer::from_id(p).with_context(|| format!("--unavailable: unknown peer {p:?}"))?;
         unavailable.insert(peer, why.to_string());
     }
     setup.unavailable = unavailable;
     if setup.unavailable.contains_key(&Peer::Rvbox) {
-        bail!("{} is missing: run `cargo build --release` (bench/run does)", setup.rvbox.display());
+        bail!(
+            "{} is missing: run `cargo build --release` (bench/run does)",
+            setup.rvbox.display()
+        );
     }
     for img in Image::ALL {
         if !setup.image_layout(img).join("index.json").exists() || !setup.rootfs(img).is_dir() {
@@ -241,14 +256,19 @@ fn real_main() -> Result<()> {
         }
     };
     let md = with_ext(&prefix, "md");
-    std::fs::write(&md, report::markdown(&report, timeout_s, png_name.as_deref()))?;
+    std::fs::write(
+        &md,
+        report::markdown(&report, timeout_s, png_name.as_deref()),
+    )?;
     let json = with_ext(&prefix, "json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")?;
     eprintln!(
         "rvbox-bench: wrote {}, {}{} in {:.0} s",
         md.display(),
         json.display(),
-        png_name.map(|_| format!(", {}", png.display())).unwrap_or_default(),
+        png_name
+            .map(|_| format!(", {}", png.display()))
+            .unwrap_or_default(),
         run::since(t0)
     );
     Ok(())
@@ -277,7 +297,10 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program).args(args).output().ok()?;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -293,7 +316,11 @@ fn machine_info(repo: &Path) -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -304,19 +331,38 @@ fn machine_info(repo: &Path) -> Machine {
         })
         .unwrap_or(0.0);
     let repo_s = repo.display().to_string();
-    let commit = command_output("git", &["-C", &repo_s, "log", "-1", "--format=%h %cs %s"]).unwrap_or_else(|| "unknown".into());
-    let dirty = command_output("git", &["-C", &repo_s, "status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
+    let commit = command_output("git", &["-C", &repo_s, "log", "-1", "--format=%h %cs %s"])
+        .unwrap_or_else(|| "unknown".into());
+    let dirty = command_output(
+        "git",
+        &[
+            "-C",
+            &repo_s,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ],
+    )
+    .is_some_and(|s| !s.is_empty());
     let lock = std::fs::read_to_string(repo.join("Cargo.lock")).unwrap_or_default();
     Machine {
         date_utc: now_utc(),
         cpu,
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         mem_gib: mem_kib / (1024.0 * 1024.0),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| format!("Linux {}", s.trim()))
             .unwrap_or_default(),
-        rvbox_commit: format!("{commit}{}", if dirty { " (with uncommitted changes)" } else { "" }),
+        rvbox_commit: format!(
+            "{commit}{}",
+            if dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        ),
         wasmtime: cargo_lock_version(&lock, "wasmtime").unwrap_or_else(|| "unknown".into()),
         node: command_output("node", &["--version"]).unwrap_or_else(|| "not found".into()),
         qemu: command_output("qemu-riscv64", &["--version"])
@@ -360,7 +406,11 @@ fn format_utc(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -377,12 +427,18 @@ mod tests {
     #[test]
     fn versions_from_cargo_lock() {
         let lock = "[[package]]\nname = \"wasmtime\"\nversion = \"48.0.8\"\n\n[[package]]\nname = \"wasmtime-wasi\"\nversion = \"48.0.8\"\n";
-        assert_eq!(cargo_lock_version(lock, "wasmtime").as_deref(), Some("48.0.8"));
+        assert_eq!(
+            cargo_lock_version(lock, "wasmtime").as_deref(),
+            Some("48.0.8")
+        );
         assert_eq!(cargo_lock_version(lock, "nope"), None);
     }
 
     #[test]
     fn output_paths() {
-        assert_eq!(with_ext(Path::new("bench/results/latest"), "md"), Path::new("bench/results/latest.md"));
+        assert_eq!(
+            with_ext(Path::new("bench/results/latest"), "md"),
+            Path::new("bench/results/latest.md")
+        );
     }
 }

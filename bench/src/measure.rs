@@ -80,7 +80,12 @@ pub struct Sample {
 
 /// Runs `spec` with stdin from `stdin` (or /dev/null), stdout and stderr to files in `scratch`,
 /// killing its process group after `timeout`.
-pub fn run(spec: &Spec, stdin: Option<&Path>, scratch: &Path, timeout: Duration) -> io::Result<Sample> {
+pub fn run(
+    spec: &Spec,
+    stdin: Option<&Path>,
+    scratch: &Path,
+    timeout: Duration,
+) -> io::Result<Sample> {
     let out_path = scratch.join("stdout");
     let err_path = scratch.join("stderr");
     let stdin = match stdin {
@@ -147,7 +152,12 @@ pub fn run(spec: &Spec, stdin: Option<&Path>, scratch: &Path, timeout: Duration)
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid writes only into `info`, which outlives the call.
         let r = unsafe {
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
         };
         if r == 0 {
             break;
@@ -183,7 +193,9 @@ pub fn run(spec: &Spec, stdin: Option<&Path>, scratch: &Path, timeout: Duration)
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let (stdout_len, stdout_hash) = hash_file(&out_path)?;
     let mut stderr = Vec::new();
-    File::open(&err_path)?.take(1 << 20).read_to_end(&mut stderr)?;
+    File::open(&err_path)?
+        .take(1 << 20)
+        .read_to_end(&mut stderr)?;
     Ok(Sample {
         wall_s: wall.as_secs_f64(),
         user_s: tv(ru.ru_utime),

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::measure::{signal_name, Status};
-use crate::stats;
 use crate::run::{ConvertResult, Outcome, PeerResult, WorkloadResult};
+use crate::stats;
 use crate::workloads::Peer;
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -97,7 +97,10 @@ pub fn fmt_count(n: u64) -> String {
 pub fn outcome_note(o: &Outcome, timeout_s: f64) -> String {
     match o {
         Outcome::Ok => String::new(),
-        Outcome::WrongOutput { bytes, expected_bytes } => {
+        Outcome::WrongOutput {
+            bytes,
+            expected_bytes,
+        } => {
             format!("WRONG OUTPUT ({bytes} bytes, reference {expected_bytes})")
         }
         Outcome::Fails {
@@ -157,16 +160,25 @@ fn rows(w: &WorkloadResult, timeout_s: f64) -> Vec<Row> {
             let wall = r.wall.filter(|_| timed);
             let med = wall.map(|s| s.median);
             let mut note = outcome_note(&r.outcome, timeout_s);
-            if timed && w.reference == Some(r.peer) && w.peers.iter().filter(|p| p.wall.is_some()).count() > 1 {
+            if timed
+                && w.reference == Some(r.peer)
+                && w.peers.iter().filter(|p| p.wall.is_some()).count() > 1
+            {
                 note = "reference output".to_string();
             }
             Row {
                 peer: r.peer.label(),
                 median: med.map(fmt_time),
                 range: wall.map(|s| format!("{} … {}", fmt_time(s.min), fmt_time(s.max))),
-                x_native: med.zip(native).and_then(|(m, n)| stats::ratio(m, n)).map(fmt_ratio),
+                x_native: med
+                    .zip(native)
+                    .and_then(|(m, n)| stats::ratio(m, n))
+                    .map(fmt_ratio),
                 x_qemu: med.zip(qemu).and_then(|(m, (p, q))| {
-                    let mark = if p == Peer::QemuChroot && w.peer(Peer::QemuUser).is_some_and(|u| u.ok_median().is_none()) {
+                    let mark = if p == Peer::QemuChroot
+                        && w.peer(Peer::QemuUser)
+                            .is_some_and(|u| u.ok_median().is_none())
+                    {
                         "*"
                     } else {
                         ""
@@ -174,8 +186,16 @@ fn rows(w: &WorkloadResult, timeout_s: f64) -> Vec<Row> {
                     stats::ratio(m, q).map(|r| format!("{}{mark}", fmt_ratio(r)))
                 }),
                 rss: r.max_rss_kib.filter(|_| timed).map(fmt_rss),
-                instr: r.guest.as_ref().filter(|_| timed).map(|g| fmt_count(g.instructions)),
-                mips: r.guest.as_ref().filter(|_| timed).map(|g| sig3(g.mips.median)),
+                instr: r
+                    .guest
+                    .as_ref()
+                    .filter(|_| timed)
+                    .map(|g| fmt_count(g.instructions)),
+                mips: r
+                    .guest
+                    .as_ref()
+                    .filter(|_| timed)
+                    .map(|g| sig3(g.mips.median)),
                 note,
             }
         })
@@ -183,7 +203,15 @@ fn rows(w: &WorkloadResult, timeout_s: f64) -> Vec<Row> {
 }
 
 const HEADERS: [&str; 9] = [
-    "peer", "median", "min … max", "× native", "× qemu", "peak RSS", "guest instr", "MIPS", "note",
+    "peer",
+    "median",
+    "min … max",
+    "× native",
+    "× qemu",
+    "peak RSS",
+    "guest instr",
+    "MIPS",
+    "note",
 ];
 
 fn cells(r: &Row) -> [String; 9] {
@@ -245,7 +273,10 @@ pub fn text(report: &Report, timeout_s: f64) -> String {
     }
     if !report.convert.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(out, "conversion (rvbox convert; start = rvbox run MODULE -- true):");
+        let _ = writeln!(
+            out,
+            "conversion (rvbox convert; start = rvbox run MODULE -- true):"
+        );
         for c in &report.convert {
             let _ = writeln!(out, "  {}", convert_line(c));
         }
@@ -266,7 +297,10 @@ fn header_line(report: &Report) -> String {
 }
 
 fn workload_heading(w: &WorkloadResult) -> String {
-    let mut h = format!("{} [{}]: {}", w.workload.id, w.workload.category, w.workload.title);
+    let mut h = format!(
+        "{} [{}]: {}",
+        w.workload.id, w.workload.category, w.workload.title
+    );
     if !w.workload.input_desc.is_empty() {
         let _ = write!(h, ", stdin {}", w.workload.input_desc);
     }
@@ -281,7 +315,9 @@ fn convert_line(c: &ConvertResult) -> String {
     if let Some(e) = &c.error {
         return format!("{}: {e}", c.image);
     }
-    let t = |s: Option<crate::stats::Summary>| s.map(|s| fmt_time(s.median)).unwrap_or_else(|| "-".into());
+    let t = |s: Option<crate::stats::Summary>| {
+        s.map(|s| fmt_time(s.median)).unwrap_or_else(|| "-".into())
+    };
     format!(
         "{}: convert {} (peak RSS {}), module {} for {} of files in {} files ({} OCI blobs), start {} first / {} cached",
         c.image,
@@ -328,7 +364,10 @@ pub fn markdown(report: &Report, timeout_s: f64, png_name: Option<&str>) -> Stri
         ("wasmtime", m.wasmtime.clone()),
         ("node", m.node.clone()),
         ("qemu", m.qemu.clone()),
-        ("load average (1, 5, 15 min) before / after", format!("{} / {}", m.load_before, m.load_after)),
+        (
+            "load average (1, 5, 15 min) before / after",
+            format!("{} / {}", m.load_before, m.load_after),
+        ),
     ] {
         let _ = writeln!(md, "| {k} | {} |", md_cell(&v));
     }
@@ -342,7 +381,10 @@ pub fn markdown(report: &Report, timeout_s: f64, png_name: Option<&str>) -> Stri
         let _ = writeln!(md, "| {} | {} |", p.label, md_cell(&what));
     }
     if let Some(png) = png_name {
-        let _ = writeln!(md, "\n![time relative to native, per workload and peer]({png})");
+        let _ = writeln!(
+            md,
+            "\n![time relative to native, per workload and peer]({png})"
+        );
     }
     let _ = writeln!(md, "\n## Results\n");
     let _ = writeln!(
@@ -364,11 +406,18 @@ pub fn markdown(report: &Report, timeout_s: f64, png_name: Option<&str>) -> Stri
         }
         let _ = write!(head, "; {} measured runs", w.runs);
         if w.capped {
-            let _ = write!(head, " (cut from {} to fit the time budget)", w.workload.runs);
+            let _ = write!(
+                head,
+                " (cut from {} to fit the time budget)",
+                w.workload.runs
+            );
         }
         let _ = writeln!(md, "{head}\n");
         let _ = writeln!(md, "| {} |", HEADERS.join(" | "));
-        let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        let _ = writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        );
         for r in rows(w, timeout_s) {
             let cs = cells(&r).map(|c| md_cell(&c));
             let _ = writeln!(md, "| {} |", cs.join(" | "));
@@ -384,13 +433,18 @@ pub fn markdown(report: &Report, timeout_s: f64, png_name: Option<&str>) -> Stri
              (`rvbox run MODULE -- true`) compiling it every time (`--no-cache`) and from the compile cache.\n"
         );
         let _ = writeln!(md, "| image | convert | peak RSS | module | files (count) | OCI blobs | module / files | start, no cache | start, cached |");
-        let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
         for c in &report.convert {
             if let Some(e) = &c.error {
                 let _ = writeln!(md, "| {} | {} | | | | | | | |", c.image, md_cell(e));
                 continue;
             }
-            let t = |s: Option<crate::stats::Summary>| s.map(|s| fmt_time(s.median)).unwrap_or_else(|| "-".into());
+            let t = |s: Option<crate::stats::Summary>| {
+                s.map(|s| fmt_time(s.median)).unwrap_or_else(|| "-".into())
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
@@ -401,7 +455,11 @@ pub fn markdown(report: &Report, timeout_s: f64, png_name: Option<&str>) -> Stri
                 fmt_bytes(c.files_bytes),
                 c.files,
                 fmt_bytes(c.blobs_bytes),
-                if c.files_bytes > 0 { fmt_ratio(c.module_bytes as f64 / c.files_bytes as f64) } else { "-".into() },
+                if c.files_bytes > 0 {
+                    fmt_ratio(c.module_bytes as f64 / c.files_bytes as f64)
+                } else {
+                    "-".into()
+                },
                 t(c.first_start),
                 t(c.cached_start),
             );
@@ -445,17 +503,48 @@ mod tests {
             },
             60.0,
         );
-        assert_eq!(n, "fails (exit 127: rvbox: sh: executable file not found in $PATH)");
+        assert_eq!(
+            n,
+            "fails (exit 127: rvbox: sh: executable file not found in $PATH)"
+        );
         let n = outcome_note(
-            &Outcome::Fails { status: Some(Status::Signaled(11)), message: None, output_correct: true },
+            &Outcome::Fails {
+                status: Some(Status::Signaled(11)),
+                message: None,
+                output_correct: true,
+            },
             60.0,
         );
-        assert_eq!(n, "fails (killed by SIGSEGV), after printing the right output");
-        let n = outcome_note(&Outcome::Fails { status: Some(Status::TimedOut), message: None, output_correct: false }, 120.0);
-        assert_eq!(n, "fails (timed out after 120 s)");
-        assert_eq!(outcome_note(&Outcome::Unavailable { reason: "node not found".into() }, 1.0), "not run: node not found");
         assert_eq!(
-            outcome_note(&Outcome::WrongOutput { bytes: 3, expected_bytes: 4 }, 1.0),
+            n,
+            "fails (killed by SIGSEGV), after printing the right output"
+        );
+        let n = outcome_note(
+            &Outcome::Fails {
+                status: Some(Status::TimedOut),
+                message: None,
+                output_correct: false,
+            },
+            120.0,
+        );
+        assert_eq!(n, "fails (timed out after 120 s)");
+        assert_eq!(
+            outcome_note(
+                &Outcome::Unavailable {
+                    reason: "node not found".into()
+                },
+                1.0
+            ),
+            "not run: node not found"
+        );
+        assert_eq!(
+            outcome_note(
+                &Outcome::WrongOutput {
+                    bytes: 3,
+                    expected_bytes: 4
+                },
+                1.0
+            ),
             "WRONG OUTPUT (3 bytes, reference 4)"
         );
     }
@@ -465,20 +554,37 @@ mod tests {
             peer: p,
             command: None,
             outcome,
-            wall: Some(Summary { median, min: median * 0.9, max: median * 1.2, n: 3 }),
+            wall: Some(Summary {
+                median,
+                min: median * 0.9,
+                max: median * 1.2,
+                n: 3,
+            }),
             cpu: None,
             max_rss_kib: Some(10 * 1024),
             guest: p.is_rvbox().then(|| GuestSummary {
                 instructions: 2_000_000_000,
-                mips: Summary { median: 250.0, min: 240.0, max: 260.0, n: 3 },
+                mips: Summary {
+                    median: 250.0,
+                    min: 240.0,
+                    max: 260.0,
+                    n: 3,
+                },
             }),
             samples: vec![],
         }
     }
 
     fn report() -> Report {
-        let w = workloads(Mode { quick: true }, None).into_iter().find(|w| w.id == "python-loop").unwrap();
-        let fails = Outcome::Fails { status: Some(Status::Signaled(11)), message: None, output_correct: true };
+        let w = workloads(Mode { quick: true }, None)
+            .into_iter()
+            .find(|w| w.id == "python-loop")
+            .unwrap();
+        let fails = Outcome::Fails {
+            status: Some(Status::Signaled(11)),
+            message: None,
+            output_correct: true,
+        };
         let wr = WorkloadResult {
             workload: w,
             input_bytes: 0,
@@ -488,16 +594,33 @@ mod tests {
             peers: vec![
                 peer(Peer::Native, Outcome::Ok, 0.1),
                 peer(Peer::QemuUser, Outcome::Ok, 0.5),
-                peer(Peer::QemuChroot, Outcome::Unavailable { reason: "needs root (chroot)".into() }, 0.0),
+                peer(
+                    Peer::QemuChroot,
+                    Outcome::Unavailable {
+                        reason: "needs root (chroot)".into(),
+                    },
+                    0.0,
+                ),
                 peer(Peer::Rvbox, Outcome::Ok, 4.0),
                 peer(Peer::Node, fails, 5.0),
-                peer(Peer::RvboxNative, Outcome::WrongOutput { bytes: 1, expected_bytes: 2 }, 3.0),
+                peer(
+                    Peer::RvboxNative,
+                    Outcome::WrongOutput {
+                        bytes: 1,
+                        expected_bytes: 2,
+                    },
+                    3.0,
+                ),
             ],
         };
         Report {
             mode: "quick",
             warmup_runs: 1,
-            machine: Machine { cpu: "Test CPU".into(), cores: 2, ..Default::default() },
+            machine: Machine {
+                cpu: "Test CPU".into(),
+                cores: 2,
+                ..Default::default()
+            },
             peers: vec![],
             convert: vec![],
             workloads: vec![wr],
@@ -508,20 +631,46 @@ mod tests {
     #[test]
     fn text_table_rows_and_ratios() {
         let t = text(&report(), 60.0);
-        let line = |label: &str| t.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label} in\n{t}")).to_string();
+        let line = |label: &str| {
+            t.lines()
+                .find(|l| l.starts_with(label))
+                .unwrap_or_else(|| panic!("{label} in\n{t}"))
+                .to_string()
+        };
         let native = line("native amd64");
-        assert!(native.contains("100 ms") && native.contains("1.00×") && native.contains("0.20×"), "{native}");
+        assert!(
+            native.contains("100 ms") && native.contains("1.00×") && native.contains("0.20×"),
+            "{native}"
+        );
         assert!(native.ends_with("reference output"), "{native}");
         let rvbox = line("rvbox run");
-        assert!(rvbox.contains("4.00 s") && rvbox.contains("40.0×") && rvbox.contains("8.00×"), "{rvbox}");
-        assert!(rvbox.contains("2.00 G") && rvbox.contains(" 250"), "{rvbox}");
+        assert!(
+            rvbox.contains("4.00 s") && rvbox.contains("40.0×") && rvbox.contains("8.00×"),
+            "{rvbox}"
+        );
+        assert!(
+            rvbox.contains("2.00 G") && rvbox.contains(" 250"),
+            "{rvbox}"
+        );
         let node = line("rvbox on node");
-        assert!(node.contains("fails (killed by SIGSEGV), after printing the right output"), "{node}");
-        assert!(!node.contains("5.00 s"), "a failing peer is not timed: {node}");
+        assert!(
+            node.contains("fails (killed by SIGSEGV), after printing the right output"),
+            "{node}"
+        );
+        assert!(
+            !node.contains("5.00 s"),
+            "a failing peer is not timed: {node}"
+        );
         let native_build = line("rvbox native");
-        assert!(native_build.contains("3.00 s") && native_build.contains("WRONG OUTPUT"), "{native_build}");
+        assert!(
+            native_build.contains("3.00 s") && native_build.contains("WRONG OUTPUT"),
+            "{native_build}"
+        );
         assert!(line("qemu chroot").contains("not run: needs root (chroot)"));
-        assert!(t.contains("python-loop [CPU]: python3: sum(range(100000)); 3 runs"), "{t}");
+        assert!(
+            t.contains("python-loop [CPU]: python3: sum(range(100000)); 3 runs"),
+            "{t}"
+        );
         // Columns line up: every figure row has "×" cells at the same offset as the header.
         let head = line("peer");
         let col = head.find("× native").unwrap() + "× native".len();
@@ -533,10 +682,15 @@ mod tests {
         let md = markdown(&report(), 60.0, Some("latest.png"));
         assert!(md.contains("![time relative to native, per workload and peer](latest.png)"));
         assert!(md.contains("### CPU"));
-        assert!(md.contains("**python-loop**: `python3 -c print(sum(range(100000)))`; 3 measured runs"));
+        assert!(
+            md.contains("**python-loop**: `python3 -c print(sum(range(100000)))`; 3 measured runs")
+        );
         let row = md.lines().find(|l| l.starts_with("| rvbox run |")).unwrap();
         assert_eq!(row.matches('|').count(), 10, "{row}");
-        assert!(row.contains("| 4.00 s | 3.60 s … 4.80 s | 40.0× | 8.00× | 10.0 MiB | 2.00 G | 250 |"), "{row}");
+        assert!(
+            row.contains("| 4.00 s | 3.60 s … 4.80 s | 40.0× | 8.00× | 10.0 MiB | 2.00 G | 250 |"),
+            "{row}"
+        );
         assert_eq!(md_cell("a|b"), "a\\|b");
     }
 }

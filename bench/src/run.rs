@@ -137,7 +137,12 @@ fn failure_of(s: &Sample, reference: Option<(u64, u64)>) -> Outcome {
     }
 }
 
-pub fn run_workload(setup: &Setup, w: &Workload, opts: &Options, scratch: &Path) -> io::Result<WorkloadResult> {
+pub fn run_workload(
+    setup: &Setup,
+    w: &Workload,
+    opts: &Options,
+    scratch: &Path,
+) -> io::Result<WorkloadResult> {
     let input = write_input(w, scratch)?;
     let stdin = input.as_ref().map(|(p, _)| p.as_path());
     let mut results: BTreeMap<Peer, PeerResult> = BTreeMap::new();
@@ -240,7 +245,10 @@ pub fn run_workload(setup: &Setup, w: &Workload, opts: &Options, scratch: &Path)
         r.cpu = Summary::of(&cpus);
         r.max_rss_kib = ss.iter().map(|s| s.max_rss_kib).max();
         if peer.is_rvbox() {
-            let gs: Vec<stats::GuestStats> = ss.iter().filter_map(|s| stats::parse_guest_stats(&s.stderr)).collect();
+            let gs: Vec<stats::GuestStats> = ss
+                .iter()
+                .filter_map(|s| stats::parse_guest_stats(&s.stderr))
+                .collect();
             if gs.len() == ss.len() && !gs.is_empty() {
                 let instr: Vec<f64> = gs.iter().map(|g| g.instructions as f64).collect();
                 let mips: Vec<f64> = gs.iter().map(|g| g.mips).collect();
@@ -269,7 +277,10 @@ pub fn judge(samples: &[Sample], reference: Option<(u64, u64)>) -> Outcome {
         return failure_of(bad, reference);
     }
     if let Some((len, hash)) = reference {
-        if let Some(s) = samples.iter().find(|s| (s.stdout_len, s.stdout_hash) != (len, hash)) {
+        if let Some(s) = samples
+            .iter()
+            .find(|s| (s.stdout_len, s.stdout_hash) != (len, hash))
+        {
             return Outcome::WrongOutput {
                 bytes: s.stdout_len,
                 expected_bytes: len,
@@ -347,7 +358,8 @@ pub fn run_convert(
         if !s.status.success() {
             res.error = Some(format!(
                 "rvbox convert: {}",
-                stats::first_error_line(&s.stderr, 200).unwrap_or_else(|| format!("{:?}", s.status))
+                stats::first_error_line(&s.stderr, 200)
+                    .unwrap_or_else(|| format!("{:?}", s.status))
             ));
             return Ok(res);
         }
@@ -360,7 +372,9 @@ pub fn run_convert(
     res.module_bytes = std::fs::metadata(&module)?.len();
 
     let argv: &[&str] = match image {
-        crate::workloads::Image::Busybox | crate::workloads::Image::Testprogs => &["busybox", "true"],
+        crate::workloads::Image::Busybox | crate::workloads::Image::Testprogs => {
+            &["busybox", "true"]
+        }
         crate::workloads::Image::Debian => &["true"],
     };
     let start = |no_cache: bool| -> io::Result<Option<Summary>> {
@@ -375,7 +389,10 @@ pub fn run_convert(
             program: setup.rvbox.clone(),
             argv0: None,
             args,
-            env: vec![("RVBOX_CACHE_DIR".into(), setup.cache_dir().display().to_string())],
+            env: vec![(
+                "RVBOX_CACHE_DIR".into(),
+                setup.cache_dir().display().to_string(),
+            )],
             chroot: None,
         };
         let mut walls = Vec::new();
@@ -446,12 +463,19 @@ mod tests {
         let other = sample(Status::Exited(0), 6, 43, "");
         assert_eq!(
             judge(&[ok.clone(), other], Some((6, 42))),
-            Outcome::WrongOutput { bytes: 6, expected_bytes: 6 }
+            Outcome::WrongOutput {
+                bytes: 6,
+                expected_bytes: 6
+            }
         );
         let crashed = sample(Status::Signaled(11), 6, 42, "");
         assert_eq!(
             judge(&[ok.clone(), crashed], Some((6, 42))),
-            Outcome::Fails { status: Some(Status::Signaled(11)), message: None, output_correct: true }
+            Outcome::Fails {
+                status: Some(Status::Signaled(11)),
+                message: None,
+                output_correct: true
+            }
         );
         let enosys = sample(
             Status::Exited(1),

@@ -81,7 +81,10 @@ fn parse_stats_line(line: &str) -> Option<GuestStats> {
 pub fn first_error_line(stderr: &str, max: usize) -> Option<String> {
     let says_something = |l: &&str| {
         !is_stats_line(l)
-            && l.trim_start_matches('#').trim().chars().any(char::is_alphanumeric)
+            && l.trim_start_matches('#')
+                .trim()
+                .chars()
+                .any(char::is_alphanumeric)
             && !l.starts_with("# Fatal error in , line 0")
     };
     let line = stderr.lines().map(str::trim).find(says_something)?;
@@ -137,7 +140,10 @@ mod tests {
         let err = "rvbox: stats: 1 guest instructions in 1.000s (0 MIPS), 1 MiB guest memory\n\
                    rvbox: stats: 2 guest instructions in 2.000s (0 MIPS), 2 MiB guest memory\n";
         assert_eq!(parse_guest_stats(err).unwrap().instructions, 2);
-        assert_eq!(parse_guest_stats("rvbox: stats: lots of instructions\n"), None);
+        assert_eq!(
+            parse_guest_stats("rvbox: stats: lots of instructions\n"),
+            None
+        );
         assert_eq!(
             parse_guest_stats("rvbox: stats: 5 guest instructions in 1.0s (5 MIPS)"),
             None

@@ -294,7 +294,9 @@ const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 impl Setup {
     pub fn rootfs(&self, image: Image) -> PathBuf {
-        self.repo.join("images/out").join(format!("{}.rootfs", image.name()))
+        self.repo
+            .join("images/out")
+            .join(format!("{}.rootfs", image.name()))
     }
 
     pub fn image_layout(&self, image: Image) -> PathBuf {
@@ -336,7 +338,10 @@ impl Setup {
             },
             Peer::QemuUser => {
                 if w.multi_process {
-                    return Err("n/a: one process only (programs it starts would run as host programs)".into());
+                    return Err(
+                        "n/a: one process only (programs it starts would run as host programs)"
+                            .into(),
+                    );
                 }
                 let qemu = self.qemu_user.clone().ok_or("qemu-riscv64 not found")?;
                 let root = self.rootfs(w.image);
@@ -360,7 +365,10 @@ impl Setup {
                 let mut args = vec!["run".to_string(), module, "--".to_string()];
                 args.extend(w.argv.iter().cloned());
                 let mut env = stats_env;
-                env.push(("RVBOX_CACHE_DIR".into(), self.cache_dir().display().to_string()));
+                env.push((
+                    "RVBOX_CACHE_DIR".into(),
+                    self.cache_dir().display().to_string(),
+                ));
                 Spec {
                     program: self.rvbox.clone(),
                     argv0: None,
@@ -419,7 +427,10 @@ pub fn probe_unavailable(setup: &Setup, is_root: bool) -> BTreeMap<Peer, String>
     }
     match std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-riscv64") {
         Ok(s) if s.lines().next() == Some("enabled") => {
-            let flags = s.lines().find_map(|l| l.strip_prefix("flags: ")).unwrap_or("");
+            let flags = s
+                .lines()
+                .find_map(|l| l.strip_prefix("flags: "))
+                .unwrap_or("");
             if !flags.contains('F') {
                 out.entry(Peer::QemuChroot).or_insert(
                     "binfmt_misc qemu-riscv64 lacks the F flag (interpreter not usable in a chroot)".into(),
@@ -437,12 +448,18 @@ pub fn probe_unavailable(setup: &Setup, is_root: bool) -> BTreeMap<Peer, String>
         }
     }
     if setup.qemu_user.is_none() {
-        out.insert(Peer::QemuUser, "qemu-riscv64 not found (apt-get install qemu-user)".into());
+        out.insert(
+            Peer::QemuUser,
+            "qemu-riscv64 not found (apt-get install qemu-user)".into(),
+        );
     }
     if setup.node.is_none() {
         out.insert(Peer::Node, "node not found".into());
     }
-    for (peer, bin) in [(Peer::Rvbox, &setup.rvbox), (Peer::RvboxNative, &setup.rvbox_guest)] {
+    for (peer, bin) in [
+        (Peer::Rvbox, &setup.rvbox),
+        (Peer::RvboxNative, &setup.rvbox_guest),
+    ] {
         if !exists(bin) {
             out.insert(peer, format!("{} not built", bin.display()));
         }
@@ -497,8 +514,14 @@ mod tests {
         assert_eq!(&rvbox.args[..4], ["run", "/w/debian.wasm", "--", "python3"]);
         assert!(rvbox.env.contains(&("RVBOX_STATS".into(), "1".into())));
         let node = s.spec(Peer::Node, &w).unwrap();
-        assert_eq!(&node.args[..2], ["--single-threaded-gc", "/r/runner/node/run.mjs"]);
-        assert_eq!(&node.args[2..6], ["-e", "RVBOX_STATS=1", "/w/debian.wasm", "python3"]);
+        assert_eq!(
+            &node.args[..2],
+            ["--single-threaded-gc", "/r/runner/node/run.mjs"]
+        );
+        assert_eq!(
+            &node.args[2..6],
+            ["-e", "RVBOX_STATS=1", "/w/debian.wasm", "python3"]
+        );
     }
 
     #[test]
@@ -508,7 +531,10 @@ mod tests {
         assert!(s.spec(Peer::QemuChroot, &workload("fork-exec")).is_ok());
         let mut s = setup();
         s.unavailable.insert(Peer::Node, "broken".into());
-        assert_eq!(s.spec(Peer::Node, &workload("echo")), Err("broken".to_string()));
+        assert_eq!(
+            s.spec(Peer::Node, &workload("echo")),
+            Err("broken".to_string())
+        );
     }
 
     #[test]
@@ -520,7 +546,9 @@ mod tests {
             assert_eq!(f.id, q.id);
             assert!(q.runs <= f.runs && q.runs >= 3, "{}", f.id);
         }
-        assert!(workloads(Mode { quick: true }, Some(7)).iter().all(|w| w.runs == 7));
+        assert!(workloads(Mode { quick: true }, Some(7))
+            .iter()
+            .all(|w| w.runs == 7));
         let ids: std::collections::HashSet<_> = full.iter().map(|w| w.id).collect();
         assert_eq!(ids.len(), full.len(), "ids are unique");
     }

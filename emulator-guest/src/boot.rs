@@ -129,7 +129,8 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     let started = crate::host::now_monotonic_ns();
     let status = p.run().shell_status();
     let stats = std::env::var("RVBOX_STATS").is_ok_and(|v| !v.is_empty() && v != "0")
-        || std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|w| w == "stats" || w == "all"));
+        || std::env::var("RVBOX_LOG")
+            .is_ok_and(|v| v.split(',').any(|w| w == "stats" || w == "all"));
     if stats {
         let secs = (crate::host::now_monotonic_ns() - started) as f64 / 1e9;
         let line = format!(

@@ -642,7 +642,11 @@ mod tests {
         m.unmap(0x11000, 0x1000);
         assert_eq!(m.code_generation(), g, "data pages only");
         m.map(0x20000, 0x1000, prot::READ | prot::EXEC);
-        assert_eq!(m.code_generation(), g, "nothing was decoded from a page not yet mapped");
+        assert_eq!(
+            m.code_generation(),
+            g,
+            "nothing was decoded from a page not yet mapped"
+        );
         m.protect(0x20000, 0x1000, prot::READ);
         assert_ne!(m.code_generation(), g);
         let g = m.code_generation();

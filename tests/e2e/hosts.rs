@@ -68,7 +68,12 @@ fn node_runs_the_debian_module_to_its_exit_status() {
         (&["/usr/bin/python3", "-c", "print(6*7)"][..], 0, "42\n"),
     ] {
         let node = node_run(&m, args, b"");
-        assert_eq!((node.status, node.stdout_str().as_str()), (status, out), "{args:?}: {}", node.stderr_str());
+        assert_eq!(
+            (node.status, node.stdout_str().as_str()),
+            (status, out),
+            "{args:?}: {}",
+            node.stderr_str()
+        );
         assert_eq!(node, rvbox_run(&m, args, b""), "{args:?}");
     }
 }
@@ -89,7 +94,11 @@ fn node_survives_many_small_wasi_calls() {
             (node.status, node.stdout_str().as_str()),
             (0, "3000|1000\n"),
             "run {run}: {}",
-            node.stderr_str().lines().take(5).collect::<Vec<_>>().join("\n")
+            node.stderr_str()
+                .lines()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }

@@ -4,8 +4,7 @@ use crate::support::*;
 
 /// Cases whose output and status must match qemu-riscv64's exactly.
 const CASES: &[&str] = &[
-    "ro-write", "nx-exec", "unmapped", "jit", "fixed", "sparse", "shared", "file", "enomem",
-    "brk",
+    "ro-write", "nx-exec", "unmapped", "jit", "fixed", "sparse", "shared", "file", "enomem", "brk",
 ];
 
 #[test]
@@ -40,8 +39,15 @@ fn faults_say_what_and_where() {
         let r = rvbox_run(&m, &["mm", case], b"");
         assert_eq!(r.status, 128 + 11, "{case}");
         let err = r.stderr_str();
-        assert!(err.contains("killed by SIGSEGV: ") && err.contains(what), "{case}: {err}");
-        let why = if case == "unmapped" { "(not mapped)" } else { "(not permitted)" };
+        assert!(
+            err.contains("killed by SIGSEGV: ") && err.contains(what),
+            "{case}: {err}"
+        );
+        let why = if case == "unmapped" {
+            "(not mapped)"
+        } else {
+            "(not permitted)"
+        };
         assert!(err.contains(why), "{case}: {err}");
     }
 }

@@ -104,8 +104,22 @@ fn check(cases: Vec<Case>) {
 /// Deterministic text with some structure, so compressors have real work to do.
 fn text_input(bytes: usize) -> Vec<u8> {
     let words = [
-        "riscv", "wasm", "module", "kernel", "emulator", "container", "image", "layer", "the",
-        "of", "a", "page", "syscall", "signal", "pipe", "debian",
+        "riscv",
+        "wasm",
+        "module",
+        "kernel",
+        "emulator",
+        "container",
+        "image",
+        "layer",
+        "the",
+        "of",
+        "a",
+        "page",
+        "syscall",
+        "signal",
+        "pipe",
+        "debian",
     ];
     let mut out = Vec::with_capacity(bytes + 64);
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -140,7 +154,9 @@ fn python_standard_library() {
 /// (epoll and a self-pipe) in one process.
 #[test]
 fn python_ipc_and_asyncio() {
-    check(vec![case(&["python3", "-"]).stdin(script("ipc.py")).succeeds()]);
+    check(vec![case(&["python3", "-"])
+        .stdin(script("ipc.py"))
+        .succeeds()]);
 }
 
 /// Two modules of CPython's own test suite (package libpython3.13-testsuite).
@@ -156,7 +172,14 @@ fn python_unittest_from_its_own_test_suite() {
             .collect::<Vec<_>>()
             .join("\n")
     }
-    let args = ["python3", "-m", "unittest", "-v", "test.test_textwrap", "test.test_string"];
+    let args = [
+        "python3",
+        "-m",
+        "unittest",
+        "-v",
+        "test.test_textwrap",
+        "test.test_string",
+    ];
     check(vec![case(&args).normalize(drop_timing).succeeds()]);
 }
 
@@ -165,7 +188,12 @@ fn perl_lua_awk_and_jq_scripts() {
     let people = r#"{"people":[{"name":"ann","age":31,"city":"Oslo"},{"name":"bo","age":12,"city":"Lima"},{"name":"cy","age":45,"city":"Oslo"},{"name":"di","age":18,"city":"Pune"}]}"#;
     check(vec![
         case(&["perl", "-"]).stdin(script("tour.pl")).succeeds(),
-        case(&["perl", "-MConfig", "-e", "print \"$Config{archname} $Config{ivsize}\\n\""]),
+        case(&[
+            "perl",
+            "-MConfig",
+            "-e",
+            "print \"$Config{archname} $Config{ivsize}\\n\"",
+        ]),
         case(&["lua5.4", "-"]).stdin(script("tour.lua")).succeeds(),
         case(&["gawk", &script("tour.awk"), "/etc/passwd"]).succeeds(),
         case(&["awk", "-F:", "$3 >= 100 { print $1 }", "/etc/passwd"]),
@@ -207,7 +235,10 @@ fn compressors_round_trip_a_megabyte() {
     ] {
         let ours = rvbox_run(&m, pack, &input);
         assert_eq!(ours.status, 0, "{pack:?}: {}", ours.stderr_str());
-        assert!(ours.stdout.len() < input.len() / 2, "{pack:?} did not compress");
+        assert!(
+            ours.stdout.len() < input.len() / 2,
+            "{pack:?} did not compress"
+        );
         let oracle = qemu_chroot_run("debian.rootfs", &[], pack, &input);
         assert!(
             ours.stdout == oracle.stdout,
@@ -217,7 +248,10 @@ fn compressors_round_trip_a_megabyte() {
         );
         let back = rvbox_run(&m, unpack, &ours.stdout);
         assert_eq!(back.status, 0, "{unpack:?}: {}", back.stderr_str());
-        assert!(back.stdout == input, "{unpack:?} did not give back the input");
+        assert!(
+            back.stdout == input,
+            "{unpack:?} did not give back the input"
+        );
     }
     // Integrity checks catch corruption, as on Linux.
     let mut bad = rvbox_run(&m, &["xz", "-c"], &input).stdout;

@@ -30,7 +30,13 @@ pub fn images() -> PathBuf {
     DONE.get_or_init(|| {
         let st = Command::new("bash")
             .arg(repo().join("images/build.sh"))
-            .args(["busybox", "busybox-amd64", "busybox-multi", "testprogs", "debian"])
+            .args([
+                "busybox",
+                "busybox-amd64",
+                "busybox-multi",
+                "testprogs",
+                "debian",
+            ])
             .status()
             .expect("run images/build.sh");
         assert!(st.success(), "images/build.sh failed");

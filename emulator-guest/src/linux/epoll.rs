@@ -79,7 +79,13 @@ impl Epoll {
     }
 
     /// `EPOLL_CTL_MOD`: new events and data, re-armed.
-    pub fn modify(&self, fd: i32, file: &Rc<OpenFile>, events: u32, data: u64) -> Result<(), Errno> {
+    pub fn modify(
+        &self,
+        fd: i32,
+        file: &Rc<OpenFile>,
+        events: u32,
+        data: u64,
+    ) -> Result<(), Errno> {
         let l = self.list.borrow();
         let i = l.get(&key(fd, file)).ok_or(ENOENT)?;
         if i.events.get() & EPOLLEXCLUSIVE != 0 || events & EPOLLEXCLUSIVE != 0 {
@@ -125,12 +131,10 @@ impl Epoll {
 
     /// `true` if some interest is in host stdin, whose readiness only the host can tell.
     pub fn watches_stdin(&self) -> bool {
-        self.list.borrow().values().any(|i| {
-            i.armed.get()
-                && i.file
-                    .upgrade()
-                    .is_some_and(|f| f.reads_host_stdin())
-        })
+        self.list
+            .borrow()
+            .values()
+            .any(|i| i.armed.get() && i.file.upgrade().is_some_and(|f| f.reads_host_stdin()))
     }
 
     /// The events to report now, at most `max`, as (events, data); `stdin_ready` stands
@@ -140,7 +144,13 @@ impl Epoll {
         self.collect_at(max, stdin_ready, consume, 0)
     }
 
-    fn collect_at(&self, max: usize, stdin_ready: bool, consume: bool, depth: u32) -> Vec<(u32, u64)> {
+    fn collect_at(
+        &self,
+        max: usize,
+        stdin_ready: bool,
+        consume: bool,
+        depth: u32,
+    ) -> Vec<(u32, u64)> {
         let mut out = Vec::new();
         let mut l = self.list.borrow_mut();
         l.retain(|_, i| i.file.strong_count() > 0);
@@ -236,8 +246,13 @@ mod tests {
         // Again: level reports again, edge and one-shot do not.
         assert_eq!(ep.collect(8, false, true), vec![(1, 30)]);
         counter(&b).write(1, true).unwrap();
-        assert_eq!(ep.collect(8, false, true), vec![(1, 30), (1, 40)], "a new edge");
-        ep.modify(5, &c, POLLIN as u32 | POLLOUT as u32, 55).unwrap();
+        assert_eq!(
+            ep.collect(8, false, true),
+            vec![(1, 30), (1, 40)],
+            "a new edge"
+        );
+        ep.modify(5, &c, POLLIN as u32 | POLLOUT as u32, 55)
+            .unwrap();
         assert_eq!(ep.collect(1, false, true), vec![(1, 30)], "at most max");
         assert_eq!(
             ep.collect(8, false, true),

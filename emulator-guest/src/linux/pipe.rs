@@ -528,7 +528,10 @@ mod tests {
 
     fn pair() -> (PipeEnd, PipeEnd) {
         let p = Pipe::anonymous(0, 0);
-        (PipeEnd::new(p.clone(), true, false), PipeEnd::new(p, false, true))
+        (
+            PipeEnd::new(p.clone(), true, false),
+            PipeEnd::new(p, false, true),
+        )
     }
 
     #[test]
@@ -602,9 +605,13 @@ mod tests {
         let (r, w) = pair();
         assert_eq!(w.write(&[1; 61440], true, false), Ok(61440)); // 15 pages
         assert_eq!(w.write(&[2; 100], true, false), Ok(100)); // a 16th page
-        // 4000 bytes would fit the last page's room (3996) no more: nothing is written.
+                                                              // 4000 bytes would fit the last page's room (3996) no more: nothing is written.
         assert_eq!(w.write(&[3; 4000], true, false), Err(EAGAIN));
-        assert_eq!(w.write(&[3; 3996], true, false), Ok(3996), "tops up the last page");
+        assert_eq!(
+            w.write(&[3; 3996], true, false),
+            Ok(3996),
+            "tops up the last page"
+        );
         let mut b = vec![0u8; 4096];
         assert_eq!(r.read(&mut b, true), Ok(4096), "frees the first page");
         // 5000 bytes: the 904-byte tail cannot top up a full page; one free page takes 4096.

@@ -1729,7 +1729,6 @@ impl Process {
     }
 }
 
-
 /// fadvise64(2): advice is accepted (all data is in memory already); checks as Linux.
 pub fn fadvise64(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let f = p.fds.get(a[0] as i32)?;

@@ -146,7 +146,9 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 p.mem.map_borrowed(start, &b[..whole], pr);
             }
             if whole < b.len() {
-                p.mem.poke(start + whole as u64, &b[whole..]).map_err(|_| ENOMEM)?;
+                p.mem
+                    .poke(start + whole as u64, &b[whole..])
+                    .map_err(|_| ENOMEM)?;
             }
         }
         Some(FileBytes::Copy(v)) if !v.is_empty() => {

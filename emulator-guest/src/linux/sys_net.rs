@@ -194,7 +194,9 @@ fn put_addr(p: &mut Process, addr: u64, lenp: u64, bytes: &[u8]) -> Result<(), E
     }
     let k = bytes.len().min(cap as usize);
     p.mem.write_bytes(addr, &bytes[..k]).map_err(|_| EFAULT)?;
-    p.mem.write_u32(lenp, bytes.len() as u32).map_err(|_| EFAULT)?;
+    p.mem
+        .write_u32(lenp, bytes.len() as u32)
+        .map_err(|_| EFAULT)?;
     Ok(())
 }
 
@@ -338,7 +340,13 @@ fn with_timeout<T>(timeout_ns: u64, r: Result<T, Errno>) -> Result<T, Errno> {
 
 /// Sends `data` on socket file `f` (to `to`, if given), raising SIGPIPE on EPIPE unless
 /// `MSG_NOSIGNAL`.
-fn do_send(p: &mut Process, f: &OpenFile, data: &[u8], to: Option<Rc<Core>>, flags: u32) -> SysResult {
+fn do_send(
+    p: &mut Process,
+    f: &OpenFile,
+    data: &[u8],
+    to: Option<Rc<Core>>,
+    flags: u32,
+) -> SysResult {
     let s = sock(f);
     if flags & MSG_OOB != 0 {
         p.log_once("send: MSG_OOB is not supported: EOPNOTSUPP".into());
@@ -358,7 +366,11 @@ fn dest(p: &mut Process, s: &UnixSocket, addr: u64, len: u64) -> Result<Option<R
         return Ok(None);
     }
     if s.ty() != SockType::Dgram {
-        return Err(if s.is_connected() { EISCONN } else { EOPNOTSUPP });
+        return Err(if s.is_connected() {
+            EISCONN
+        } else {
+            EOPNOTSUPP
+        });
     }
     let a = read_addr(p, addr, len)?.ok_or(EINVAL)?;
     find_target(p, &a).map(Some)

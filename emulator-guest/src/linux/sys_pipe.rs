@@ -100,10 +100,9 @@ pub fn memfd_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
     } else {
         (0o777, F_SEAL_SEAL)
     };
-    let node = p.vfs.new_node(
-        S_IFREG | perm,
-        Content::File(FileData::Upper(Vec::new())),
-    );
+    let node = p
+        .vfs
+        .new_node(S_IFREG | perm, Content::File(FileData::Upper(Vec::new())));
     {
         let mut m = node.meta.borrow_mut();
         m.uid = p.creds.euid;

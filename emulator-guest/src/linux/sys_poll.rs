@@ -18,7 +18,11 @@ use super::syscalls::SysResult;
 use super::Process;
 
 /// Polls `fds` (fd, events) until one is ready or the timeout passes; returns revents.
-fn do_poll(p: &mut Process, fds: &[(i32, u16)], timeout_ns: Option<u64>) -> Result<Vec<u16>, Errno> {
+fn do_poll(
+    p: &mut Process,
+    fds: &[(i32, u16)],
+    timeout_ns: Option<u64>,
+) -> Result<Vec<u16>, Errno> {
     let mut rev: Vec<Option<u16>> = fds
         .iter()
         .map(|&(fd, ev)| {
@@ -74,7 +78,9 @@ fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(EINVAL);
     }
-    Ok(Some((sec as u64).saturating_mul(1_000_000_000) + nsec as u64))
+    Ok(Some(
+        (sec as u64).saturating_mul(1_000_000_000) + nsec as u64,
+    ))
 }
 
 /// Checks a signal mask argument: a mask must be a full `sigset_t` (8 bytes).

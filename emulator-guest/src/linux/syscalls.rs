@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use super::errno::*;
 use super::{
-    sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net, sys_pipe as pipe,
-    sys_poll as poll, sys_task as task, sys_xattr as x, Process,
+    sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net, sys_pipe as pipe, sys_poll as poll,
+    sys_task as task, sys_xattr as x, Process,
 };
 
 pub type SysResult = Result<u64, Errno>;

@@ -254,10 +254,7 @@ impl UnixSocket {
     }
 
     pub fn peer_addr(&self) -> Option<Option<Addr>> {
-        self.peer
-            .borrow()
-            .as_ref()
-            .map(|p| p.addr.borrow().clone())
+        self.peer.borrow().as_ref().map(|p| p.addr.borrow().clone())
     }
 
     pub fn peer_cred(&self) -> Option<Ucred> {
@@ -492,8 +489,8 @@ impl UnixSocket {
         }
         let rx = &core.rx;
         let empty = rx.queue().is_empty();
-        let eof = core.reads_shut()
-            || (core.ty.connection() && self.is_connected() && rx.writers() == 0);
+        let eof =
+            core.reads_shut() || (core.ty.connection() && self.is_connected() && rx.writers() == 0);
         if empty {
             if let Some(e) = core.take_err() {
                 return Err(e);
@@ -551,7 +548,10 @@ impl UnixSocket {
         let conn = core.ty.connection();
         let rcv_shut = core.reads_shut() || (conn && peer.is_some() && core.rx.writers() == 0);
         let snd_shut = core.sends_shut()
-            || (conn && peer.as_ref().is_some_and(|p| p.rx.readers() == 0 || p.closed.get()));
+            || (conn
+                && peer
+                    .as_ref()
+                    .is_some_and(|p| p.rx.readers() == 0 || p.closed.get()));
         if rcv_shut {
             ev |= POLLRDHUP | POLLIN | POLLRDNORM;
         }
@@ -670,7 +670,11 @@ mod tests {
         let (a, b) = UnixSocket::pair(SockType::Stream, ME);
         assert_eq!(a.send(b"ping", None, true), Ok(4));
         assert_eq!(a.send(b"pong", None, true), Ok(4));
-        assert_eq!(recv(&b, 100).unwrap(), b"pingpong", "a stream merges writes");
+        assert_eq!(
+            recv(&b, 100).unwrap(),
+            b"pingpong",
+            "a stream merges writes"
+        );
         assert_eq!(b.send(b"back", None, true), Ok(4));
         assert_eq!(recv(&a, 2).unwrap(), b"ba");
         assert_eq!(recv(&a, 9).unwrap(), b"ck");
@@ -678,7 +682,11 @@ mod tests {
         assert_eq!(a.poll() & POLLIN, 0);
         assert_eq!(a.poll() & POLLOUT, POLLOUT);
         drop(b);
-        assert_eq!(recv(&a, 9).unwrap(), b"", "end of file once the peer is gone");
+        assert_eq!(
+            recv(&a, 9).unwrap(),
+            b"",
+            "end of file once the peer is gone"
+        );
         assert_eq!(a.send(b"x", None, true), Err(EPIPE));
         assert_eq!(a.poll() & (POLLHUP | POLLIN), POLLHUP | POLLIN);
     }
@@ -700,13 +708,21 @@ mod tests {
         a.shutdown(1).unwrap();
         assert_eq!(a.send(b"more", None, true), Err(EPIPE));
         assert_eq!(recv(&b, 9).unwrap(), b"last");
-        assert_eq!(recv(&b, 9).unwrap(), b"", "b sees end of file after the data");
+        assert_eq!(
+            recv(&b, 9).unwrap(),
+            b"",
+            "b sees end of file after the data"
+        );
         assert_eq!(b.poll() & POLLRDHUP, POLLRDHUP);
         // b can still talk to a.
         assert_eq!(b.send(b"reply", None, true), Ok(5));
         assert_eq!(recv(&a, 9).unwrap(), b"reply");
         b.shutdown(0).unwrap();
-        assert_eq!(a.send(b"x", None, true), Err(EPIPE), "a's writes are shut too");
+        assert_eq!(
+            a.send(b"x", None, true),
+            Err(EPIPE),
+            "a's writes are shut too"
+        );
         assert_eq!(a.shutdown(7), Err(EINVAL));
     }
 
@@ -737,7 +753,11 @@ mod tests {
         assert_eq!(a.send(b"d3", None, true), Err(ENOTCONN));
         let (c, d) = UnixSocket::pair(SockType::Dgram, ME);
         drop(c);
-        assert_eq!(recv(&d, 9), Err(EAGAIN), "datagram sockets never read end of file");
+        assert_eq!(
+            recv(&d, 9),
+            Err(EAGAIN),
+            "datagram sockets never read end of file"
+        );
     }
 
     #[test]
@@ -767,7 +787,8 @@ mod tests {
         let l = UnixSocket::new(SockType::Stream, ME);
         let key = BindKey::Abstract(b"\0test-listen".to_vec());
         assert_eq!(l.listen(1), Err(EINVAL), "not bound");
-        l.bind(b"\0test-listen".to_vec(), key.clone(), None).unwrap();
+        l.bind(b"\0test-listen".to_vec(), key.clone(), None)
+            .unwrap();
         let other = UnixSocket::new(SockType::Stream, ME);
         assert_eq!(
             other.bind(b"\0test-listen".to_vec(), key.clone(), None),
@@ -775,7 +796,11 @@ mod tests {
         );
         let target = lookup(&key).unwrap();
         let c0 = UnixSocket::new(SockType::Stream, ME);
-        assert_eq!(c0.connect(&target, ME, true), Err(ECONNREFUSED), "not listening");
+        assert_eq!(
+            c0.connect(&target, ME, true),
+            Err(ECONNREFUSED),
+            "not listening"
+        );
         l.listen(1).unwrap();
         let c1 = UnixSocket::new(SockType::Stream, ME);
         let c2 = UnixSocket::new(SockType::Stream, ME);
