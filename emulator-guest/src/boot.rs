@@ -127,7 +127,12 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         return fail(status, &format!("{name}: cannot run: {}", strerror(e)));
     }
     let started = crate::host::now_monotonic_ns();
-    let status = p.run().shell_status();
+    let kernel = p.kernel.clone();
+    let status = crate::linux::kernel::run(p).shell_status();
+    let (instret, peak) = {
+        let k = kernel.borrow();
+        (k.instret, k.peak_resident)
+    };
     let stats = std::env::var("RVBOX_STATS").is_ok_and(|v| !v.is_empty() && v != "0")
         || std::env::var("RVBOX_LOG")
             .is_ok_and(|v| v.split(',').any(|w| w == "stats" || w == "all"));
@@ -135,10 +140,10 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         let secs = (crate::host::now_monotonic_ns() - started) as f64 / 1e9;
         let line = format!(
             "rvbox: stats: {} guest instructions in {:.3}s ({:.0} MIPS), {} MiB guest memory\n",
-            p.cpu.instret,
+            instret,
             secs,
-            p.cpu.instret as f64 / secs.max(1e-9) / 1e6,
-            p.mem.resident_bytes() >> 20
+            instret as f64 / secs.max(1e-9) / 1e6,
+            peak >> 20
         );
         let _ = crate::host::write(2, line.as_bytes());
     }

@@ -14,11 +14,17 @@
 //! lives as long as the program): they cost no host memory until written, and the first
 //! write copies the page (copy-on-write), as a private file mapping does on Linux.
 //!
+//! `fork` makes a copy-on-write copy of an address space: both share every written frame
+//! (reference-counted) and the first write on either side copies the page, unless the page
+//! belongs to a shared mapping (`MAP_SHARED`), whose frames stay shared.
+//!
 //! Speed: loads, stores and instruction fetches go through small direct-mapped TLBs that
 //! cache the host address of a guest page, one per access kind, so the permission check is
 //! done once per page and not once per access. Every change to the page tables flushes them.
 
+use std::cell::UnsafeCell;
 use std::ptr;
+use std::rc::Rc;
 
 pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
@@ -39,6 +45,13 @@ pub mod prot {
     pub const EXEC: u8 = 4;
     /// Internal: the page is mapped (so `NONE` is told apart from unmapped).
     pub(crate) const MAPPED: u8 = 0x80;
+    /// Internal: the page belongs to a shared mapping; `fork` shares its frame.
+    pub(crate) const SHARED: u8 = 0x40;
+    /// Internal: the page's frame may also be another address space's (after `fork`):
+    /// copied before it is written.
+    pub(crate) const COW: u8 = 0x20;
+    /// The bits `mmap`'s protection uses.
+    pub(crate) const RWX: u8 = READ | WRITE | EXEC;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,24 +72,22 @@ pub struct Fault {
     pub mapped: bool,
 }
 
-#[repr(C, align(4096))]
-struct Frame([u8; PAGE_SIZE as usize]);
+/// A host page holding guest data. Shared (`Rc`) between address spaces after `fork`; all
+/// access goes through raw pointers from `ptr()`, and the emulator is single-threaded.
+#[repr(C, align(16))]
+struct Frame(UnsafeCell<[u8; PAGE_SIZE as usize]>);
 
-static ZERO_FRAME: Frame = Frame([0; PAGE_SIZE as usize]);
+static ZERO_PAGE: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
 
 impl Frame {
-    fn zeroed() -> Box<Frame> {
-        // A zeroed allocation comes from calloc/mmap and is cheap.
-        let layout = std::alloc::Layout::new::<Frame>();
-        // SAFETY: `Frame` has a non-zero size and all-zero bytes are a valid `Frame`; the
-        // pointer comes from the global allocator with `Frame`'s layout, as `Box` requires.
-        unsafe {
-            let p = std::alloc::alloc_zeroed(layout) as *mut Frame;
-            if p.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            Box::from_raw(p)
-        }
+    fn zeroed() -> Rc<Frame> {
+        let f = Rc::<Frame>::new_zeroed();
+        // SAFETY: all-zero bytes are a valid `Frame` (a byte array in an `UnsafeCell`).
+        unsafe { f.assume_init() }
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.0.get() as *mut u8
     }
 }
 
@@ -84,8 +95,8 @@ impl Frame {
 enum Backing {
     /// Never written: reads see zeros.
     Zero,
-    /// A host frame of its own.
-    Owned(Box<Frame>),
+    /// A host frame, this address space's alone unless the page is `COW` or `SHARED`.
+    Owned(Rc<Frame>),
     /// `PAGE_SIZE` bytes of a `&'static [u8]` (image file data), read in place and copied
     /// on the first write.
     Borrowed(&'static [u8; PAGE_SIZE as usize]),
@@ -111,25 +122,39 @@ impl L2 {
         })
     }
 
-    /// The page's own frame, made (zeroed or copied from its borrowed bytes) if needed.
+    /// A frame the page may be written through: made (zeroed or copied from its borrowed
+    /// bytes) if needed, or copied if another address space may share it (`COW`).
     /// `None` when `in_use` has reached `limit`.
     fn owned_frame(&mut self, i: usize, in_use: &mut u64, limit: u64) -> Option<*mut u8> {
+        let cow = self.prot[i] & prot::COW != 0;
         if let Backing::Owned(f) = &mut self.frames[i] {
-            return Some(f.0.as_mut_ptr());
+            if !cow || Rc::strong_count(f) == 1 {
+                self.prot[i] &= !prot::COW;
+                return Some(f.ptr());
+            }
+            // Shared with another address space since a fork: this one gets a copy (it
+            // already counts the page, so the count does not change).
+            let copy = Frame::zeroed();
+            // SAFETY: two distinct live frames of PAGE_SIZE bytes.
+            unsafe { ptr::copy_nonoverlapping(f.ptr(), copy.ptr(), PAGE_SIZE as usize) };
+            let base = copy.ptr();
+            *f = copy;
+            self.prot[i] &= !prot::COW;
+            return Some(base);
         }
         if *in_use >= limit {
             return None;
         }
         *in_use += 1;
-        let mut f = Frame::zeroed();
+        let f = Frame::zeroed();
         if let Backing::Borrowed(b) = self.frames[i] {
-            f.0.copy_from_slice(b);
+            // SAFETY: `b` and the new frame are distinct PAGE_SIZE-byte buffers.
+            unsafe { ptr::copy_nonoverlapping(b.as_ptr(), f.ptr(), PAGE_SIZE as usize) };
         }
+        let base = f.ptr();
         self.frames[i] = Backing::Owned(f);
-        match &mut self.frames[i] {
-            Backing::Owned(f) => Some(f.0.as_mut_ptr()),
-            _ => unreachable!(),
-        }
+        self.prot[i] &= !prot::COW;
+        Some(base)
     }
 }
 
@@ -208,7 +233,9 @@ macro_rules! access_fns {
 impl Memory {
     pub fn new() -> Memory {
         Memory {
-            l1: (0..L1_SIZE).map(|_| None).collect(),
+            // Made on the first mapping: an empty address space costs nothing (a process
+            // that is not running holds one in place of its own).
+            l1: Vec::new(),
             tlb_read: [TLB_EMPTY; TLB_SIZE],
             tlb_write: [TLB_EMPTY; TLB_SIZE],
             tlb_exec: [TLB_EMPTY; TLB_SIZE],
@@ -278,7 +305,7 @@ impl Memory {
     pub fn prot_at(&self, addr: u64) -> Option<u8> {
         let (l2, i) = self.pte(addr >> PAGE_SHIFT)?;
         let p = l2.prot[i];
-        (p & prot::MAPPED != 0).then_some(p & !prot::MAPPED)
+        (p & prot::MAPPED != 0).then_some(p & prot::RWX)
     }
 
     /// Resolves `vpn` for `access`, allocating the frame if the page is written for the
@@ -307,7 +334,7 @@ impl Memory {
             return Err(fault(true));
         }
         let base = match &mut l2.frames[i2] {
-            Backing::Owned(f) => f.0.as_mut_ptr(),
+            Backing::Owned(f) if access != Access::Write || p & prot::COW == 0 => f.ptr(),
             // First write to a zero or borrowed page: it gets a frame of its own.
             _ if access == Access::Write => {
                 match l2.owned_frame(i2, &mut self.frames_in_use, self.frame_limit) {
@@ -319,9 +346,11 @@ impl Memory {
             }
             // Never written: reads see the shared zero page, and borrowed pages their
             // borrowed bytes. Neither is ever written through this pointer: a write always
-            // takes the branch above, and only owned frames enter the write TLB.
-            Backing::Zero => ZERO_FRAME.0.as_ptr() as *mut u8,
+            // takes the branch above, and only frames that are this space's to write (not
+            // `COW`) enter the write TLB.
+            Backing::Zero => ZERO_PAGE.as_ptr() as *mut u8,
             Backing::Borrowed(b) => b.as_ptr() as *mut u8,
+            Backing::Owned(_) => unreachable!("a COW write takes the branch above"),
         };
         let slot = (vpn as usize) & (TLB_SIZE - 1);
         let entry = TlbEntry { vpn, base };
@@ -412,7 +441,9 @@ impl Memory {
             return None;
         }
         if let Backing::Owned(f) = &mut l2.frames[i2] {
-            return Some(f.0.as_mut_ptr());
+            if l2.prot[i2] & prot::COW == 0 {
+                return Some(f.ptr());
+            }
         }
         // The loader is not bound by the guest's memory limit.
         let base = l2.owned_frame(i2, &mut self.frames_in_use, u64::MAX)?;
@@ -487,6 +518,58 @@ impl Memory {
         });
     }
 
+    /// Marks the mapped pages of `[addr, addr+len)` as belonging to a shared mapping:
+    /// `fork` shares their frames instead of copying them on write.
+    pub fn set_shared(&mut self, addr: u64, len: u64) {
+        self.for_pages(addr, len, false, |l2, i, _| {
+            if l2.prot[i] & prot::MAPPED != 0 {
+                l2.prot[i] |= prot::SHARED;
+            }
+        });
+    }
+
+    /// A copy-on-write copy of this address space, as `fork` makes: frames written so far
+    /// are shared by both and copied by whichever side writes first; frames of shared
+    /// mappings stay shared for good (a never-written one is made now, so that both sides
+    /// see each other's writes).
+    pub fn fork(&mut self) -> Memory {
+        let mut child = Memory::new();
+        child.l1 = (0..L1_SIZE).map(|_| None).collect();
+        child.frame_limit = self.frame_limit;
+        child.code_generation = self.code_generation;
+        for (i1, slot) in self.l1.iter_mut().enumerate() {
+            let Some(l2) = slot else { continue };
+            let mut c = L2::new();
+            for i in 0..L2_SIZE {
+                let p = l2.prot[i];
+                if p & prot::MAPPED == 0 {
+                    continue;
+                }
+                if p & prot::SHARED != 0 && !matches!(l2.frames[i], Backing::Owned(_)) {
+                    // Not subject to the limit: the page exists already, as far as the
+                    // guest can tell.
+                    l2.owned_frame(i, &mut self.frames_in_use, u64::MAX);
+                }
+                c.frames[i] = match &l2.frames[i] {
+                    Backing::Zero => Backing::Zero,
+                    Backing::Borrowed(b) => Backing::Borrowed(b),
+                    Backing::Owned(f) => {
+                        child.frames_in_use += 1;
+                        if p & prot::SHARED == 0 {
+                            l2.prot[i] |= prot::COW;
+                        }
+                        Backing::Owned(f.clone())
+                    }
+                };
+                c.prot[i] = l2.prot[i];
+            }
+            child.l1[i1] = Some(c);
+        }
+        // Pages this space could write in place are now copy-on-write.
+        self.flush_tlb();
+        child
+    }
+
     /// Unmaps `[addr, addr+len)` (page-aligned). Unmapped pages in the range are fine.
     pub fn unmap(&mut self, addr: u64, len: u64) {
         self.for_pages(addr, len, false, |l2, i, in_use| {
@@ -501,7 +584,7 @@ impl Memory {
     pub fn protect(&mut self, addr: u64, len: u64, p: u8) {
         self.for_pages(addr, len, false, |l2, i, _| {
             if l2.prot[i] & prot::MAPPED != 0 {
-                l2.prot[i] = p | prot::MAPPED;
+                l2.prot[i] = (l2.prot[i] & !prot::RWX) | p;
             }
         });
     }
@@ -528,6 +611,12 @@ impl Memory {
         let end = (addr + len).min(USER_END);
         let mut vpn = addr >> PAGE_SHIFT;
         let mut was_exec = false;
+        if self.l1.is_empty() {
+            if !create {
+                return;
+            }
+            self.l1 = (0..L1_SIZE).map(|_| None).collect();
+        }
         while vpn << PAGE_SHIFT < end {
             let i1 = (vpn >> L2_BITS) as usize;
             let slot = &mut self.l1[i1];
@@ -668,5 +757,42 @@ mod tests {
         m.write_u8(0x4000, 1).unwrap();
         let f = m.write_u8(0x5000, 1).unwrap_err();
         assert!(m.out_of_memory(f.addr));
+    }
+
+    #[test]
+    fn fork_is_copy_on_write_and_shared_pages_stay_shared() {
+        let mut a = Memory::new();
+        a.map(0x10000, 0x3000, prot::READ | prot::WRITE);
+        a.set_shared(0x12000, 0x1000);
+        a.write_u64(0x10000, 1).unwrap();
+        assert_eq!(a.read_u64(0x10000), Ok(1)); // in the TLBs before the fork
+        let mut b = a.fork();
+        assert_eq!(b.read_u64(0x10000), Ok(1));
+        assert_eq!(b.read_u64(0x11000), Ok(0));
+        // Private: each side's writes are its own, whichever writes first.
+        a.write_u64(0x10000, 2).unwrap();
+        assert_eq!(b.read_u64(0x10000), Ok(1));
+        b.write_u64(0x10008, 3).unwrap();
+        assert_eq!(a.read_u64(0x10008), Ok(0));
+        assert_eq!(a.read_u64(0x10000), Ok(2));
+        b.write_u64(0x11000, 4).unwrap();
+        assert_eq!(a.read_u64(0x11000), Ok(0));
+        // Shared: never written before the fork, still one page for both.
+        a.write_u64(0x12000, 5).unwrap();
+        assert_eq!(b.read_u64(0x12000), Ok(5));
+        b.write_u64(0x12008, 6).unwrap();
+        assert_eq!(a.read_u64(0x12008), Ok(6));
+        // A protection change keeps the page shared.
+        b.protect(0x12000, 0x1000, prot::READ);
+        b.protect(0x12000, 0x1000, prot::READ | prot::WRITE);
+        b.write_u64(0x12010, 7).unwrap();
+        assert_eq!(a.read_u64(0x12010), Ok(7));
+        // After the child is gone the parent writes its frames in place again.
+        let mut c = a.fork();
+        drop(c.read_u64(0));
+        drop(b);
+        drop(c);
+        a.write_u64(0x10000, 8).unwrap();
+        assert_eq!(a.read_u64(0x10000), Ok(8));
     }
 }

@@ -34,6 +34,7 @@ pub const STACK_SIZE: u64 = 8 << 20;
 /// `mmap` allocates downwards from here (below the stack and a gap, as Linux does).
 pub const MMAP_BASE: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
 
+#[derive(Clone)]
 pub struct Mm {
     vmas: BTreeMap<u64, Vma>,
     pub brk_start: u64,

@@ -1,8 +1,8 @@
 //! The Linux personality: a guest process, its start-up, and its system calls.
 //!
-//! `Process::run` drives the CPU and handles what stops it: `ecall` (a system call, looked
-//! up in `syscalls::TABLE`), faults and illegal instructions (fatal signals, as Linux
-//! delivers them when no handler runs), and the instruction budget.
+//! `kernel::run` drives the tasks (`Process`: one thread each) and handles what stops the
+//! CPU: `ecall` (a system call, looked up in `syscalls::TABLE`), faults and illegal
+//! instructions (signals), and the instruction budget.
 
 pub mod abi;
 pub mod elf;
@@ -10,6 +10,7 @@ pub mod epoll;
 pub mod errno;
 pub mod eventfd;
 pub mod fd;
+pub mod kernel;
 pub mod mm;
 pub mod pipe;
 pub mod procfs;
@@ -20,15 +21,18 @@ mod sys_mm;
 mod sys_net;
 mod sys_pipe;
 mod sys_poll;
+mod sys_proc;
+mod sigdeliver;
 mod sys_task;
 mod sys_xattr;
 pub mod syscalls;
 pub mod unix;
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use crate::cpu::{Cpu, Exit};
+use crate::cpu::Cpu;
 use crate::mem::{prot, Memory, PAGE_SIZE};
 use crate::vfs::{Content, Follow, Node, Vfs};
 use errno::*;
@@ -67,27 +71,53 @@ pub struct Creds {
     pub groups: Vec<u32>,
 }
 
-/// Instructions run between checks for pending work.
-const SLICE: u64 = 1 << 20;
-
+/// One task (thread) and everything it sees. See `kernel` for how tasks share the address
+/// space and descriptor table (`vm`, `files`) and how they are scheduled.
 pub struct Process {
     pub cpu: Cpu,
+    /// The address space and descriptor table, checked out of `vm` and `files` while the
+    /// task runs (empty placeholders while it is parked).
     pub mem: Memory,
     pub mm: Mm,
     pub fds: FdTable,
+    pub vm: Rc<RefCell<Option<(Memory, Mm)>>>,
+    pub files: Rc<RefCell<Option<FdTable>>>,
+    /// Identity of what `CLONE_FS` shares (cwd, umask) and `CLONE_SIGHAND` (the actions):
+    /// changes are copied to every task with the same token.
+    pub fs_share: Rc<()>,
+    pub sighand_share: Rc<()>,
     pub vfs: Rc<Vfs>,
     pub cwd: Node,
     pub umask: u32,
+    /// Thread group id (what getpid returns) and thread id.
     pub pid: i32,
-    pub ppid: i32,
+    pub tid: i32,
+    pub kernel: Rc<RefCell<kernel::Kernel>>,
     /// When the process was created (monotonic ns, "since boot").
     pub started_ns: u64,
     pub creds: Creds,
     pub signals: SignalState,
     /// Scheduling, rseq and other per-task state (`sys_task.rs`).
     pub task: sys_task::TaskState,
-    /// Set when the process has ended.
+    /// Set when the task has ended; with `exit_group`, its whole thread group ends.
     pub exit: Option<ExitReason>,
+    pub exit_group: bool,
+    /// Signals waiting for delivery to this task.
+    pub pending: Vec<kernel::PendingSignal>,
+    /// The mask to restore after the handler of the signal that ends an rt_sigsuspend.
+    pub saved_mask: Option<u64>,
+    /// What the current system call waits for, if it returned `EBLOCK`.
+    pub wait: kernel::Wait,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken at exit.
+    pub clear_child_tid: u64,
+    /// `set_robust_list`: the head and its length.
+    pub robust_list: (u64, u64),
+    /// A vfork parent waits for this child to exec or end.
+    pub vfork_child: Option<i32>,
+    /// A vfork child: the parent it lets go on when it execs or ends.
+    pub vfork_parent: Option<i32>,
+    /// End the turn after this system call (sched_yield).
+    pub yield_now: bool,
     /// Name (`comm`) and path of the running program, and its file (`/proc/PID/exe`).
     pub comm: Vec<u8>,
     pub exe: Vec<u8>,
@@ -106,6 +136,7 @@ pub struct Process {
 }
 
 impl Process {
+    /// The first process of a run (pid 1 once `kernel::run` starts it).
     pub fn new(vfs: Rc<Vfs>) -> Process {
         let cwd = vfs.root();
         Process {
@@ -113,16 +144,30 @@ impl Process {
             mem: Memory::new(),
             mm: Mm::new(),
             fds: FdTable::with_stdio(),
+            vm: Rc::new(RefCell::new(None)),
+            files: Rc::new(RefCell::new(None)),
+            fs_share: Rc::new(()),
+            sighand_share: Rc::new(()),
             vfs,
             cwd,
             umask: 0o022,
             pid: 1,
-            ppid: 0,
+            tid: 1,
+            kernel: kernel::Kernel::new(),
             started_ns: crate::host::now_monotonic_ns(),
             creds: Creds::default(),
             signals: SignalState::default(),
             task: sys_task::TaskState::default(),
             exit: None,
+            exit_group: false,
+            pending: Vec::new(),
+            saved_mask: None,
+            wait: kernel::Wait::default(),
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+            vfork_child: None,
+            vfork_parent: None,
+            yield_now: false,
             comm: Vec::new(),
             exe: Vec::new(),
             exe_node: None,
@@ -302,9 +347,12 @@ impl Process {
         mm.brk_start = brk;
         mm.brk = brk;
 
+        self.leave_shared_on_exec();
         self.mem = mem;
         self.mm = mm;
+        let instret = self.cpu.instret;
         self.cpu = Cpu::new();
+        self.cpu.instret = instret;
         self.cpu.pc = entry;
         self.cpu.x[2] = sp;
         self.exe = exe;
@@ -324,79 +372,48 @@ impl Process {
         for fd in cloexec {
             let _ = self.fds.close(fd);
         }
+        if let Some(e) = self.kernel.borrow_mut().procs.get_mut(&self.pid) {
+            e.execed = true;
+            e.comm = self.comm.clone();
+        }
+        self.release_vfork_parent();
         Ok(())
     }
 
-    /// Runs until the process ends.
-    pub fn run(&mut self) -> ExitReason {
-        loop {
-            if let Some(e) = self.exit {
-                return e;
+    /// What `execve` does before the new image replaces the old: the other threads of the
+    /// group end, and an address space or descriptor table shared with other processes
+    /// (vfork, `CLONE_VM`/`CLONE_FILES` without threads) stays theirs: this task gets its
+    /// own.
+    fn leave_shared_on_exec(&mut self) {
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
+        if let Some(e) = kb.procs.get(&self.pid) {
+            let others: Vec<i32> = e.threads.iter().copied().filter(|&t| t != self.tid).collect();
+            for t in others {
+                kb.parked.remove(&t);
             }
-            match self.cpu.run(&mut self.mem, SLICE) {
-                Exit::Budget => {}
-                Exit::Ecall => {
-                    let pc = self.cpu.pc;
-                    let nr = self.cpu.x[17];
-                    let args = [
-                        self.cpu.x[10],
-                        self.cpu.x[11],
-                        self.cpu.x[12],
-                        self.cpu.x[13],
-                        self.cpu.x[14],
-                        self.cpu.x[15],
-                    ];
-                    let r = syscalls::dispatch(self, nr, &args);
-                    if let Some(ret) = r {
-                        self.cpu.x[10] = match ret {
-                            Ok(v) => v,
-                            Err(e) => (-(e as i64)) as u64,
-                        };
-                        // A syscall that changed the pc (execve) already set it.
-                        if self.cpu.pc == pc {
-                            self.cpu.pc = pc + 4;
-                        }
-                    }
-                }
-                Exit::IllegalInstruction { bits } => {
-                    let width = if bits & 3 == 3 { 8 } else { 4 };
-                    let msg = format!(
-                        "illegal instruction 0x{bits:0width$x} at pc 0x{:x}",
-                        self.cpu.pc
-                    );
-                    self.fatal(SIGILL, &msg);
-                }
-                Exit::Ebreak => {
-                    let msg = format!("breakpoint (ebreak) at pc 0x{:x}", self.cpu.pc);
-                    self.fatal(SIGTRAP, &msg);
-                }
-                Exit::Fault(f) => {
-                    if f.access == crate::mem::Access::Write && self.mem.out_of_memory(f.addr) {
-                        let msg = format!(
-                            "out of memory: the guest uses {} MiB, its limit",
-                            self.mem.resident_bytes() >> 20
-                        );
-                        self.fatal(SIGKILL, &msg);
-                    } else {
-                        let what = match f.access {
-                            crate::mem::Access::Read => "read from",
-                            crate::mem::Access::Write => "write to",
-                            crate::mem::Access::Exec => "execute at",
-                        };
-                        let why = if f.mapped {
-                            "not permitted"
-                        } else {
-                            "not mapped"
-                        };
-                        let msg = format!(
-                            "segmentation fault: {what} 0x{:x} ({why}) at pc 0x{:x}",
-                            f.addr, self.cpu.pc
-                        );
-                        self.fatal(SIGSEGV, &msg);
-                    }
-                }
-            }
+            let e = kb.procs.get_mut(&self.pid).unwrap();
+            e.threads = vec![self.pid];
+            kb.futex_waiters.retain(|w| w.tid != self.tid);
         }
+        drop(kb);
+        if self.tid != self.pid {
+            // The exec'ing thread takes over the leader's id, as on Linux.
+            self.tid = self.pid;
+        }
+        if Rc::strong_count(&self.vm) > 1 {
+            let mem = std::mem::take(&mut self.mem);
+            let mm = std::mem::take(&mut self.mm);
+            *self.vm.borrow_mut() = Some((mem, mm));
+            self.vm = Rc::new(RefCell::new(None));
+        }
+        if Rc::strong_count(&self.files) > 1 {
+            let fds = self.fds.clone();
+            *self.files.borrow_mut() = Some(std::mem::replace(&mut self.fds, fds));
+            self.files = Rc::new(RefCell::new(None));
+        }
+        // Handlers are reset by exec, so the actions are no longer shared.
+        self.sighand_share = Rc::new(());
     }
 
     /// Ends the process with signal `sig`, telling the user why on stderr.
@@ -409,7 +426,7 @@ impl Process {
             why
         );
         let _ = crate::host::write(2, line.as_bytes());
-        self.exit = Some(ExitReason::Signaled(sig));
+        self.kill_group(ExitReason::Signaled(sig));
     }
 }
 

@@ -1258,7 +1258,7 @@ fn status(p: &Process) -> String {
         "Name:\t{}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n",
         escaped_comm(&p.comm),
         p.umask,
-        p.ppid,
+        p.ppid(),
         pid = p.pid
     );
     let _ = write!(
@@ -1353,7 +1353,7 @@ fn stat(p: &Process) -> String {
     let l = &p.image;
     let low = 0x7fff_ffffu64;
     let fields: Vec<String> = vec![
-        p.ppid.to_string(),
+        p.ppid().to_string(),
         p.pid.to_string(), // pgrp
         p.pid.to_string(), // session
         tty_nr.to_string(),

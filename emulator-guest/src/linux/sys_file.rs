@@ -150,8 +150,11 @@ impl Process {
     /// Raises `SIGPIPE` at the caller after a write to a pipe or socket nobody reads:
     /// with the default action it ends the process (quietly, as Linux).
     pub(super) fn raise_sigpipe(&mut self) {
-        let pid = self.pid as u64;
-        let _ = super::sys_misc::tkill(self, &[pid, SIGPIPE as u64, 0, 0, 0, 0]);
+        // Synchronous: queued to this thread, delivered before it returns to the program.
+        self.pending.push(super::kernel::PendingSignal {
+            sig: SIGPIPE,
+            source: super::kernel::SigSource::Kernel,
+        });
     }
 
     /// Writes `data` to the host stream `fd`; a closed pipe raises SIGPIPE as on Linux.
@@ -181,7 +184,7 @@ impl Process {
                 if pos.is_some() {
                     return Err(ESPIPE);
                 }
-                crate::host::read_stdin(buf).map_err(|_| EIO)
+                self.read_host_stdin(buf, file.nonblocking())
             }
             FileKind::HostStdout | FileKind::HostStderr => Err(EBADF),
             FileKind::Epoll(_) => Err(EINVAL),
@@ -229,7 +232,10 @@ impl Process {
                         crate::host::random(buf);
                         buf.len()
                     }
-                    Content::Device(Device::Tty) => tty_read(buf)?,
+                    Content::Device(Device::Tty) => {
+                        tty_fd(&[0]).ok_or(EIO)?;
+                        self.read_host_stdin(buf, file.nonblocking())?
+                    }
                     Content::Synthetic(s) => s.read_at(at, buf)?,
                     _ => return Err(EINVAL),
                 };
@@ -418,10 +424,19 @@ fn tty_fd(fds: &[u32]) -> Option<u32> {
     fds.iter().copied().find(|&fd| crate::host::isatty(fd))
 }
 
-/// Reads the terminal: the host's stdin, when it is one.
-fn tty_read(buf: &mut [u8]) -> Result<usize, Errno> {
-    tty_fd(&[0]).ok_or(EIO)?;
-    crate::host::read_stdin(buf).map_err(|_| EIO)
+impl Process {
+    /// Reads host stdin without holding up the other tasks: when it has nothing yet, the
+    /// caller waits (`EBLOCK`) until the host says it is readable.
+    fn read_host_stdin(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        if !crate::host::wait_stdin(Some(0)) {
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            self.wait.stdin = true;
+            return Err(EBLOCK);
+        }
+        crate::host::read_stdin(buf).map_err(|_| EIO)
+    }
 }
 
 /// The largest file the in-memory layer holds.

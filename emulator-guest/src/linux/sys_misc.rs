@@ -4,90 +4,12 @@ use super::abi;
 use super::errno::*;
 use super::signal::*;
 use super::syscalls::SysResult;
-use super::{ExitReason, Process};
+use super::Process;
 use crate::host;
-
-/// exit(2): with one thread, the same as exit_group.
-pub fn exit(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    p.exit = Some(ExitReason::Exited(a[0] as i32 & 0xff));
-    Ok(0)
-}
-
-/// exit_group(2).
-pub fn exit_group(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    p.exit = Some(ExitReason::Exited(a[0] as i32 & 0xff));
-    Ok(0)
-}
-
-/// set_tid_address(2).
-pub fn set_tid_address(p: &mut Process, _a: &[u64; 6]) -> SysResult {
-    Ok(p.pid as u64)
-}
-
-/// set_robust_list(2).
-pub fn set_robust_list(_p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[1] != 24 {
-        return Err(EINVAL);
-    }
-    Ok(0)
-}
-
-/// futex(2): with one thread, a wait that would block can only time out.
-pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    const FUTEX_WAIT: u64 = 0;
-    const FUTEX_WAKE: u64 = 1;
-    const FUTEX_WAIT_BITSET: u64 = 9;
-    const FUTEX_WAKE_BITSET: u64 = 10;
-    const ETIMEDOUT: Errno = 110;
-    let op = a[1] & 0x7f; // without FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
-    match op {
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => Ok(0),
-        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let v = p.mem.read_u32(a[0]).map_err(|_| EFAULT)?;
-            if v != a[2] as u32 {
-                return Err(EAGAIN);
-            }
-            if a[3] == 0 {
-                p.log_once("futex: wait with no timeout and no other thread to wake it".into());
-                return Err(EINTR);
-            }
-            let (sec, nsec) = read_timespec(p, a[3])?;
-            if op == FUTEX_WAIT {
-                host::sleep_ns(sec * 1_000_000_000 + nsec);
-            } else {
-                // An absolute deadline.
-                let now = host::now_monotonic_ns();
-                let deadline = sec * 1_000_000_000 + nsec;
-                host::sleep_ns(deadline.saturating_sub(now));
-            }
-            Err(ETIMEDOUT)
-        }
-        _ => {
-            p.log_once(format!("futex: operation {op} is not supported"));
-            Err(ENOSYS)
-        }
-    }
-}
-
-fn read_timespec(p: &mut Process, addr: u64) -> Result<(u64, u64), Errno> {
-    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
-    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(EINVAL);
-    }
-    Ok((sec as u64, nsec as u64))
-}
 
 /// riscv_flush_icache(2): code written since the last flush becomes visible.
 pub fn riscv_flush_icache(p: &mut Process, _a: &[u64; 6]) -> SysResult {
     p.cpu.flush_icache();
-    Ok(0)
-}
-
-/// nanosleep(2).
-pub fn nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let (s, ns) = read_timespec(p, a[0])?;
-    host::sleep_ns(s * 1_000_000_000 + ns);
     Ok(0)
 }
 
@@ -134,21 +56,6 @@ pub fn clock_getres(p: &mut Process, a: &[u64; 6]) -> SysResult {
             .write_bytes(a[1], &abi::ns_to_timespec(1))
             .map_err(|_| EFAULT)?;
     }
-    Ok(0)
-}
-
-/// clock_nanosleep(2).
-pub fn clock_nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    const TIMER_ABSTIME: u64 = 1;
-    let now = clock_ns(p, a[0])?;
-    let (s, ns) = read_timespec(p, a[2])?;
-    let t = s * 1_000_000_000 + ns;
-    let wait = if a[1] & TIMER_ABSTIME != 0 {
-        t.saturating_sub(now)
-    } else {
-        t
-    };
-    host::sleep_ns(wait);
     Ok(0)
 }
 
@@ -200,61 +107,6 @@ pub fn sched_getaffinity(p: &mut Process, a: &[u64; 6]) -> SysResult {
     mask[0] = 1;
     p.mem.write_bytes(a[2], &mask).map_err(|_| EFAULT)?;
     Ok(mask.len() as u64)
-}
-
-/// sched_yield(2).
-pub fn sched_yield(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
-    Ok(0)
-}
-
-/// Sends `sig` to this process (the only one there is).
-fn signal_self(p: &mut Process, pid: i64, sig: u64) -> SysResult {
-    if sig > NSIG as u64 {
-        return Err(EINVAL);
-    }
-    if pid != p.pid as i64 && pid != 0 && pid != -1 && pid != -(p.pid as i64) {
-        return Err(ESRCH);
-    }
-    let sig = sig as i32;
-    if sig == 0 {
-        return Ok(0);
-    }
-    let action = p.signals.actions[sig as usize];
-    let blocked = p.signals.mask & (1 << (sig - 1)) != 0 && sig != SIGKILL && sig != SIGSTOP;
-    if p.signals.ignored(sig) || blocked {
-        return Ok(0);
-    }
-    if action.handler != SIG_DFL {
-        p.log_once(format!(
-            "signal {}: handlers are not run yet; ignored",
-            signal_name(sig)
-        ));
-        return Ok(0);
-    }
-    match default_action(sig) {
-        DefaultAction::Terminate => p.exit = Some(ExitReason::Signaled(sig)),
-        DefaultAction::Ignore | DefaultAction::Continue => {}
-        DefaultAction::Stop => p.log_once("stop signals: no job control yet; ignored".into()),
-    }
-    Ok(0)
-}
-
-/// kill(2).
-pub fn kill(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    signal_self(p, a[0] as i64, a[1])
-}
-
-/// tkill(2).
-pub fn tkill(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    signal_self(p, a[0] as i64, a[1])
-}
-
-/// tgkill(2).
-pub fn tgkill(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[1] as i64 != p.pid as i64 {
-        return Err(ESRCH);
-    }
-    signal_self(p, a[0] as i64, a[2])
 }
 
 /// rt_sigaction(2).
@@ -344,42 +196,10 @@ macro_rules! getter {
     };
 }
 
-getter!(getpid, |p: &Process| p.pid);
-getter!(gettid, |p: &Process| p.pid);
-getter!(getppid, |p: &Process| p.ppid);
 getter!(getuid, |p: &Process| p.creds.uid);
 getter!(geteuid, |p: &Process| p.creds.euid);
 getter!(getgid, |p: &Process| p.creds.gid);
 getter!(getegid, |p: &Process| p.creds.egid);
-
-/// getpgid(2).
-pub fn getpgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[0] != 0 && a[0] as i32 != p.pid {
-        return Err(ESRCH);
-    }
-    Ok(p.pid as u64)
-}
-
-/// getsid(2).
-pub fn getsid(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    getpgid(p, a)
-}
-
-/// setpgid(2).
-pub fn setpgid(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[0] != 0 && a[0] as i32 != p.pid {
-        return Err(ESRCH);
-    }
-    if a[1] != 0 && a[1] as i32 != p.pid {
-        return Err(EPERM);
-    }
-    Ok(0)
-}
-
-/// setsid(2): the first process is already a session leader.
-pub fn setsid(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
-    Err(EPERM)
-}
 
 /// setuid(2).
 pub fn setuid(p: &mut Process, a: &[u64; 6]) -> SysResult {
@@ -661,11 +481,6 @@ pub fn getrandom(p: &mut Process, a: &[u64; 6]) -> SysResult {
     host::random(&mut b);
     p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
     Ok(n as u64)
-}
-
-/// wait4(2): there are no children yet.
-pub fn wait4(_p: &mut Process, _a: &[u64; 6]) -> SysResult {
-    Err(ECHILD)
 }
 
 /// execve(2).

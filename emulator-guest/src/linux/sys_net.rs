@@ -290,7 +290,7 @@ pub fn accept4(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if s.ty() == SockType::Dgram {
         return Err(EOPNOTSUPP);
     }
-    let conn = with_timeout(s.core.rcvtimeo.get(), s.accept(f.nonblocking()))?;
+    let conn = with_timeout(p, s.core.rcvtimeo.get(), s.accept(f.nonblocking()))?;
     let peer = encode_addr(conn.peer_addr().flatten().as_ref());
     let file = OpenFile::new(FileKind::Socket(conn), O_RDWR | (flags & O_NONBLOCK));
     let fd = p.fds.install(file, flags & O_CLOEXEC != 0, 0)?;
@@ -326,13 +326,17 @@ pub fn shutdown(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Turns a would-wait into a timeout when the socket has one (`SO_*TIMEO`).
-fn with_timeout<T>(timeout_ns: u64, r: Result<T, Errno>) -> Result<T, Errno> {
+/// Turns a would-wait into a timeout when the socket has one (`SO_*TIMEO`): `EAGAIN` once
+/// it has passed since the first attempt.
+fn with_timeout<T>(p: &mut Process, timeout_ns: u64, r: Result<T, Errno>) -> Result<T, Errno> {
     match r {
         Err(EBLOCK) if timeout_ns > 0 => {
-            // Nothing else runs meanwhile: the wait can only end by the timeout.
-            crate::host::sleep_ns(timeout_ns);
-            Err(EAGAIN)
+            p.wait_deadline(Some(timeout_ns));
+            if p.wait_timed_out() {
+                Err(EAGAIN)
+            } else {
+                Err(EBLOCK)
+            }
         }
         r => r,
     }
@@ -353,7 +357,7 @@ fn do_send(
         return Err(EOPNOTSUPP);
     }
     let nonblock = f.nonblocking() || flags & MSG_DONTWAIT != 0;
-    let r = with_timeout(s.core.sndtimeo.get(), s.send(data, to, nonblock));
+    let r = with_timeout(p, s.core.sndtimeo.get(), s.send(data, to, nonblock));
     if r == Err(EPIPE) && flags & MSG_NOSIGNAL == 0 {
         p.raise_sigpipe();
     }
@@ -406,7 +410,7 @@ fn do_recv(p: &mut Process, f: &OpenFile, len: usize, flags: u32) -> Result<(Vec
         waitall: flags & MSG_WAITALL != 0,
     };
     let mut buf = vec![0u8; len.min(4 << 20)];
-    let r = with_timeout(s.core.rcvtimeo.get(), s.recv(&mut buf, o))?;
+    let r = with_timeout(p, s.core.rcvtimeo.get(), s.recv(&mut buf, o))?;
     buf.truncate(r.copied);
     // The sender's name: the datagram's, or the peer's on a connection; nothing if unnamed.
     let from = match s.ty() {

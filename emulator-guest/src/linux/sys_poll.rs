@@ -39,34 +39,39 @@ fn do_poll(
             }
         })
         .collect();
-    let any_ready = rev.iter().any(|r| r.is_some_and(|v| v != 0));
     let wants_stdin = rev.iter().any(Option::is_none);
     if wants_stdin {
-        let t = if any_ready { Some(0) } else { timeout_ns };
-        let ready = crate::host::wait_stdin(t);
+        let ready = crate::host::wait_stdin(Some(0));
         for (r, &(fd, ev)) in rev.iter_mut().zip(fds) {
             if r.is_none() {
                 let now = p.fds.get(fd).map_or(0, |f| f.poll_with(ready));
-                *r = Some(now & ev);
+                *r = Some(now & (ev | POLLERR | POLLHUP));
             }
         }
-    } else if !any_ready {
-        wait_for_nothing(timeout_ns)?;
+    }
+    if !rev.iter().any(|r| r.is_some_and(|v| v != 0)) {
+        wait_more(p, timeout_ns, wants_stdin)?;
     }
     Ok(rev.into_iter().map(|r| r.unwrap_or(0)).collect())
 }
 
-/// Waits out a timeout during which nothing can become ready; with no timeout, that
-/// would be forever.
-fn wait_for_nothing(timeout_ns: Option<u64>) -> Result<(), Errno> {
-    match timeout_ns {
-        Some(0) => Ok(()),
-        Some(t) => {
-            crate::host::sleep_ns(t);
-            Ok(())
-        }
-        None => Err(EBLOCK),
+/// Nothing is ready: the caller waits (`EBLOCK`, retried by the scheduler when something
+/// changes, host stdin becomes readable if `stdin`, or the deadline passes), unless the
+/// timeout (counted from the first attempt) is over: then `Ok`, with nothing ready.
+pub(super) fn wait_more(
+    p: &mut Process,
+    timeout_ns: Option<u64>,
+    stdin: bool,
+) -> Result<(), Errno> {
+    if timeout_ns == Some(0) {
+        return Ok(());
     }
+    p.wait_deadline(timeout_ns);
+    if p.wait_timed_out() {
+        return Ok(());
+    }
+    p.wait.stdin |= stdin;
+    Err(EBLOCK)
 }
 
 fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
@@ -276,15 +281,9 @@ fn epoll_wait_common(
     let max = max as usize;
     let stdin = ep.watches_stdin();
     let stdin_now = stdin && crate::host::wait_stdin(Some(0));
-    let mut got = ep.collect(max, stdin_now, true);
+    let got = ep.collect(max, stdin_now, true);
     if got.is_empty() {
-        if stdin {
-            if crate::host::wait_stdin(timeout_ns) {
-                got = ep.collect(max, true, true);
-            }
-        } else {
-            wait_for_nothing(timeout_ns)?;
-        }
+        wait_more(p, timeout_ns, stdin)?;
     }
     for (i, (ev, data)) in got.iter().enumerate() {
         let at = events + i as u64 * 16;

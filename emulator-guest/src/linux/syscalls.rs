@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use super::errno::*;
 use super::{
     sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net, sys_pipe as pipe, sys_poll as poll,
-    sys_task as task, sys_xattr as x, Process,
+    sys_proc as proc, sys_task as task, sys_xattr as x, Process,
 };
 
 pub type SysResult = Result<u64, Errno>;
@@ -41,7 +41,6 @@ macro_rules! table {
 
 use Support::*;
 
-const SINGLE: &str = "one process: no other processes or threads yet";
 /// What becomes of a call that would wait for another process or thread.
 const WAITS: &str = "a wait for another process (empty pipe or socket with a writer left, full \
     queue...) is a deadlock while there is one process: EDEADLK, logged";
@@ -121,31 +120,35 @@ table! {
     83 fdatasync => Some(f::fsync), Full;
     88 utimensat => Some(f::utimensat), Full;
     92 personality => Some(task::personality), Partial("recorded; the flags change nothing");
-    93 exit => Some(m::exit), Partial(SINGLE);
-    94 exit_group => Some(m::exit_group), Full;
-    96 set_tid_address => Some(m::set_tid_address), Partial(SINGLE);
-    98 futex => Some(m::futex), Partial(SINGLE);
-    99 set_robust_list => Some(m::set_robust_list), Partial(SINGLE);
-    101 nanosleep => Some(m::nanosleep), Full;
+    93 exit => Some(proc::exit), Full;
+    94 exit_group => Some(proc::exit_group), Full;
+    95 waitid => Some(proc::waitid), Partial("P_ALL, P_PID, P_PGID (no P_PIDFD)");
+    96 set_tid_address => Some(proc::set_tid_address), Full;
+    98 futex => Some(proc::futex), Full;
+    99 set_robust_list => Some(proc::set_robust_list), Full;
+    100 get_robust_list => Some(proc::get_robust_list), Partial("the caller's only");
+    101 nanosleep => Some(proc::nanosleep), Full;
     113 clock_gettime => Some(m::clock_gettime), Full;
     114 clock_getres => Some(m::clock_getres), Full;
-    115 clock_nanosleep => Some(m::clock_nanosleep), Full;
+    115 clock_nanosleep => Some(proc::clock_nanosleep), Full;
     118 sched_setparam => Some(task::sched_setparam), Partial(SCHED);
     119 sched_setscheduler => Some(task::sched_setscheduler), Partial(SCHED);
     120 sched_getscheduler => Some(task::sched_getscheduler), Full;
     121 sched_getparam => Some(task::sched_getparam), Full;
     122 sched_setaffinity => Some(task::sched_setaffinity), Full;
     123 sched_getaffinity => Some(m::sched_getaffinity), Full;
-    124 sched_yield => Some(m::sched_yield), Full;
+    124 sched_yield => Some(proc::sched_yield), Full;
     125 sched_get_priority_max => Some(task::sched_get_priority_max), Full;
     126 sched_get_priority_min => Some(task::sched_get_priority_min), Full;
     127 sched_rr_get_interval => Some(task::sched_rr_get_interval), Full;
-    129 kill => Some(m::kill), Partial("to itself only; handlers are not run yet");
-    130 tkill => Some(m::tkill), Partial("to itself only; handlers are not run yet");
-    131 tgkill => Some(m::tgkill), Partial("to itself only; handlers are not run yet");
+    129 kill => Some(proc::kill), Full;
+    130 tkill => Some(proc::tkill), Full;
+    131 tgkill => Some(proc::tgkill), Full;
     132 sigaltstack => Some(m::sigaltstack), Full;
     134 rt_sigaction => Some(m::rt_sigaction), Partial("recorded; handlers are not run yet");
+    133 rt_sigsuspend => Some(proc::rt_sigsuspend), Full;
     135 rt_sigprocmask => Some(m::rt_sigprocmask), Full;
+    136 rt_sigpending => Some(proc::rt_sigpending), Full;
     139 rt_sigreturn => None, No;
     140 setpriority => Some(task::setpriority), Partial(SCHED);
     141 getpriority => Some(task::getpriority), Full;
@@ -158,10 +161,10 @@ table! {
     149 setresgid => Some(m::setresgid), Full;
     150 getresgid => Some(m::getresgid), Full;
     153 times => Some(m::times), Full;
-    154 setpgid => Some(m::setpgid), Partial(SINGLE);
-    155 getpgid => Some(m::getpgid), Partial(SINGLE);
-    156 getsid => Some(m::getsid), Partial(SINGLE);
-    157 setsid => Some(m::setsid), Partial(SINGLE);
+    154 setpgid => Some(proc::setpgid), Full;
+    155 getpgid => Some(proc::getpgid), Full;
+    156 getsid => Some(proc::getsid), Full;
+    157 setsid => Some(proc::setsid), Full;
     158 getgroups => Some(m::getgroups), Full;
     159 setgroups => Some(m::setgroups), Full;
     160 uname => Some(m::uname), Full;
@@ -173,13 +176,13 @@ table! {
     167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS");
     168 getcpu => Some(task::getcpu), Full;
     169 gettimeofday => Some(m::gettimeofday), Full;
-    172 getpid => Some(m::getpid), Full;
-    173 getppid => Some(m::getppid), Full;
+    172 getpid => Some(proc::getpid), Full;
+    173 getppid => Some(proc::getppid), Full;
     174 getuid => Some(m::getuid), Full;
     175 geteuid => Some(m::geteuid), Full;
     176 getgid => Some(m::getgid), Full;
     177 getegid => Some(m::getegid), Full;
-    178 gettid => Some(m::gettid), Full;
+    178 gettid => Some(proc::gettid), Full;
     179 sysinfo => Some(m::sysinfo), Full;
     198 socket => Some(net::socket), Partial("AF_UNIX only (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET); other families: EAFNOSUPPORT");
     199 socketpair => Some(net::socketpair), Partial("AF_UNIX only; other families: EAFNOSUPPORT");
@@ -199,7 +202,7 @@ table! {
     214 brk => Some(mm::brk), Full;
     215 munmap => Some(mm::munmap), Full;
     216 mremap => Some(mm::mremap), Partial("private mappings");
-    220 clone => None, No;
+    220 clone => Some(proc::clone), Partial("no CLONE_PIDFD, no namespaces (EPERM)");
     221 execve => Some(m::execve), Full;
     222 mmap => Some(mm::mmap), Partial("private file mappings read image pages in place (copy-on-write); shared writable file mappings are refused (ENODEV, logged); overcommit accounting as Linux heuristic mode");
     223 fadvise64 => Some(f::fadvise64), Full;
@@ -211,7 +214,7 @@ table! {
     243 recvmmsg => Some(net::recvmmsg), Partial("as recvmsg; after the first message it stops at one that would wait (as MSG_WAITFORONE); the timeout is ignored");
     258 riscv_hwprobe => Some(task::riscv_hwprobe), Full;
     259 riscv_flush_icache => Some(m::riscv_flush_icache), Full;
-    260 wait4 => Some(m::wait4), Partial("no children yet: ECHILD");
+    260 wait4 => Some(proc::wait4), Full;
     261 prlimit64 => Some(m::prlimit64), Partial("limits are recorded, not enforced");
     269 sendmmsg => Some(net::sendmmsg), Partial(SOCK);
     276 renameat2 => Some(f::renameat2), Full;
@@ -221,7 +224,7 @@ table! {
     291 statx => Some(f::statx), Full;
     293 rseq => Some(task::rseq), Partial("registration writes CPU 0; nothing ever preempts a critical section, so none is aborted");
     434 pidfd_open => None, No;
-    435 clone3 => None, No;
+    435 clone3 => Some(proc::clone3), Partial("no CLONE_PIDFD, CLONE_INTO_CGROUP or set_tid");
     436 close_range => Some(f::close_range), Full;
     439 faccessat2 => Some(f::faccessat2), Full;
     441 epoll_pwait2 => Some(poll::epoll_pwait2), Partial(POLL);
@@ -246,7 +249,7 @@ pub fn by_number(nr: u64) -> Option<&'static Syscall> {
 
 /// Runs system call `nr`. `None` if the process ended (there is no one to return to).
 pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> {
-    let mut r = match by_number(nr) {
+    let r = match by_number(nr) {
         Some(Syscall {
             handler: Some(h), ..
         }) => h(p, args),
@@ -262,14 +265,6 @@ pub fn dispatch(p: &mut Process, nr: u64, args: &[u64; 6]) -> Option<SysResult> 
             Err(ENOSYS)
         }
     };
-    if r == Err(EBLOCK) {
-        // Nothing else runs that could end the wait.
-        let name = by_number(nr).map_or("?", |s| s.name);
-        p.log_once(format!(
-            "{name}: would wait for another process or thread, and there is none: EDEADLK"
-        ));
-        r = Err(EDEADLK);
-    }
     if p.strace {
         let name = by_number(nr).map_or("?", |s| s.name);
         let shown = match r {

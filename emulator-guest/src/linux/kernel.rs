@@ -1,0 +1,1004 @@
+//! The process table and the scheduler: many guest processes and threads in one instance.
+//!
+//! Every task (a thread; a process is a thread group) is a `Process`: the registers, the
+//! signal state and what the task sees. Exactly one task runs at a time. The others are
+//! *parked* in `Kernel::parked`, and what they share with others lives in *homes*
+//! (`Process::vm` for the address space, `Process::files` for the descriptor table): a
+//! running task checks its address space and descriptors out of their homes and back in when
+//! it stops, so threads (`CLONE_VM`, `CLONE_FILES`) see one and the same `Memory` and
+//! `FdTable` while handlers keep using plain `p.mem` and `p.fds`.
+//!
+//! Scheduling is round-robin with an instruction budget (`SLICE`), so a spinning task cannot
+//! starve the others. A system call that would wait returns the internal `EBLOCK`: the task
+//! parks with its `pc` still on the `ecall`, and is *retried* (the call runs again, seeing
+//! `Process::wait` from the first attempt: its deadline, futex wake-up...) when anything
+//! may have changed: another task completed a system call or ended (`generation`), its
+//! deadline passed, host stdin became ready, or a signal came. When every task waits, the
+//! module waits in the host (`poll_oneoff` on stdin and the clock): never a busy spin. When
+//! every task waits and nothing can ever wake one, that is a deadlock: rvbox says so and
+//! ends the run.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+use super::errno::*;
+use super::signal::*;
+use super::{ExitReason, Process};
+use crate::cpu::Exit;
+use crate::host;
+
+/// Instructions a task runs before the next one gets its turn.
+pub const SLICE: u64 = 1 << 20;
+
+/// Where a signal came from (what its `siginfo_t` says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigSource {
+    /// kill(2), and signals rvbox sends for the user (SI_USER).
+    User { pid: i32, uid: u32 },
+    /// tkill/tgkill (SI_TKILL).
+    Tkill { pid: i32, uid: u32 },
+    /// The kernel: SIGPIPE, SIGALRM, a terminal's SIGINT... (SI_KERNEL).
+    Kernel,
+    /// A fault: `code` is SEGV_MAPERR, ILL_ILLOPC..., `addr` the faulting address.
+    Fault { code: i32, addr: u64 },
+    /// A child changed state (SIGCHLD): `code` is CLD_*.
+    Child {
+        pid: i32,
+        uid: u32,
+        code: i32,
+        status: i32,
+    },
+    /// rt_sigqueueinfo: the caller's own siginfo.
+    Queued([u8; 128]),
+}
+
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+
+/// A signal waiting for delivery to one task.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingSignal {
+    pub sig: i32,
+    pub source: SigSource,
+}
+
+/// What a task that returned `EBLOCK` waits for. Kept across retries of the same call and
+/// reset when the call completes.
+#[derive(Debug, Clone, Default)]
+pub struct Wait {
+    /// The call returned `EBLOCK` at least once: this is a retry.
+    pub blocked: bool,
+    /// The system call number.
+    pub nr: u64,
+    /// `Kernel::generation` when it last blocked.
+    pub generation: u64,
+    /// When the wait times out (monotonic ns).
+    pub deadline: Option<u64>,
+    /// The deadline was computed (on the first attempt).
+    pub deadline_set: bool,
+    /// Host stdin becoming readable may end the wait.
+    pub stdin: bool,
+}
+
+/// A thread group (what has a pid), alive or a zombie.
+#[derive(Debug, Clone)]
+pub struct ProcEntry {
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    /// Live threads (tids); empty for a zombie.
+    pub threads: Vec<i32>,
+    /// Set when the whole group ends (exit_group, a fatal signal, the last thread gone).
+    pub zombie: Option<ExitReason>,
+    /// exit_group or a fatal signal: every thread ends with this.
+    pub group_exit: Option<ExitReason>,
+    /// How the leader thread ended (the status if the group ends thread by thread).
+    pub leader_exit: Option<ExitReason>,
+    /// Signal the parent gets when this process ends (SIGCHLD, or clone's CSIGNAL).
+    pub exit_signal: i32,
+    /// Stopped by a stop signal.
+    pub stopped: bool,
+    /// A stop (the signal) not yet reported to `wait(WUNTRACED)`.
+    pub stop_report: Option<i32>,
+    /// A continue not yet reported to `wait(WCONTINUED)`.
+    pub cont_report: bool,
+    /// Has called execve (setpgid on it from the parent is then EACCES).
+    pub execed: bool,
+    /// The name, kept for the zombie.
+    pub comm: Vec<u8>,
+    /// User id, for siginfo of SIGCHLD.
+    pub uid: u32,
+    /// Instructions run by its threads, and by its reaped children.
+    pub instret: u64,
+    pub children_instret: u64,
+}
+
+/// A task waiting in `FUTEX_WAIT`.
+#[derive(Debug, Clone)]
+pub struct FutexWaiter {
+    pub tid: i32,
+    /// The address space (`Rc::as_ptr` of its home) and the address.
+    pub key: (usize, u64),
+    pub bitset: u32,
+}
+
+pub struct Kernel {
+    /// Tasks that are not running, by tid.
+    pub parked: BTreeMap<i32, Box<Process>>,
+    /// Thread groups by pid, zombies included.
+    pub procs: BTreeMap<i32, ProcEntry>,
+    /// Live tids in round-robin order.
+    order: VecDeque<i32>,
+    next_id: i32,
+    /// Bumped by every completed system call, exit and signal: what a parked task may be
+    /// waiting for may have changed.
+    pub generation: u64,
+    pub futex_waiters: Vec<FutexWaiter>,
+    /// Tasks a `FUTEX_WAKE` woke (their wait returns 0 when retried).
+    pub futex_woken: HashSet<i32>,
+    /// How pid 1 ended: the end of the run.
+    pub init_exit: Option<ExitReason>,
+    /// Instructions run by every task so far.
+    pub instret: u64,
+    /// The most host memory guest pages used at once in one address space.
+    pub peak_resident: u64,
+}
+
+/// How a task's turn ended.
+enum Turn {
+    /// Budget used up, or it yielded.
+    Ran,
+    /// Waits (`EBLOCK`, a vfork child, a stop).
+    Parked,
+    /// The task ended.
+    Exited,
+}
+
+impl Kernel {
+    pub fn new() -> Rc<RefCell<Kernel>> {
+        Rc::new(RefCell::new(Kernel {
+            parked: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            order: VecDeque::new(),
+            next_id: 1,
+            generation: 0,
+            futex_waiters: Vec::new(),
+            futex_woken: HashSet::new(),
+            init_exit: None,
+            instret: 0,
+            peak_resident: 0,
+        }))
+    }
+
+    /// A fresh pid/tid.
+    pub fn alloc_id(&mut self) -> i32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = if self.next_id >= PID_MAX { 2 } else { id + 1 };
+            if !self.procs.contains_key(&id) && !self.parked.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Adds a new task, parked, at the end of the run queue.
+    pub fn add_task(&mut self, p: Box<Process>) {
+        self.order.push_back(p.tid);
+        self.parked.insert(p.tid, p);
+    }
+
+    /// Pids of the live (not zombie) processes in process group `pgid`.
+    pub fn pgrp_members(&self, pgid: i32) -> Vec<i32> {
+        self.procs
+            .iter()
+            .filter(|(_, e)| e.pgid == pgid && e.zombie.is_none())
+            .map(|(&pid, _)| pid)
+            .collect()
+    }
+
+    fn wake_futex_of(&mut self, tid: i32) {
+        self.futex_waiters.retain(|w| w.tid != tid);
+        self.futex_woken.remove(&tid);
+    }
+}
+
+/// The largest pid (`/proc/sys/kernel/pid_max` default for small machines).
+pub const PID_MAX: i32 = 32768;
+
+/// Runs the first process (pid 1) and everything it starts, until pid 1 ends. Returns how
+/// pid 1 ended.
+pub fn run(mut first: Process) -> ExitReason {
+    let k = first.kernel.clone();
+    {
+        let mut kb = k.borrow_mut();
+        let pid = kb.alloc_id();
+        first.pid = pid;
+        first.tid = pid;
+        kb.procs.insert(
+            pid,
+            ProcEntry {
+                ppid: 0,
+                pgid: pid,
+                sid: pid,
+                threads: vec![pid],
+                zombie: None,
+                group_exit: None,
+                leader_exit: None,
+                exit_signal: SIGCHLD,
+                stopped: false,
+                stop_report: None,
+                cont_report: false,
+                execed: true,
+                comm: first.comm.clone(),
+                uid: first.creds.uid,
+                instret: 0,
+                children_instret: 0,
+            },
+        );
+        first.check_in();
+        kb.add_task(Box::new(first));
+    }
+    let mut last = 0usize;
+    loop {
+        if let Some(e) = k.borrow().init_exit {
+            return e;
+        }
+        let Some(tid) = pick(&k, &mut last) else {
+            if !idle(&k) {
+                return deadlock(&k);
+            }
+            continue;
+        };
+        let mut p = k.borrow_mut().parked.remove(&tid).expect("picked task is parked");
+        p.check_out();
+        let before = p.cpu.instret;
+        let turn = p.turn();
+        {
+            let mut kb = k.borrow_mut();
+            let ran = p.cpu.instret - before;
+            kb.instret += ran;
+            kb.peak_resident = kb.peak_resident.max(p.mem.resident_bytes());
+            if let Some(e) = kb.procs.get_mut(&p.pid) {
+                e.instret += ran;
+            }
+        }
+        match turn {
+            Turn::Exited => {
+                p.thread_exit_cleanup();
+                p.check_in();
+                finish_task(&k, p);
+            }
+            Turn::Ran | Turn::Parked => {
+                p.check_in();
+                k.borrow_mut().parked.insert(tid, p);
+            }
+        }
+    }
+}
+
+/// The next task to run, round robin from after `last`; `None` if every task waits.
+fn pick(k: &Rc<RefCell<Kernel>>, last: &mut usize) -> Option<i32> {
+    let kb = k.borrow();
+    let n = kb.order.len();
+    let now = host::now_monotonic_ns();
+    let mut stdin_ready: Option<bool> = None;
+    for i in 0..n {
+        let idx = (*last + 1 + i) % n;
+        let tid = kb.order[idx];
+        let Some(t) = kb.parked.get(&tid) else {
+            continue;
+        };
+        if runnable(&kb, t, now, &mut stdin_ready) {
+            *last = idx;
+            return Some(tid);
+        }
+    }
+    None
+}
+
+fn runnable(kb: &Kernel, t: &Process, now: u64, stdin_ready: &mut Option<bool>) -> bool {
+    if t.exit.is_some() || t.has_pending(SIGKILL) {
+        return true;
+    }
+    if kb.procs.get(&t.pid).is_some_and(|e| e.stopped) {
+        return false;
+    }
+    if let Some(child) = t.vfork_child {
+        // The parent of a vfork waits until the child execs or ends.
+        if kb.parked.get(&child).is_some_and(|c| c.vfork_parent.is_some()) {
+            return false;
+        }
+    }
+    if !t.wait.blocked {
+        return true;
+    }
+    if t.wait.generation != kb.generation || t.deliverable_signal().is_some() {
+        return true;
+    }
+    if t.wait.deadline.is_some_and(|d| now >= d) {
+        return true;
+    }
+    if t.wait.stdin {
+        return *stdin_ready.get_or_insert_with(|| host::wait_stdin(Some(0)));
+    }
+    false
+}
+
+/// Every task waits: wait in the host for what can end a wait (stdin, a deadline).
+/// `false` if nothing can.
+fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
+    let kb = k.borrow();
+    let mut deadline: Option<u64> = None;
+    let mut stdin = false;
+    for t in kb.parked.values() {
+        if kb.procs.get(&t.pid).is_some_and(|e| e.stopped) {
+            continue;
+        }
+        if t.wait.blocked {
+            if let Some(d) = t.wait.deadline {
+                deadline = Some(deadline.map_or(d, |x: u64| x.min(d)));
+            }
+            stdin |= t.wait.stdin;
+        }
+    }
+    drop(kb);
+    let now = host::now_monotonic_ns();
+    let timeout = deadline.map(|d| d.saturating_sub(now));
+    if stdin {
+        host::wait_stdin(timeout);
+        true
+    } else if let Some(t) = timeout {
+        host::sleep_ns(t);
+        true
+    } else {
+        false
+    }
+}
+
+/// Every task waits for something only another task could do.
+fn deadlock(k: &Rc<RefCell<Kernel>>) -> ExitReason {
+    let kb = k.borrow();
+    let mut msg = String::from(
+        "rvbox: deadlock: every process waits for another and none can run; ending the run\n",
+    );
+    for t in kb.parked.values() {
+        let call = super::syscalls::by_number(t.wait.nr).map_or("?", |s| s.name);
+        let what = if kb.procs.get(&t.pid).is_some_and(|e| e.stopped) {
+            "stopped".to_string()
+        } else if t.vfork_child.is_some() {
+            "waits for its vfork child".to_string()
+        } else {
+            format!("waits in {call}")
+        };
+        msg += &format!(
+            "rvbox:   pid {} tid {} ({}) {what}\n",
+            t.pid,
+            t.tid,
+            String::from_utf8_lossy(&t.comm)
+        );
+    }
+    let _ = host::write(2, msg.as_bytes());
+    ExitReason::Signaled(SIGKILL)
+}
+
+/// Removes a task that ended; when it was its group's last thread, the process becomes a
+/// zombie: its parent is told, its children go to pid 1.
+fn finish_task(k: &Rc<RefCell<Kernel>>, p: Box<Process>) {
+    let mut kb = k.borrow_mut();
+    kb.generation += 1;
+    let tid = p.tid;
+    let pid = p.pid;
+    let reason = p.exit.expect("finished task has an exit reason");
+    kb.order.retain(|&t| t != tid);
+    kb.wake_futex_of(tid);
+    let group_exit = p.exit_group;
+    let Some(e) = kb.procs.get_mut(&pid) else {
+        return;
+    };
+    e.threads.retain(|&t| t != tid);
+    if tid == pid {
+        e.leader_exit = Some(reason);
+    }
+    if group_exit && e.group_exit.is_none() {
+        e.group_exit = Some(reason);
+    }
+    let others: Vec<i32> = e.threads.clone();
+    let status = e.group_exit;
+    if let Some(status) = status {
+        // Every other thread of the group ends too.
+        for t in &others {
+            if let Some(o) = kb.parked.get_mut(t) {
+                o.exit.get_or_insert(status);
+            }
+        }
+    }
+    if !others.is_empty() {
+        return;
+    }
+    // The last thread: the process ends.
+    let e = kb.procs.get_mut(&pid).unwrap();
+    let status = e
+        .group_exit
+        .or(e.leader_exit)
+        .unwrap_or(reason);
+    e.zombie = Some(status);
+    e.stopped = false;
+    let ppid = e.ppid;
+    let exit_signal = e.exit_signal;
+    drop(p);
+    if pid == 1 {
+        kb.init_exit = Some(status);
+        return;
+    }
+    // Orphans go to pid 1 (Linux's reaper when there is no subreaper).
+    let orphans: Vec<i32> = kb
+        .procs
+        .iter()
+        .filter(|(_, c)| c.ppid == pid)
+        .map(|(&c, _)| c)
+        .collect();
+    let mut zombie_orphans = Vec::new();
+    for c in orphans {
+        let ce = kb.procs.get_mut(&c).unwrap();
+        ce.ppid = 1;
+        if ce.zombie.is_some() {
+            zombie_orphans.push(c);
+        }
+    }
+    for c in zombie_orphans {
+        notify_parent(&mut kb, c, 1, SIGCHLD);
+    }
+    notify_parent(&mut kb, pid, ppid, exit_signal);
+    // A vfork parent waiting for this child may go on.
+    if let Some(parent) = kb.parked.values_mut().find(|t| t.vfork_child == Some(tid)) {
+        parent.vfork_child = None;
+    }
+}
+
+/// Tells `ppid` that its child `pid` ended: the exit signal, or an automatic reap when the
+/// parent ignores SIGCHLD (or set SA_NOCLDWAIT).
+fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
+    let Some(child) = kb.procs.get(&pid) else {
+        return;
+    };
+    let status = child.zombie.expect("notified child is a zombie");
+    let uid = child.uid;
+    let Some(parent_tid) = kb.procs.get(&ppid).and_then(|e| e.threads.first().copied()) else {
+        // No live parent: nobody will reap it.
+        kb.procs.remove(&pid);
+        return;
+    };
+    let parent = kb.parked.get(&parent_tid).expect("live threads are parked");
+    let act = parent.signals.actions[SIGCHLD as usize];
+    let auto_reap =
+        exit_signal == SIGCHLD && (act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0);
+    if auto_reap {
+        let instret = kb.procs.remove(&pid).map_or(0, |c| c.instret + c.children_instret);
+        if let Some(pe) = kb.procs.get_mut(&ppid) {
+            pe.children_instret += instret;
+        }
+        return;
+    }
+    if exit_signal != 0 {
+        let (code, st) = match status {
+            ExitReason::Exited(c) => (CLD_EXITED, c),
+            ExitReason::Signaled(s) => (CLD_KILLED, s),
+        };
+        let src = SigSource::Child {
+            pid,
+            uid,
+            code,
+            status: st,
+        };
+        queue_to_process(kb, None, ppid, exit_signal, src);
+    }
+}
+
+/// `SA_NOCLDWAIT` (asm-generic).
+pub const SA_NOCLDWAIT: u64 = 2;
+/// `SA_NOCLDSTOP`.
+pub const SA_NOCLDSTOP: u64 = 1;
+
+/// Runs `f` on task `tid`: the running task `cur` or a parked one.
+pub fn with_task<R>(
+    kb: &mut Kernel,
+    cur: Option<&mut Process>,
+    tid: i32,
+    f: impl FnOnce(&mut Process) -> R,
+) -> Option<R> {
+    match cur {
+        Some(c) if c.tid == tid => Some(f(c)),
+        _ => kb.parked.get_mut(&tid).map(|t| f(t)),
+    }
+}
+
+/// Sends `sig` to process `pid` (process-directed: one of its threads that does not block
+/// it takes it). Applies what sending does at once (SIGCONT continues a stopped process,
+/// stop signals cancel a pending SIGCONT); ignored signals are dropped here.
+pub fn queue_to_process(
+    kb: &mut Kernel,
+    mut cur: Option<&mut Process>,
+    pid: i32,
+    sig: i32,
+    source: SigSource,
+) -> bool {
+    let Some(e) = kb.procs.get(&pid) else {
+        return false;
+    };
+    if e.zombie.is_some() {
+        return true;
+    }
+    let threads = e.threads.clone();
+    if sig == 0 {
+        return true;
+    }
+    prepare_signal(kb, cur.as_deref_mut(), pid, sig);
+    // The thread to take it: the first one that does not block it, else the leader.
+    let mut target = threads[0];
+    for &t in &threads {
+        let blocks = with_task(kb, cur.as_deref_mut(), t, |t| t.blocks(sig)).unwrap_or(true);
+        if !blocks {
+            target = t;
+            break;
+        }
+    }
+    queue_to_thread(kb, cur, target, sig, source);
+    true
+}
+
+/// Sends `sig` to one thread.
+pub fn queue_to_thread(
+    kb: &mut Kernel,
+    cur: Option<&mut Process>,
+    tid: i32,
+    sig: i32,
+    source: SigSource,
+) -> bool {
+    kb.generation += 1;
+    with_task(kb, cur, tid, |t| {
+        // Ignored and not blocked: dropped now (a blocked one stays pending: the action
+        // may change before it is unblocked).
+        if t.signals.ignored(sig) && !t.blocks(sig) && sig != SIGKILL {
+            return;
+        }
+        let standard = sig < 32;
+        if standard && t.has_pending(sig) {
+            return;
+        }
+        t.pending.push(PendingSignal { sig, source });
+    })
+    .is_some()
+}
+
+/// What generating `sig` for process `pid` does at once, before delivery.
+fn prepare_signal(kb: &mut Kernel, mut cur: Option<&mut Process>, pid: i32, sig: i32) {
+    let Some(e) = kb.procs.get(&pid) else {
+        return;
+    };
+    let threads = e.threads.clone();
+    let ppid = e.ppid;
+    if sig == SIGCONT || sig == SIGKILL {
+        for &t in &threads {
+            with_task(kb, cur.as_deref_mut(), t, |t| {
+                t.pending.retain(|s| !is_stop_signal(s.sig));
+            });
+        }
+        let e = kb.procs.get_mut(&pid).unwrap();
+        if e.stopped {
+            e.stopped = false;
+            e.stop_report = None;
+            e.cont_report = true;
+            let uid = e.uid;
+            // The parent learns of it (unless it asked not to).
+            if sig == SIGCONT {
+                notify_stop_change(kb, cur, pid, ppid, uid, CLD_CONTINUED, SIGCONT);
+            }
+        }
+    } else if is_stop_signal(sig) {
+        for &t in &threads {
+            with_task(kb, cur.as_deref_mut(), t, |t| {
+                t.pending.retain(|s| s.sig != SIGCONT);
+            });
+        }
+    }
+}
+
+/// SIGCHLD with CLD_STOPPED/CLD_CONTINUED to the parent, unless it set SA_NOCLDSTOP.
+fn notify_stop_change(
+    kb: &mut Kernel,
+    mut cur: Option<&mut Process>,
+    pid: i32,
+    ppid: i32,
+    uid: u32,
+    code: i32,
+    status: i32,
+) {
+    let Some(parent_tid) = kb.procs.get(&ppid).and_then(|e| e.threads.first().copied()) else {
+        return;
+    };
+    let flags = with_task(kb, cur.as_deref_mut(), parent_tid, |t| {
+        t.signals.actions[SIGCHLD as usize].flags
+    })
+    .unwrap_or(0);
+    if flags & SA_NOCLDSTOP == 0 {
+        let src = SigSource::Child {
+            pid,
+            uid,
+            code,
+            status,
+        };
+        queue_to_process(kb, cur, ppid, SIGCHLD, src);
+    }
+}
+
+pub fn is_stop_signal(sig: i32) -> bool {
+    matches!(sig, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU)
+}
+
+pub const SIGTTIN: i32 = 21;
+pub const SIGTTOU: i32 = 22;
+
+/// Sends `sig` to every process in group `pgid` (a terminal's ^C, `kill(-pgid)`). `false`
+/// if the group has no process.
+pub fn signal_pgrp(p: &mut Process, pgid: i32, sig: i32, source: SigSource) -> bool {
+    let k = p.kernel.clone();
+    let mut kb = k.borrow_mut();
+    let members = kb.pgrp_members(pgid);
+    for &pid in &members {
+        queue_to_process(&mut kb, Some(p), pid, sig, source);
+    }
+    !members.is_empty()
+}
+
+impl Process {
+    /// Moves the address space and descriptor table out of their homes into this task.
+    pub fn check_out(&mut self) {
+        let (mem, mm) = self
+            .vm
+            .borrow_mut()
+            .take()
+            .expect("the address space is in its home while no task of it runs");
+        self.mem = mem;
+        self.mm = mm;
+        self.fds = self
+            .files
+            .borrow_mut()
+            .take()
+            .expect("the descriptor table is in its home while no task of it runs");
+        // An LR reservation does not survive a switch (SC then fails, as allowed).
+        self.cpu.reservation = None;
+    }
+
+    /// Puts the address space and descriptor table back in their homes.
+    pub fn check_in(&mut self) {
+        let mem = std::mem::take(&mut self.mem);
+        let mm = std::mem::take(&mut self.mm);
+        *self.vm.borrow_mut() = Some((mem, mm));
+        *self.files.borrow_mut() = Some(std::mem::take(&mut self.fds));
+    }
+
+    /// `true` if `sig` is pending for this task.
+    pub fn has_pending(&self, sig: i32) -> bool {
+        self.pending.iter().any(|s| s.sig == sig)
+    }
+
+    /// `true` if this task blocks `sig` (SIGKILL and SIGSTOP cannot be blocked).
+    pub fn blocks(&self, sig: i32) -> bool {
+        sig != SIGKILL && sig != SIGSTOP && self.signals.mask & sig_bit(sig) != 0
+    }
+
+    /// The first pending signal this task does not block: synchronous (fault) signals
+    /// first, then the lowest number, as Linux picks.
+    pub fn deliverable_signal(&self) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, s) in self.pending.iter().enumerate() {
+            if self.blocks(s.sig) {
+                continue;
+            }
+            if matches!(s.source, SigSource::Fault { .. }) {
+                return Some(i);
+            }
+            if best.is_none_or(|b| s.sig < self.pending[b].sig) {
+                best = Some(i);
+            }
+        }
+        best
+    }
+
+    /// The set of pending signals (bit `sig - 1`), for sigpending and /proc.
+    pub fn pending_set(&self) -> u64 {
+        self.pending.iter().fold(0, |m, s| m | sig_bit(s.sig))
+    }
+
+    /// The deadline of the current wait: `timeout_ns` from the first attempt of the call.
+    pub fn wait_deadline(&mut self, timeout_ns: Option<u64>) -> Option<u64> {
+        if !self.wait.deadline_set {
+            self.wait.deadline_set = true;
+            self.wait.deadline =
+                timeout_ns.map(|t| host::now_monotonic_ns().saturating_add(t));
+        }
+        self.wait.deadline
+    }
+
+    /// Sets an absolute deadline for the current wait (on its first attempt).
+    pub fn wait_until(&mut self, deadline_ns: Option<u64>) -> Option<u64> {
+        if !self.wait.deadline_set {
+            self.wait.deadline_set = true;
+            self.wait.deadline = deadline_ns;
+        }
+        self.wait.deadline
+    }
+
+    /// `true` once the current wait's deadline has passed.
+    pub fn wait_timed_out(&self) -> bool {
+        self.wait
+            .deadline
+            .is_some_and(|d| host::now_monotonic_ns() >= d)
+    }
+
+    /// The parent's pid (0 for pid 1).
+    pub fn ppid(&self) -> i32 {
+        self.kernel
+            .borrow()
+            .procs
+            .get(&self.pid)
+            .map_or(0, |e| e.ppid)
+    }
+
+    /// Runs this task for one turn.
+    fn turn(&mut self) -> Turn {
+        let start = self.cpu.instret;
+        loop {
+            if self.exit.is_none() {
+                self.handle_signals();
+            }
+            if self.exit.is_some() {
+                return Turn::Exited;
+            }
+            if self
+                .kernel
+                .borrow()
+                .procs
+                .get(&self.pid)
+                .is_some_and(|e| e.stopped)
+            {
+                return Turn::Parked;
+            }
+            let used = self.cpu.instret - start;
+            if used >= SLICE {
+                return Turn::Ran;
+            }
+            match self.cpu.run(&mut self.mem, SLICE - used) {
+                Exit::Budget => return Turn::Ran,
+                Exit::Ecall => {
+                    let pc = self.cpu.pc;
+                    let nr = self.cpu.x[17];
+                    let args = [
+                        self.cpu.x[10],
+                        self.cpu.x[11],
+                        self.cpu.x[12],
+                        self.cpu.x[13],
+                        self.cpu.x[14],
+                        self.cpu.x[15],
+                    ];
+                    let r = super::syscalls::dispatch(self, nr, &args);
+                    match r {
+                        None => {}
+                        Some(Err(EBLOCK)) => {
+                            // Park on the ecall; the call runs again when retried.
+                            let generation = self.kernel.borrow().generation;
+                            self.wait.blocked = true;
+                            self.wait.nr = nr;
+                            self.wait.generation = generation;
+                            return Turn::Parked;
+                        }
+                        Some(ret) => {
+                            self.complete_syscall(pc, ret);
+                            if self.vfork_child.is_some() || self.yield_now {
+                                self.yield_now = false;
+                                return Turn::Parked;
+                            }
+                        }
+                    }
+                }
+                Exit::IllegalInstruction { bits } => {
+                    let width = if bits & 3 == 3 { 8 } else { 4 };
+                    let msg = format!(
+                        "illegal instruction 0x{bits:0width$x} at pc 0x{:x}",
+                        self.cpu.pc
+                    );
+                    self.fault_signal(SIGILL, ILL_ILLOPC, self.cpu.pc, &msg);
+                }
+                Exit::Ebreak => {
+                    let msg = format!("breakpoint (ebreak) at pc 0x{:x}", self.cpu.pc);
+                    self.fault_signal(SIGTRAP, TRAP_BRKPT, self.cpu.pc, &msg);
+                }
+                Exit::Fault(f) => {
+                    if f.access == crate::mem::Access::Write && self.mem.out_of_memory(f.addr) {
+                        let msg = format!(
+                            "out of memory: the guest uses {} MiB, its limit",
+                            self.mem.resident_bytes() >> 20
+                        );
+                        self.fatal(SIGKILL, &msg);
+                    } else {
+                        let what = match f.access {
+                            crate::mem::Access::Read => "read from",
+                            crate::mem::Access::Write => "write to",
+                            crate::mem::Access::Exec => "execute at",
+                        };
+                        let why = if f.mapped {
+                            "not permitted"
+                        } else {
+                            "not mapped"
+                        };
+                        let msg = format!(
+                            "segmentation fault: {what} 0x{:x} ({why}) at pc 0x{:x}",
+                            f.addr, self.cpu.pc
+                        );
+                        let code = if f.mapped { SEGV_ACCERR } else { SEGV_MAPERR };
+                        self.fault_signal(SIGSEGV, code, f.addr, &msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts a system call's result in a0 and moves past the ecall.
+    fn complete_syscall(&mut self, pc: u64, ret: Result<u64, Errno>) {
+        self.cpu.x[10] = match ret {
+            Ok(v) => v,
+            Err(e) => (-(e as i64)) as u64,
+        };
+        // A call that changed the pc (execve, rt_sigreturn) already set it.
+        if self.cpu.pc == pc {
+            self.cpu.pc = pc + 4;
+        }
+        self.end_wait();
+        self.kernel.borrow_mut().generation += 1;
+    }
+
+    /// The current call no longer waits.
+    pub fn end_wait(&mut self) {
+        if self.wait.blocked || self.wait.deadline_set {
+            let tid = self.tid;
+            self.kernel.borrow_mut().wake_futex_of(tid);
+        }
+        self.wait = Wait::default();
+    }
+
+    /// A synchronous signal from a fault. Fatal (with a message saying why) unless the
+    /// program has a handler for it that it does not block.
+    pub fn fault_signal(&mut self, sig: i32, code: i32, addr: u64, why: &str) {
+        let act = self.signals.actions[sig as usize];
+        let caught = act.handler != SIG_DFL && act.handler != SIG_IGN && !self.blocks(sig);
+        if caught && super::sigdeliver::can_run_handlers() {
+            self.pending.insert(
+                0,
+                PendingSignal {
+                    sig,
+                    source: SigSource::Fault { code, addr },
+                },
+            );
+        } else {
+            self.fatal(sig, why);
+        }
+    }
+
+    /// Delivers the pending signals this task does not block.
+    fn handle_signals(&mut self) {
+        while let Some(i) = self.deliverable_signal() {
+            let s = self.pending.remove(i);
+            let sig = s.sig;
+            let act = self.signals.actions[sig as usize];
+            if sig == SIGKILL {
+                self.kill_group(ExitReason::Signaled(SIGKILL));
+                return;
+            }
+            if act.handler == SIG_IGN {
+                continue;
+            }
+            if act.handler == SIG_DFL {
+                match default_action(sig) {
+                    DefaultAction::Ignore | DefaultAction::Continue => continue,
+                    DefaultAction::Terminate => {
+                        self.kill_group(ExitReason::Signaled(sig));
+                        return;
+                    }
+                    DefaultAction::Stop => {
+                        self.stop_group(sig);
+                        return;
+                    }
+                }
+            }
+            super::sigdeliver::deliver(self, s, act);
+            if self.exit.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Ends the whole thread group with `reason`.
+    pub fn kill_group(&mut self, reason: ExitReason) {
+        self.exit = Some(reason);
+        self.exit_group = true;
+    }
+
+    /// Stops the whole process (a stop signal's default action).
+    fn stop_group(&mut self, sig: i32) {
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
+        let pid = self.pid;
+        let Some(e) = kb.procs.get_mut(&pid) else {
+            return;
+        };
+        if e.stopped {
+            return;
+        }
+        e.stopped = true;
+        e.stop_report = Some(sig);
+        e.cont_report = false;
+        let (ppid, uid) = (e.ppid, e.uid);
+        kb.generation += 1;
+        notify_stop_change(&mut kb, Some(self), pid, ppid, uid, CLD_STOPPED, sig);
+    }
+
+    /// What a thread leaves behind when it ends: `clear_child_tid` is zeroed and its
+    /// futex woken (how `pthread_join` learns of the end), and a vfork parent may go on.
+    fn thread_exit_cleanup(&mut self) {
+        if self.clear_child_tid != 0 {
+            let addr = self.clear_child_tid;
+            if self.mem.write_u32(addr, 0).is_ok() {
+                let key = (Rc::as_ptr(&self.vm) as usize, addr);
+                futex_wake(self, key, 1, u32::MAX);
+            }
+        }
+        self.release_vfork_parent();
+    }
+
+    /// Lets the parent of a vfork go on (the child called execve or ended).
+    pub fn release_vfork_parent(&mut self) {
+        if let Some(parent) = self.vfork_parent.take() {
+            let k = self.kernel.clone();
+            let mut kb = k.borrow_mut();
+            kb.generation += 1;
+            if let Some(t) = kb.parked.get_mut(&parent) {
+                t.vfork_child = None;
+            }
+        }
+    }
+}
+
+/// Wakes up to `n` waiters on `key` whose bitset meets `bitset`; returns how many.
+pub fn futex_wake(p: &mut Process, key: (usize, u64), n: u32, bitset: u32) -> u32 {
+    let k = p.kernel.clone();
+    let mut kb = k.borrow_mut();
+    let mut woken = 0;
+    let mut i = 0;
+    while i < kb.futex_waiters.len() && woken < n {
+        let w = &kb.futex_waiters[i];
+        if w.key == key && w.bitset & bitset != 0 {
+            let w = kb.futex_waiters.remove(i);
+            kb.futex_woken.insert(w.tid);
+            woken += 1;
+        } else {
+            i += 1;
+        }
+    }
+    if woken > 0 {
+        kb.generation += 1;
+    }
+    woken
+}
+
+pub const ILL_ILLOPC: i32 = 1;
+pub const TRAP_BRKPT: i32 = 1;
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+
+/// The bit of `sig` in a signal set.
+pub fn sig_bit(sig: i32) -> u64 {
+    1u64 << (sig - 1)
+}
