@@ -266,7 +266,7 @@ build_testprogs() {
 # they would make are made here: /etc/passwd and /etc/group from base-passwd,
 # the awk alternative). Docs, man pages and locales are dropped as in slim
 # images (copyright notices stay). One layer; the rootfs is kept for the oracle.
-DEBIAN_PACKAGES=bash,coreutils,findutils,grep,sed,tar,gzip,bzip2,xz-utils,file,gawk,jq,lua5.4,perl,python3,libpython3.13-testsuite,sqlite3,base-files,base-passwd,tzdata
+DEBIAN_PACKAGES=bash,dash,make,coreutils,findutils,grep,sed,tar,gzip,bzip2,xz-utils,file,gawk,jq,lua5.4,perl,python3,libpython3.13-testsuite,sqlite3,base-files,base-passwd,tzdata
 build_debian() {
     local tmp=$1 rootfs=$1/rootfs epoch created
     need mmdebstrap umoci python3 tar
@@ -286,6 +286,8 @@ build_debian() {
         install -m 0644 usr/share/base-passwd/group.master etc/group
         ln -sf /etc/alternatives/awk usr/bin/awk
         ln -sf /usr/bin/gawk etc/alternatives/awk
+        # /bin/sh is dash, as dash's postinst makes it on Debian.
+        [[ -e usr/bin/sh ]] || ln -s dash usr/bin/sh
         rm -rf usr/share/man usr/share/info usr/share/locale usr/share/lintian var/cache/apt/* var/lib/apt/lists/*
         find usr/share/doc -mindepth 1 ! -name copyright ! -type d -delete
         find usr/share/doc -mindepth 1 -type d -empty -delete

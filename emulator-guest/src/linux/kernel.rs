@@ -67,8 +67,10 @@ pub struct PendingSignal {
 
 /// What a task that returned `EBLOCK` waits for. Kept across retries of the same call and
 /// reset when the call completes.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Wait {
+    /// The end of a FIFO whose open waits for the other side (counted meanwhile).
+    pub fifo: Option<super::pipe::PipeEnd>,
     /// The call returned `EBLOCK` at least once: this is a retry.
     pub blocked: bool,
     /// The system call number.
@@ -114,6 +116,8 @@ pub struct ProcEntry {
     /// Instructions run by its threads, and by its reaped children.
     pub instret: u64,
     pub children_instret: u64,
+    /// ITIMER_REAL: when it fires next (monotonic ns) and its interval (0: once).
+    pub itimer_real: Option<(u64, u64)>,
 }
 
 /// A task waiting in `FUTEX_WAIT`.
@@ -236,6 +240,7 @@ pub fn run(mut first: Process) -> ExitReason {
                 uid: first.creds.uid,
                 instret: 0,
                 children_instret: 0,
+                itimer_real: None,
             },
         );
         first.check_in();
@@ -246,6 +251,7 @@ pub fn run(mut first: Process) -> ExitReason {
         if let Some(e) = k.borrow().init_exit {
             return e;
         }
+        fire_timers(&k);
         let Some(tid) = pick(&k, &mut last) else {
             if !idle(&k) {
                 return deadlock(&k);
@@ -276,6 +282,28 @@ pub fn run(mut first: Process) -> ExitReason {
                 k.borrow_mut().parked.insert(tid, p);
             }
         }
+    }
+}
+
+/// Sends SIGALRM for every ITIMER_REAL that has expired, and rearms interval timers.
+fn fire_timers(k: &Rc<RefCell<Kernel>>) {
+    let mut kb = k.borrow_mut();
+    let now = host::now_monotonic_ns();
+    let due: Vec<i32> = kb
+        .procs
+        .iter()
+        .filter(|(_, e)| e.zombie.is_none() && e.itimer_real.is_some_and(|(d, _)| d <= now))
+        .map(|(&pid, _)| pid)
+        .collect();
+    for pid in due {
+        let e = kb.procs.get_mut(&pid).unwrap();
+        let (d, interval) = e.itimer_real.unwrap();
+        e.itimer_real = (interval > 0).then(|| {
+            // Missed periods are skipped, as Linux counts them as overruns.
+            let late = (now - d) / interval;
+            (d + (late + 1) * interval, interval)
+        });
+        queue_to_process(&mut kb, None, pid, SIGALRM, SigSource::Kernel);
     }
 }
 
@@ -331,7 +359,12 @@ fn runnable(kb: &Kernel, t: &Process, now: u64, stdin_ready: &mut Option<bool>) 
 /// `false` if nothing can.
 fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
     let kb = k.borrow();
-    let mut deadline: Option<u64> = None;
+    let mut deadline: Option<u64> = kb
+        .procs
+        .values()
+        .filter(|e| e.zombie.is_none())
+        .filter_map(|e| e.itimer_real.map(|(d, _)| d))
+        .min();
     let mut stdin = false;
     for t in kb.parked.values() {
         if kb.procs.get(&t.pid).is_some_and(|e| e.stopped) {

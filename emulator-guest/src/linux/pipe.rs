@@ -500,16 +500,43 @@ pub fn fifo_pipe(node: &Node) -> Rc<Pipe> {
 
 /// Opens FIFO `node` as open(2) does: a reader waits for a writer and a writer for a
 /// reader, unless `O_NONBLOCK` (then a writer without a reader gets `ENXIO`); `O_RDWR`
-/// never waits. `EBLOCK` means the open would wait.
-///
-/// Linux counts a blocked opener as present while it waits, so the other side's open
-/// succeeds; with the retry model a waiting opener is not counted yet. A scheduler that
-/// parks openers should register them (`add_reader`/`add_writer`) while they wait.
-pub fn open_fifo(node: &Node, read: bool, write: bool, nonblock: bool) -> Result<PipeEnd, Errno> {
+/// never waits. `EBLOCK` means the open waits: the end is made anyway and kept in
+/// `waiting` (so the other side's open sees this one, as Linux counts a blocked opener),
+/// and the retry with the same `waiting` completes when the other side came (even if it
+/// has already gone again: Linux's `w_counter`).
+pub fn open_fifo(
+    node: &Node,
+    read: bool,
+    write: bool,
+    nonblock: bool,
+    waiting: &mut Option<PipeEnd>,
+) -> Result<PipeEnd, Errno> {
+    if let Some(end) = waiting.take() {
+        let p = &end.pipe;
+        let came = if end.read {
+            p.writers() > 0 || p.w_counter.get() != end.w_seen
+        } else {
+            p.readers() > 0
+        };
+        if came {
+            return Ok(end);
+        }
+        *waiting = Some(end);
+        return Err(EBLOCK);
+    }
     let pipe = fifo_pipe(node);
     match (read, write) {
-        (true, false) if !nonblock && pipe.writers() == 0 => Err(EBLOCK),
-        (false, true) if pipe.readers() == 0 => Err(if nonblock { ENXIO } else { EBLOCK }),
+        (true, false) if !nonblock && pipe.writers() == 0 => {
+            *waiting = Some(PipeEnd::new(pipe, true, false));
+            Err(EBLOCK)
+        }
+        (false, true) if pipe.readers() == 0 => {
+            if nonblock {
+                return Err(ENXIO);
+            }
+            *waiting = Some(PipeEnd::new(pipe, false, true));
+            Err(EBLOCK)
+        }
         _ => Ok(PipeEnd::new(pipe, read, write)),
     }
 }
@@ -678,18 +705,30 @@ mod tests {
     #[test]
     fn fifo_opens_wait_for_the_other_side() {
         let vfs_node = fifo_node();
-        assert_eq!(open_fifo(&vfs_node, true, false, false).err(), Some(EBLOCK));
-        assert_eq!(open_fifo(&vfs_node, false, true, true).err(), Some(ENXIO));
-        let r = open_fifo(&vfs_node, true, false, true).unwrap();
+        let mut waiting = None;
+        assert_eq!(
+            open_fifo(&vfs_node, true, false, false, &mut waiting).err(),
+            Some(EBLOCK)
+        );
+        // The waiting reader counts: a writer's open goes through, and the reader's
+        // retry completes.
+        let w0 = open_fifo(&vfs_node, false, true, true, &mut None).unwrap();
+        let r0 = open_fifo(&vfs_node, true, false, false, &mut waiting).unwrap();
+        drop((w0, r0));
+        assert_eq!(
+            open_fifo(&vfs_node, false, true, true, &mut None).err(),
+            Some(ENXIO)
+        );
+        let r = open_fifo(&vfs_node, true, false, true, &mut None).unwrap();
         assert_eq!(r.poll(), 0, "no writer yet: no POLLHUP");
-        let w = open_fifo(&vfs_node, false, true, false).unwrap();
+        let w = open_fifo(&vfs_node, false, true, false, &mut None).unwrap();
         assert!(Rc::ptr_eq(&r.pipe, &w.pipe));
         w.write(b"q", false, false).unwrap();
         drop(w);
         assert_eq!(r.poll(), POLLIN | POLLRDNORM | POLLHUP);
         drop(r);
         // All ends closed: the data is gone with the pipe.
-        let rw = open_fifo(&vfs_node, true, true, false).unwrap();
+        let rw = open_fifo(&vfs_node, true, true, false, &mut None).unwrap();
         assert!(rw.pipe.queue().is_empty());
     }
 }

@@ -375,7 +375,8 @@ impl Process {
         }
         if ftype == S_IFIFO {
             let (read, write) = (acc != O_WRONLY, acc != O_RDONLY);
-            let end = super::pipe::open_fifo(&node, read, write, flags & O_NONBLOCK != 0)?;
+            let nonblock = flags & O_NONBLOCK != 0;
+            let end = super::pipe::open_fifo(&node, read, write, nonblock, &mut self.wait.fifo)?;
             return Ok(OpenFile::new(
                 FileKind::Pipe(end),
                 flags & (O_ACCMODE | SETFL_MASK),

@@ -266,6 +266,7 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
                 uid: p.creds.uid,
                 instret: 0,
                 children_instret: 0,
+                itimer_real: None,
             },
         );
     }
@@ -932,5 +933,69 @@ pub fn rt_sigpending(p: &mut Process, a: &[u64; 6]) -> SysResult {
     p.mem
         .write_bytes(a[0], &b[..a[1] as usize])
         .map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+const ITIMER_REAL: u64 = 0;
+
+/// The ITIMER_REAL of the caller as (value, interval) in ns, value 0 when disarmed.
+fn itimer_now(p: &Process) -> (u64, u64) {
+    let kb = p.kernel.borrow();
+    match kb.procs[&p.pid].itimer_real {
+        Some((d, i)) => (d.saturating_sub(host::now_monotonic_ns()).max(1), i),
+        None => (0, 0),
+    }
+}
+
+/// Writes a `struct itimerval` (interval first, then value; timevals).
+fn put_itimerval(p: &mut Process, addr: u64, (value, interval): (u64, u64)) -> Result<(), Errno> {
+    let mut b = [0u8; 32];
+    for (i, ns) in [interval, value].into_iter().enumerate() {
+        // Round up to whole microseconds, as the kernel does for a running timer.
+        let us = ns.div_ceil(1000);
+        b[i * 16..i * 16 + 8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+        b[i * 16 + 8..i * 16 + 16].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+    }
+    p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)
+}
+
+/// getitimer(2): ITIMER_REAL; the CPU-time timers read as disarmed.
+pub fn getitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let v = match a[0] {
+        ITIMER_REAL => itimer_now(p),
+        1 | 2 => (0, 0),
+        _ => return Err(EINVAL),
+    };
+    put_itimerval(p, a[1], v)?;
+    Ok(0)
+}
+
+/// setitimer(2): ITIMER_REAL (SIGALRM); ITIMER_VIRTUAL and ITIMER_PROF are not supported.
+pub fn setitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    if a[0] != ITIMER_REAL {
+        if a[0] > 2 {
+            return Err(EINVAL);
+        }
+        p.log_once("setitimer: ITIMER_VIRTUAL and ITIMER_PROF are not supported".into());
+        return Err(ENOSYS);
+    }
+    let old = itimer_now(p);
+    if a[1] != 0 {
+        let mut tv = [0u64; 4];
+        for (i, v) in tv.iter_mut().enumerate() {
+            *v = p.mem.read_u64(a[1] + i as u64 * 8).map_err(|_| EFAULT)?;
+        }
+        if tv[1] >= 1_000_000 || tv[3] >= 1_000_000 || (tv[0] as i64) < 0 || (tv[2] as i64) < 0 {
+            return Err(EINVAL);
+        }
+        let interval = tv[0].saturating_mul(1_000_000_000) + tv[1] * 1000;
+        let value = tv[2].saturating_mul(1_000_000_000) + tv[3] * 1000;
+        let timer = (value > 0).then(|| (host::now_monotonic_ns().saturating_add(value), interval));
+        let mut kb = p.kernel.borrow_mut();
+        kb.procs.get_mut(&p.pid).unwrap().itimer_real = timer;
+    }
+    if a[2] != 0 {
+        put_itimerval(p, a[2], old)?;
+    }
     Ok(0)
 }

@@ -130,6 +130,8 @@ table! {
     101 nanosleep => Some(proc::nanosleep), Full;
     113 clock_gettime => Some(m::clock_gettime), Full;
     114 clock_getres => Some(m::clock_getres), Full;
+    102 getitimer => Some(proc::getitimer), Partial("ITIMER_REAL; the CPU-time timers read as disarmed");
+    103 setitimer => Some(proc::setitimer), Partial("ITIMER_REAL only (ITIMER_VIRTUAL, ITIMER_PROF: ENOSYS)");
     115 clock_nanosleep => Some(proc::clock_nanosleep), Full;
     118 sched_setparam => Some(task::sched_setparam), Partial(SCHED);
     119 sched_setscheduler => Some(task::sched_setscheduler), Partial(SCHED);
