@@ -59,7 +59,6 @@ pub const ECONNREFUSED: Errno = 111;
 
 /// Not a Linux error number and never seen by the guest (as Linux's own `ERESTARTSYS`
 /// family, above 511): the call would have to wait for another process or thread. The
-/// call has changed nothing and may be retried. `syscalls::dispatch` decides what
-/// becomes of it: with a single process nothing else can run, so it is a deadlock
-/// (`EDEADLK`, logged); a scheduler can park the caller and retry instead.
+/// call has changed nothing it would not redo the same way when retried: the scheduler
+/// (`kernel.rs`) parks the caller on the `ecall` and runs the call again later.
 pub const EBLOCK: Errno = 4096;

@@ -42,13 +42,10 @@ macro_rules! table {
 use Support::*;
 
 /// What becomes of a call that would wait for another process or thread.
-const WAITS: &str = "a wait for another process (empty pipe or socket with a writer left, full \
-    queue...) is a deadlock while there is one process: EDEADLK, logged";
-const SOCK: &str = "AF_UNIX only; no control messages (SCM_RIGHTS, SCM_CREDENTIALS: EOPNOTSUPP); \
-    waits as for pipes: EDEADLK, or EAGAIN after SO_RCVTIMEO/SO_SNDTIMEO";
+const SOCK: &str = "AF_UNIX only; no control messages (SCM_RIGHTS, SCM_CREDENTIALS: EOPNOTSUPP)";
 const XATTR: &str = "no file has extended attributes: get ENODATA, list empty, set EOPNOTSUPP";
-const POLL: &str = "pipes, sockets, eventfds report real readiness; host stdin waits in the host; \
-    files are always ready; nothing ready and no timeout: EDEADLK; signal masks are ignored";
+const POLL: &str = "pipes, sockets, eventfds report real readiness, host stdin the host's; files \
+    are always ready; the signal mask argument is ignored";
 const SCHED: &str = "one CPU: policies and priorities are recorded, they change nothing";
 
 table! {
@@ -65,16 +62,16 @@ table! {
     15 lremovexattr => Some(x::lremovexattr), Partial(XATTR);
     16 fremovexattr => Some(x::fremovexattr), Partial(XATTR);
     17 getcwd => Some(f::getcwd), Full;
-    19 eventfd2 => Some(pipe::eventfd2), Partial(WAITS);
+    19 eventfd2 => Some(pipe::eventfd2), Full;
     20 epoll_create1 => Some(poll::epoll_create1), Full;
     21 epoll_ctl => Some(poll::epoll_ctl), Full;
     22 epoll_pwait => Some(poll::epoll_pwait), Partial(POLL);
     23 dup => Some(f::dup), Full;
     24 dup3 => Some(f::dup3), Full;
-    25 fcntl => Some(f::fcntl), Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ, F_ADD_SEALS/GET_SEALS; locks are granted (one process)");
+    25 fcntl => Some(f::fcntl), Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ, F_ADD_SEALS/GET_SEALS; record locks are granted at once, not enforced between processes yet");
     26 inotify_init1 => None, No;
     29 ioctl => Some(f::ioctl), Partial("terminal: TCGETS/TCSETS*, TIOCGWINSZ, TIOCGPGRP/TIOCSPGRP; FIONREAD, FIONBIO, FIOCLEX/FIONCLEX, SIOCOUTQ");
-    32 flock => Some(f::flock), Partial("granted at once: one process");
+    32 flock => Some(f::flock), Partial("granted at once, not enforced between processes yet");
     33 mknodat => Some(f::mknodat), Partial("fifos and regular files only");
     34 mkdirat => Some(f::mkdirat), Full;
     35 unlinkat => Some(f::unlinkat), Full;
@@ -96,15 +93,15 @@ table! {
     53 fchmodat => Some(f::fchmodat), Full;
     54 fchownat => Some(f::fchownat), Full;
     55 fchown => Some(f::fchown), Full;
-    56 openat => Some(f::openat), Partial("a FIFO open that would wait for the other end: EDEADLK (one process)");
+    56 openat => Some(f::openat), Full;
     57 close => Some(f::close), Full;
-    59 pipe2 => Some(pipe::pipe2), Partial("a blocking read of an empty pipe with a writer left, or a write to a full one, is a deadlock while there is one process: EDEADLK, logged; a blocking write of more than PIPE_BUF that only partly fits returns the part written (Linux would wait to write the rest)");
+    59 pipe2 => Some(pipe::pipe2), Partial("a blocking write of more than PIPE_BUF that only partly fits returns the part written (Linux would wait to write the rest)");
     61 getdents64 => Some(f::getdents64), Full;
     62 lseek => Some(f::lseek), Full;
-    63 read => Some(f::read), Partial(WAITS);
-    64 write => Some(f::write), Partial(WAITS);
-    65 readv => Some(f::readv), Partial(WAITS);
-    66 writev => Some(f::writev), Partial(WAITS);
+    63 read => Some(f::read), Full;
+    64 write => Some(f::write), Full;
+    65 readv => Some(f::readv), Full;
+    66 writev => Some(f::writev), Full;
     67 pread64 => Some(f::pread64), Full;
     68 pwrite64 => Some(f::pwrite64), Full;
     69 preadv => Some(f::preadv), Full;
