@@ -13,6 +13,9 @@ pub enum VmaKind {
     Anon,
     Heap,
     Stack,
+    /// The signal-return trampoline page (`sigframe::map_trampoline`), shown as Linux
+    /// shows its vDSO.
+    Vdso,
     File(String),
 }
 

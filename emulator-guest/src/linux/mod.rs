@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod mm;
 pub mod pipe;
 pub mod procfs;
+pub mod sigframe;
 pub mod signal;
 mod sys_file;
 mod sys_misc;

@@ -1211,6 +1211,7 @@ fn maps(p: &Process) -> String {
             }
             VmaKind::Heap => (Some("[heap]"), 0, 0, 0),
             VmaKind::Stack => (Some("[stack]"), 0, 0, 0),
+            VmaKind::Vdso => (Some("[vdso]"), 0, 0, 0),
             VmaKind::Anon => (None, 0, 0, 0),
         };
         let line_start = s.len();

@@ -164,25 +164,22 @@ pub fn rt_sigprocmask(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// sigaltstack(2).
 pub fn sigaltstack(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let old = p.signals.altstack;
-    if a[0] != 0 {
-        let sp = p.mem.read_u64(a[0]).map_err(|_| EFAULT)?;
-        let flags = p.mem.read_u32(a[0] + 8).map_err(|_| EFAULT)?;
-        let size = p.mem.read_u64(a[0] + 16).map_err(|_| EFAULT)?;
-        if flags & !2 != 0 && flags != 0x8000_0000 {
-            return Err(EINVAL);
-        }
-        if flags & 2 == 0 && size < MINSIGSTKSZ {
-            return Err(ENOMEM);
-        }
-        p.signals.altstack = (sp, flags, size);
+    let new = if a[0] != 0 {
+        let mut b = [0u8; AltStack::SIZE];
+        p.mem.read_bytes(a[0], &mut b).map_err(|_| EFAULT)?;
+        Some(AltStack::from_bytes(&b))
+    } else {
+        None
+    };
+    let sp = p.cpu.x[2];
+    let old = p.signals.altstack.report(sp);
+    if let Some(new) = new {
+        p.signals.altstack.set(new, sp)?;
     }
     if a[1] != 0 {
-        let mut b = [0u8; 24];
-        b[..8].copy_from_slice(&old.0.to_le_bytes());
-        b[8..12].copy_from_slice(&old.1.to_le_bytes());
-        b[16..].copy_from_slice(&old.2.to_le_bytes());
-        p.mem.write_bytes(a[1], &b).map_err(|_| EFAULT)?;
+        p.mem
+            .write_bytes(a[1], &old.to_bytes())
+            .map_err(|_| EFAULT)?;
     }
     Ok(0)
 }
