@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use super::errno::*;
+use super::sigframe::{
+    CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR,
+    TRAP_BRKPT,
+};
 use super::signal::*;
 use super::{ExitReason, Process};
 use crate::cpu::Exit;
@@ -34,11 +38,11 @@ pub const SLICE: u64 = 1 << 20;
 /// Where a signal came from (what its `siginfo_t` says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigSource {
-    /// kill(2), and signals rvbox sends for the user (SI_USER).
+    /// kill(2), and SIGPIPE (SI_USER, with the sender's pid and uid).
     User { pid: i32, uid: u32 },
     /// tkill/tgkill (SI_TKILL).
     Tkill { pid: i32, uid: u32 },
-    /// The kernel: SIGPIPE, SIGALRM, a terminal's SIGINT... (SI_KERNEL).
+    /// The kernel: SIGALRM, a terminal's SIGINT... (SI_KERNEL).
     Kernel,
     /// A fault: `code` is SEGV_MAPERR, ILL_ILLOPC..., `addr` the faulting address.
     Fault { code: i32, addr: u64 },
@@ -51,12 +55,25 @@ pub enum SigSource {
     },
     /// rt_sigqueueinfo: the caller's own siginfo.
     Queued([u8; 128]),
+    /// A POSIX timer expired (SI_TIMER).
+    Timer { id: i32, overrun: i32, value: u64 },
 }
 
-pub const CLD_EXITED: i32 = 1;
-pub const CLD_KILLED: i32 = 2;
-pub const CLD_STOPPED: i32 = 5;
-pub const CLD_CONTINUED: i32 = 6;
+/// A POSIX timer (timer_create).
+#[derive(Debug, Clone, Copy)]
+pub struct PosixTimer {
+    /// Absolute CLOCK_REALTIME times are kept relative to the monotonic clock.
+    pub realtime: bool,
+    /// The signal (0 for SIGEV_NONE), its value, and a thread for SIGEV_THREAD_ID.
+    pub sig: i32,
+    pub value: u64,
+    pub tid: Option<i32>,
+    /// When it expires next (monotonic ns) and its interval (0: once).
+    pub deadline: Option<u64>,
+    pub interval: u64,
+    /// Expirations missed while its signal was pending.
+    pub overrun: i32,
+}
 
 /// A signal waiting for delivery to one task.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +100,8 @@ pub struct Wait {
     pub deadline_set: bool,
     /// Host stdin becoming readable may end the wait.
     pub stdin: bool,
+    /// Bytes a blocking pipe write has written so far (it returns when all are).
+    pub progress: usize,
 }
 
 /// A thread group (what has a pid), alive or a zombie.
@@ -118,6 +137,8 @@ pub struct ProcEntry {
     pub children_instret: u64,
     /// ITIMER_REAL: when it fires next (monotonic ns) and its interval (0: once).
     pub itimer_real: Option<(u64, u64)>,
+    /// POSIX timers by id.
+    pub timers: Vec<Option<PosixTimer>>,
 }
 
 /// A task waiting in `FUTEX_WAIT`.
@@ -241,6 +262,7 @@ pub fn run(mut first: Process) -> ExitReason {
                 instret: 0,
                 children_instret: 0,
                 itimer_real: None,
+                timers: Vec::new(),
             },
         );
         first.check_in();
@@ -258,7 +280,11 @@ pub fn run(mut first: Process) -> ExitReason {
             }
             continue;
         };
-        let mut p = k.borrow_mut().parked.remove(&tid).expect("picked task is parked");
+        let mut p = k
+            .borrow_mut()
+            .parked
+            .remove(&tid)
+            .expect("picked task is parked");
         p.check_out();
         let before = p.cpu.instret;
         let turn = p.turn();
@@ -305,6 +331,42 @@ fn fire_timers(k: &Rc<RefCell<Kernel>>) {
         });
         queue_to_process(&mut kb, None, pid, SIGALRM, SigSource::Kernel);
     }
+    let mut fired = Vec::new();
+    for (&pid, e) in kb.procs.iter_mut() {
+        if e.zombie.is_some() {
+            continue;
+        }
+        for (id, t) in e.timers.iter_mut().enumerate() {
+            let Some(t) = t else { continue };
+            let Some(d) = t.deadline.filter(|&d| d <= now) else {
+                continue;
+            };
+            let late = if t.interval > 0 {
+                (now - d) / t.interval
+            } else {
+                0
+            };
+            t.deadline = (t.interval > 0).then(|| d + (late + 1) * t.interval);
+            if t.sig != 0 {
+                fired.push((pid, id as i32, *t, late as i32));
+            }
+        }
+    }
+    for (pid, id, t, late) in fired {
+        let src = SigSource::Timer {
+            id,
+            overrun: late,
+            value: t.value,
+        };
+        match t.tid {
+            Some(tid) => {
+                queue_to_thread(&mut kb, None, tid, t.sig, src);
+            }
+            None => {
+                queue_to_process(&mut kb, None, pid, t.sig, src);
+            }
+        }
+    }
 }
 
 /// The next task to run, round robin from after `last`; `None` if every task waits.
@@ -336,7 +398,11 @@ fn runnable(kb: &Kernel, t: &Process, now: u64, stdin_ready: &mut Option<bool>) 
     }
     if let Some(child) = t.vfork_child {
         // The parent of a vfork waits until the child execs or ends.
-        if kb.parked.get(&child).is_some_and(|c| c.vfork_parent.is_some()) {
+        if kb
+            .parked
+            .get(&child)
+            .is_some_and(|c| c.vfork_parent.is_some())
+        {
             return false;
         }
     }
@@ -363,7 +429,10 @@ fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
         .procs
         .values()
         .filter(|e| e.zombie.is_none())
-        .filter_map(|e| e.itimer_real.map(|(d, _)| d))
+        .flat_map(|e| {
+            let timers = e.timers.iter().flatten().filter_map(|t| t.deadline);
+            e.itimer_real.map(|(d, _)| d).into_iter().chain(timers)
+        })
         .min();
     let mut stdin = false;
     for t in kb.parked.values() {
@@ -453,10 +522,7 @@ fn finish_task(k: &Rc<RefCell<Kernel>>, p: Box<Process>) {
     }
     // The last thread: the process ends.
     let e = kb.procs.get_mut(&pid).unwrap();
-    let status = e
-        .group_exit
-        .or(e.leader_exit)
-        .unwrap_or(reason);
+    let status = e.group_exit.or(e.leader_exit).unwrap_or(reason);
     e.zombie = Some(status);
     e.stopped = false;
     let ppid = e.ppid;
@@ -509,7 +575,10 @@ fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
     let auto_reap =
         exit_signal == SIGCHLD && (act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0);
     if auto_reap {
-        let instret = kb.procs.remove(&pid).map_or(0, |c| c.instret + c.children_instret);
+        let instret = kb
+            .procs
+            .remove(&pid)
+            .map_or(0, |c| c.instret + c.children_instret);
         if let Some(pe) = kb.procs.get_mut(&ppid) {
             pe.children_instret += instret;
         }
@@ -529,11 +598,6 @@ fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
         queue_to_process(kb, None, ppid, exit_signal, src);
     }
 }
-
-/// `SA_NOCLDWAIT` (asm-generic).
-pub const SA_NOCLDWAIT: u64 = 2;
-/// `SA_NOCLDSTOP`.
-pub const SA_NOCLDSTOP: u64 = 1;
 
 /// Runs `f` on task `tid`: the running task `cur` or a parked one.
 pub fn with_task<R>(
@@ -671,9 +735,6 @@ pub fn is_stop_signal(sig: i32) -> bool {
     matches!(sig, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU)
 }
 
-pub const SIGTTIN: i32 = 21;
-pub const SIGTTOU: i32 = 22;
-
 /// Sends `sig` to every process in group `pgid` (a terminal's ^C, `kill(-pgid)`). `false`
 /// if the group has no process.
 pub fn signal_pgrp(p: &mut Process, pgid: i32, sig: i32, source: SigSource) -> bool {
@@ -750,8 +811,7 @@ impl Process {
     pub fn wait_deadline(&mut self, timeout_ns: Option<u64>) -> Option<u64> {
         if !self.wait.deadline_set {
             self.wait.deadline_set = true;
-            self.wait.deadline =
-                timeout_ns.map(|t| host::now_monotonic_ns().saturating_add(t));
+            self.wait.deadline = timeout_ns.map(|t| host::now_monotonic_ns().saturating_add(t));
         }
         self.wait.deadline
     }
@@ -907,7 +967,7 @@ impl Process {
     pub fn fault_signal(&mut self, sig: i32, code: i32, addr: u64, why: &str) {
         let act = self.signals.actions[sig as usize];
         let caught = act.handler != SIG_DFL && act.handler != SIG_IGN && !self.blocks(sig);
-        if caught && super::sigdeliver::can_run_handlers() {
+        if caught {
             self.pending.insert(
                 0,
                 PendingSignal {
@@ -1025,11 +1085,6 @@ pub fn futex_wake(p: &mut Process, key: (usize, u64), n: u32, bitset: u32) -> u3
     }
     woken
 }
-
-pub const ILL_ILLOPC: i32 = 1;
-pub const TRAP_BRKPT: i32 = 1;
-pub const SEGV_MAPERR: i32 = 1;
-pub const SEGV_ACCERR: i32 = 2;
 
 /// The bit of `sig` in a signal set.
 pub fn sig_bit(sig: i32) -> u64 {

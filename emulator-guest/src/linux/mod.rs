@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod mm;
 pub mod pipe;
 pub mod procfs;
+mod sigdeliver;
 pub mod sigframe;
 pub mod signal;
 mod sys_file;
@@ -23,7 +24,6 @@ mod sys_net;
 mod sys_pipe;
 mod sys_poll;
 mod sys_proc;
-mod sigdeliver;
 mod sys_task;
 mod sys_xattr;
 pub mod syscalls;
@@ -324,6 +324,7 @@ impl Process {
             stack_prot,
             VmaKind::Stack,
         );
+        sigframe::map_trampoline(&mut mem, &mut mm);
         let auxv = [
             (elf::AT_PHDR, main.phdr),
             (elf::AT_PHENT, 56),
@@ -340,7 +341,7 @@ impl Process {
             (elf::AT_HWCAP2, 0),
             (elf::AT_CLKTCK, 100),
             (elf::AT_SECURE, 0),
-            (elf::AT_MINSIGSTKSZ, signal::MINSIGSTKSZ),
+            (elf::AT_MINSIGSTKSZ, sigframe::FRAME_SIZE),
         ];
         let sp = elf::build_stack(&mut mem, mm::STACK_TOP, &argv, &envp, &auxv, path)?;
         let image = procfs::ExecLayout::new(&elf.phdrs, main.bias, &mut mem, sp);
@@ -389,7 +390,12 @@ impl Process {
         let k = self.kernel.clone();
         let mut kb = k.borrow_mut();
         if let Some(e) = kb.procs.get(&self.pid) {
-            let others: Vec<i32> = e.threads.iter().copied().filter(|&t| t != self.tid).collect();
+            let others: Vec<i32> = e
+                .threads
+                .iter()
+                .copied()
+                .filter(|&t| t != self.tid)
+                .collect();
             for t in others {
                 kb.parked.remove(&t);
             }
@@ -417,8 +423,14 @@ impl Process {
         self.sighand_share = Rc::new(());
     }
 
-    /// Ends the process with signal `sig`, telling the user why on stderr.
+    /// Ends the process with signal `sig`. For pid 1, the program the user started, rvbox
+    /// says why on stderr (or with `RVBOX_LOG` for any process); other processes die
+    /// quietly, as on Linux, where their parent (a shell) reports it.
     pub fn fatal(&mut self, sig: i32, why: &str) {
+        if self.pid != 1 && !self.log {
+            self.kill_group(ExitReason::Signaled(sig));
+            return;
+        }
         let line = format!(
             "rvbox: {} (pid {}) killed by {}: {}\n",
             String::from_utf8_lossy(&self.comm),

@@ -153,7 +153,10 @@ impl Process {
         // Synchronous: queued to this thread, delivered before it returns to the program.
         self.pending.push(super::kernel::PendingSignal {
             sig: SIGPIPE,
-            source: super::kernel::SigSource::Kernel,
+            source: super::kernel::SigSource::User {
+                pid: self.pid,
+                uid: self.creds.uid,
+            },
         });
     }
 
@@ -619,7 +622,10 @@ fn do_read(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> Sy
 fn do_write(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> SysResult {
     let file = p.fds.get(fd)?;
     let len = clamp_len(len);
-    let mut done = 0usize;
+    let blocking = blocking_stream(&file);
+    // A blocking write to a pipe writes everything, waiting for room as often as needed:
+    // what earlier attempts wrote is `wait.progress`.
+    let mut done = if blocking { p.wait.progress } else { 0 };
     while done < len {
         let k = (len - done).min(1 << 20);
         let mut tmp = vec![0u8; k];
@@ -628,15 +634,25 @@ fn do_write(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> S
             .map_err(|_| EFAULT)?;
         let n = match p.file_write(&file, &tmp, pos.map(|q| q + done as u64)) {
             Ok(n) => n,
+            Err(EBLOCK) if done > 0 => {
+                p.wait.progress = done;
+                return Err(EBLOCK);
+            }
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         };
         done += n;
-        if n < k {
+        if n < k && !blocking {
             break;
         }
     }
     Ok(done as u64)
+}
+
+/// `true` for a file whose blocking writes wait until all is written (a pipe or FIFO
+/// without `O_NONBLOCK`).
+fn blocking_stream(file: &OpenFile) -> bool {
+    matches!(file.kind, FileKind::Pipe(_)) && !file.nonblocking()
 }
 
 /// read(2).
@@ -752,7 +768,22 @@ fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
     // message on a socket.
     let data = gather(p, &vecs)?;
     let file = p.fds.get(fd)?;
-    p.file_write(&file, &data, pos).map(|n| n as u64)
+    if !blocking_stream(&file) {
+        return p.file_write(&file, &data, pos).map(|n| n as u64);
+    }
+    let mut done = p.wait.progress;
+    while done < data.len() {
+        match p.file_write(&file, &data[done..], pos) {
+            Ok(n) => done += n,
+            Err(EBLOCK) if done > 0 => {
+                p.wait.progress = done;
+                return Err(EBLOCK);
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done as u64)
 }
 
 /// readv(2).

@@ -124,11 +124,17 @@ pub fn rt_sigaction(p: &mut Process, a: &[u64; 6]) -> SysResult {
         let handler = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
         let flags = p.mem.read_u64(a[1] + 8).map_err(|_| EFAULT)?;
         let mask = p.mem.read_u64(a[1] + 16).map_err(|_| EFAULT)?;
-        p.signals.actions[sig] = SigAction {
+        let act = SigAction {
             handler,
-            flags,
-            mask,
+            flags: flags & UAPI_SA_FLAGS,
+            mask: mask & !UNBLOCKABLE,
         };
+        super::sigdeliver::set_action(p, sig as i32, act);
+        if p.signals.ignored(sig as i32) {
+            // Setting a signal to be ignored discards it where it is pending (POSIX).
+            let s = sig as i32;
+            p.pending.retain(|x| x.sig != s);
+        }
     }
     if a[2] != 0 {
         for (i, v) in [old.handler, old.flags, old.mask].iter().enumerate() {
@@ -437,12 +443,15 @@ pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const PR_GET_NO_NEW_PRIVS: u64 = 39;
     match a[0] {
         PR_SET_NAME => {
-            let name = p
-                .mem
-                .read_cstr(a[1], 16)
-                .map_err(|_| EFAULT)?
-                .unwrap_or_default();
-            p.comm = name.into_iter().take(15).collect();
+            // At most 15 bytes are taken, whether or not a NUL follows.
+            let mut b = [0u8; 16];
+            for (i, c) in b.iter_mut().take(15).enumerate() {
+                *c = p.mem.read_u8(a[1] + i as u64).map_err(|_| EFAULT)?;
+                if *c == 0 {
+                    break;
+                }
+            }
+            p.comm = b.iter().take_while(|&&c| c != 0).copied().collect();
             Ok(0)
         }
         PR_GET_NAME => {

@@ -71,7 +71,6 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let pr = pr as u8 & 7;
     // The file contents, if it is a file mapping: the image's bytes in place, or a copy.
     let (vkind, data): (VmaKind, Option<FileBytes>) = if flags & MAP_ANONYMOUS != 0 {
-        // One process: a shared anonymous mapping is the same as a private one.
         (VmaKind::Anon, None)
     } else {
         let file = p.fds.get(fd)?;
@@ -138,6 +137,10 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let offset = if data.is_some() { off } else { 0 };
     p.mm.map_fixed_at(&mut p.mem, start, len, pr, vkind, offset);
+    if shared && data.is_none() {
+        // Shared anonymous memory stays shared with the children a fork makes.
+        p.mem.set_shared(start, len);
+    }
     match data {
         // Whole pages of image bytes are read in place; the partial last page is copied.
         Some(FileBytes::Image(b)) => {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::errno::*;
 use super::kernel::{self, *};
+use super::sigframe::{CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED};
 use super::signal::*;
 use super::syscalls::SysResult;
 use super::{ExitReason, Process};
@@ -131,7 +132,13 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
     if f & CLONE_THREAD != 0 && c.exit_signal != 0 {
         // Linux ignores the exit signal of a thread.
     }
-    let _ = (CLONE_PTRACE, CLONE_DETACHED, CLONE_UNTRACED, CLONE_IO, CLONE_SYSVSEM);
+    let _ = (
+        CLONE_PTRACE,
+        CLONE_DETACHED,
+        CLONE_UNTRACED,
+        CLONE_IO,
+        CLONE_SYSVSEM,
+    );
     let k = p.kernel.clone();
     let mut kb = k.borrow_mut();
     if kb.parked.len() + 1 >= MAX_TASKS {
@@ -234,7 +241,9 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
     if f & CLONE_CHILD_SETTID != 0 {
         // In the child's memory: the same as ours with CLONE_VM.
         if f & CLONE_VM != 0 {
-            p.mem.write_u32(c.child_tid, tid as u32).map_err(|_| EFAULT)?;
+            p.mem
+                .write_u32(c.child_tid, tid as u32)
+                .map_err(|_| EFAULT)?;
         } else {
             let mut home = child.vm.borrow_mut();
             let (mem, _) = home.as_mut().unwrap();
@@ -245,8 +254,16 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         let e = kb.procs.get_mut(&pid).expect("caller's process exists");
         e.threads.push(tid);
     } else {
-        let me = kb.procs.get(&p.pid).expect("caller's process exists").clone();
-        let ppid = if f & CLONE_PARENT != 0 { me.ppid } else { p.pid };
+        let me = kb
+            .procs
+            .get(&p.pid)
+            .expect("caller's process exists")
+            .clone();
+        let ppid = if f & CLONE_PARENT != 0 {
+            me.ppid
+        } else {
+            p.pid
+        };
         kb.procs.insert(
             pid,
             ProcEntry {
@@ -267,6 +284,7 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
                 instret: 0,
                 children_instret: 0,
                 itimer_real: None,
+                timers: Vec::new(),
             },
         );
     }
@@ -997,5 +1015,142 @@ pub fn setitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if a[2] != 0 {
         put_itimerval(p, a[2], old)?;
     }
+    Ok(0)
+}
+
+const SIGEV_SIGNAL: i32 = 0;
+const SIGEV_NONE: i32 = 1;
+const SIGEV_THREAD_ID: i32 = 4;
+
+/// timer_create(2): CLOCK_REALTIME/MONOTONIC/BOOTTIME timers that signal the process
+/// (SIGEV_SIGNAL), a thread (SIGEV_THREAD_ID, which glibc's SIGEV_THREAD uses) or nobody.
+pub fn timer_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let clock = a[0];
+    if !matches!(clock, 0 | 1 | 4 | 5 | 6 | 7) {
+        p.log_once(format!("timer_create: clock {clock} is not supported"));
+        return Err(EINVAL);
+    }
+    let realtime = matches!(clock, 0 | 5);
+    let (mut sig, mut value, mut notify, mut tid) = (SIGALRM, 0, SIGEV_SIGNAL, None);
+    if a[1] != 0 {
+        value = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
+        sig = p.mem.read_u32(a[1] + 8).map_err(|_| EFAULT)? as i32;
+        notify = p.mem.read_u32(a[1] + 12).map_err(|_| EFAULT)? as i32;
+        if notify == SIGEV_THREAD_ID {
+            tid = Some(p.mem.read_u32(a[1] + 16).map_err(|_| EFAULT)? as i32);
+        }
+    }
+    match notify {
+        SIGEV_NONE => sig = 0,
+        SIGEV_SIGNAL | SIGEV_THREAD_ID => {
+            if sig <= 0 || sig as usize > NSIG {
+                return Err(EINVAL);
+            }
+        }
+        _ => return Err(EINVAL),
+    }
+    let k = p.kernel.clone();
+    let mut kb = k.borrow_mut();
+    if let Some(t) = tid {
+        if !kb.procs[&p.pid].threads.contains(&t) {
+            return Err(EINVAL);
+        }
+    }
+    let e = kb.procs.get_mut(&p.pid).unwrap();
+    let id = match e.timers.iter().position(Option::is_none) {
+        Some(i) => i,
+        None => {
+            e.timers.push(None);
+            e.timers.len() - 1
+        }
+    };
+    if a[1] == 0 {
+        value = id as u64;
+    }
+    e.timers[id] = Some(PosixTimer {
+        realtime,
+        sig,
+        value,
+        tid,
+        deadline: None,
+        interval: 0,
+        overrun: 0,
+    });
+    drop(kb);
+    p.mem.write_u32(a[2], id as u32).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+fn with_timer<R>(
+    p: &Process,
+    id: u64,
+    f: impl FnOnce(&mut Option<PosixTimer>) -> R,
+) -> Result<R, Errno> {
+    let mut kb = p.kernel.borrow_mut();
+    let e = kb.procs.get_mut(&p.pid).unwrap();
+    match e.timers.get_mut(id as usize) {
+        Some(t @ Some(_)) => Ok(f(t)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The (value, interval) of a timer as an itimerspec.
+fn put_itimerspec(p: &mut Process, addr: u64, t: &PosixTimer) -> Result<(), Errno> {
+    let left = t
+        .deadline
+        .map_or(0, |d| d.saturating_sub(host::now_monotonic_ns()).max(1));
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&super::abi::ns_to_timespec(t.interval));
+    b[16..].copy_from_slice(&super::abi::ns_to_timespec(left));
+    p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)
+}
+
+/// timer_settime(2).
+pub fn timer_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let old = with_timer(p, a[0], |t| t.unwrap())?;
+    let (is, ins) = read_timespec(p, a[2])?;
+    let (vs, vns) = read_timespec(p, a[2] + 16)?;
+    let interval = is.saturating_mul(1_000_000_000).saturating_add(ins);
+    let value = vs.saturating_mul(1_000_000_000).saturating_add(vns);
+    let now = host::now_monotonic_ns();
+    let deadline = if value == 0 {
+        None
+    } else if a[1] & TIMER_ABSTIME != 0 {
+        Some(if old.realtime {
+            now.saturating_add(value.saturating_sub(host::now_realtime_ns()))
+        } else {
+            value
+        })
+    } else {
+        Some(now.saturating_add(value))
+    };
+    with_timer(p, a[0], |t| {
+        let t = t.as_mut().unwrap();
+        t.deadline = deadline;
+        t.interval = interval;
+        t.overrun = 0;
+    })?;
+    if a[3] != 0 {
+        put_itimerspec(p, a[3], &old)?;
+    }
+    Ok(0)
+}
+
+/// timer_gettime(2).
+pub fn timer_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let t = with_timer(p, a[0], |t| t.unwrap())?;
+    put_itimerspec(p, a[1], &t)?;
+    Ok(0)
+}
+
+/// timer_getoverrun(2).
+pub fn timer_getoverrun(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    Ok(with_timer(p, a[0], |t| t.unwrap().overrun)? as u64)
+}
+
+/// timer_delete(2).
+pub fn timer_delete(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    with_timer(p, a[0], |t| *t = None)?;
     Ok(0)
 }

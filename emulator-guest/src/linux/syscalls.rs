@@ -6,8 +6,9 @@ use std::sync::OnceLock;
 
 use super::errno::*;
 use super::{
-    sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net, sys_pipe as pipe, sys_poll as poll,
-    sys_proc as proc, sys_task as task, sys_xattr as x, Process,
+    sigdeliver as sig, sys_file as f, sys_misc as m, sys_mm as mm, sys_net as net,
+    sys_pipe as pipe, sys_poll as poll, sys_proc as proc, sys_task as task, sys_xattr as x,
+    Process,
 };
 
 pub type SysResult = Result<u64, Errno>;
@@ -125,6 +126,11 @@ table! {
     99 set_robust_list => Some(proc::set_robust_list), Full;
     100 get_robust_list => Some(proc::get_robust_list), Partial("the caller's only");
     101 nanosleep => Some(proc::nanosleep), Full;
+    107 timer_create => Some(proc::timer_create), Partial("CLOCK_REALTIME/MONOTONIC/BOOTTIME; SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE");
+    108 timer_gettime => Some(proc::timer_gettime), Full;
+    109 timer_getoverrun => Some(proc::timer_getoverrun), Partial("always 0 (missed periods are counted in the siginfo only)");
+    110 timer_settime => Some(proc::timer_settime), Full;
+    111 timer_delete => Some(proc::timer_delete), Full;
     113 clock_gettime => Some(m::clock_gettime), Full;
     114 clock_getres => Some(m::clock_getres), Full;
     102 getitimer => Some(proc::getitimer), Partial("ITIMER_REAL; the CPU-time timers read as disarmed");
@@ -144,11 +150,13 @@ table! {
     130 tkill => Some(proc::tkill), Full;
     131 tgkill => Some(proc::tgkill), Full;
     132 sigaltstack => Some(m::sigaltstack), Full;
-    134 rt_sigaction => Some(m::rt_sigaction), Partial("recorded; handlers are not run yet");
+    134 rt_sigaction => Some(m::rt_sigaction), Full;
     133 rt_sigsuspend => Some(proc::rt_sigsuspend), Full;
     135 rt_sigprocmask => Some(m::rt_sigprocmask), Full;
     136 rt_sigpending => Some(proc::rt_sigpending), Full;
-    139 rt_sigreturn => None, No;
+    137 rt_sigtimedwait => Some(sig::rt_sigtimedwait), Full;
+    138 rt_sigqueueinfo => Some(sig::rt_sigqueueinfo), Full;
+    139 rt_sigreturn => Some(sig::rt_sigreturn), Full;
     140 setpriority => Some(task::setpriority), Partial(SCHED);
     141 getpriority => Some(task::getpriority), Full;
     143 setregid => Some(m::setregid), Full;
@@ -209,6 +217,7 @@ table! {
     227 msync => Some(mm::msync), Full;
     232 mincore => Some(task::mincore), Partial("every mapped page is reported resident");
     233 madvise => Some(mm::madvise), Partial("MADV_DONTNEED zeroes anonymous pages; other advice is accepted and ignored");
+    240 rt_tgsigqueueinfo => Some(sig::rt_tgsigqueueinfo), Full;
     242 accept4 => Some(net::accept4), Partial(SOCK);
     243 recvmmsg => Some(net::recvmmsg), Partial("as recvmsg; after the first message it stops at one that would wait (as MSG_WAITFORONE); the timeout is ignored");
     258 riscv_hwprobe => Some(task::riscv_hwprobe), Full;
