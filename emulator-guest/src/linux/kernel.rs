@@ -139,6 +139,8 @@ pub struct ProcEntry {
     pub itimer_real: Option<(u64, u64)>,
     /// POSIX timers by id.
     pub timers: Vec<Option<PosixTimer>>,
+    /// PR_SET_PDEATHSIG: the signal this process gets when its parent dies.
+    pub pdeathsig: i32,
 }
 
 /// A task waiting in `FUTEX_WAIT`.
@@ -263,6 +265,7 @@ pub fn run(mut first: Process) -> ExitReason {
                 children_instret: 0,
                 itimer_real: None,
                 timers: Vec::new(),
+                pdeathsig: 0,
             },
         );
         first.check_in();
@@ -540,12 +543,18 @@ fn finish_task(k: &Rc<RefCell<Kernel>>, p: Box<Process>) {
         .map(|(&c, _)| c)
         .collect();
     let mut zombie_orphans = Vec::new();
+    let mut death_signals = Vec::new();
     for c in orphans {
         let ce = kb.procs.get_mut(&c).unwrap();
         ce.ppid = 1;
         if ce.zombie.is_some() {
             zombie_orphans.push(c);
+        } else if ce.pdeathsig != 0 {
+            death_signals.push((c, ce.pdeathsig));
         }
+    }
+    for (c, sig) in death_signals {
+        queue_to_process(&mut kb, None, c, sig, SigSource::Kernel);
     }
     for c in zombie_orphans {
         notify_parent(&mut kb, c, 1, SIGCHLD);

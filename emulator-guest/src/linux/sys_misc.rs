@@ -437,11 +437,27 @@ pub fn umask(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// prctl(2).
 pub fn prctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const PR_SET_PDEATHSIG: u64 = 1;
+    const PR_GET_PDEATHSIG: u64 = 2;
     const PR_SET_NAME: u64 = 15;
     const PR_GET_NAME: u64 = 16;
     const PR_SET_NO_NEW_PRIVS: u64 = 38;
     const PR_GET_NO_NEW_PRIVS: u64 = 39;
     match a[0] {
+        PR_SET_PDEATHSIG => {
+            if a[1] > NSIG as u64 {
+                return Err(EINVAL);
+            }
+            let pid = p.pid;
+            p.kernel.borrow_mut().procs.get_mut(&pid).unwrap().pdeathsig = a[1] as i32;
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            let pid = p.pid;
+            let sig = p.kernel.borrow().procs[&pid].pdeathsig;
+            p.mem.write_u32(a[1], sig as u32).map_err(|_| EFAULT)?;
+            Ok(0)
+        }
         PR_SET_NAME => {
             // At most 15 bytes are taken, whether or not a NUL follows.
             let mut b = [0u8; 16];
@@ -492,6 +508,9 @@ pub fn getrandom(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// execve(2).
 pub fn execve(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let path = p.path_arg(a[0])?;
+    // As Linux, the file is looked up before the arguments are copied (ENOENT before E2BIG).
+    let cwd = p.cwd.clone();
+    p.resolve(&cwd, &path, crate::vfs::Follow::Yes)?;
     let argv = read_strv(p, a[1])?;
     let envp = read_strv(p, a[2])?;
     p.exec(&path, argv, envp)?;

@@ -285,6 +285,7 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
                 children_instret: 0,
                 itimer_real: None,
                 timers: Vec::new(),
+                pdeathsig: 0,
             },
         );
     }

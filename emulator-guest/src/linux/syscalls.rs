@@ -180,7 +180,7 @@ table! {
     164 setrlimit => Some(m::setrlimit), Partial("recorded, not enforced");
     165 getrusage => Some(m::getrusage), Partial("user time only");
     166 umask => Some(m::umask), Full;
-    167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS");
+    167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS");
     168 getcpu => Some(task::getcpu), Full;
     169 gettimeofday => Some(m::gettimeofday), Full;
     172 getpid => Some(proc::getpid), Full;
