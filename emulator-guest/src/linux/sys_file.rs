@@ -432,7 +432,10 @@ impl Process {
     /// Reads host stdin without holding up the other tasks: when it has nothing yet, the
     /// caller waits (`EBLOCK`) until the host says it is readable.
     fn read_host_stdin(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
-        if !crate::host::wait_stdin(Some(0)) {
+        // Alone, a task simply reads (the host blocks): some hosts (Node's WASI on a pipe)
+        // never report stdin ready to poll_oneoff, and nobody else needs the time.
+        let alone = self.kernel.borrow().parked.is_empty();
+        if !alone && !crate::host::wait_stdin(Some(0)) {
             if nonblock {
                 return Err(EAGAIN);
             }
