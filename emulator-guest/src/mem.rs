@@ -788,8 +788,7 @@ mod tests {
         b.write_u64(0x12010, 7).unwrap();
         assert_eq!(a.read_u64(0x12010), Ok(7));
         // After the child is gone the parent writes its frames in place again.
-        let mut c = a.fork();
-        drop(c.read_u64(0));
+        let c = a.fork();
         drop(b);
         drop(c);
         a.write_u64(0x10000, 8).unwrap();

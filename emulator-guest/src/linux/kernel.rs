@@ -143,6 +143,34 @@ pub struct ProcEntry {
     pub pdeathsig: i32,
 }
 
+impl ProcEntry {
+    /// A live process of one thread, `tid`, running task `p`'s program (its name and
+    /// user), whose parent gets SIGCHLD when it ends.
+    pub fn new(ppid: i32, pgid: i32, sid: i32, tid: i32, p: &Process) -> ProcEntry {
+        ProcEntry {
+            ppid,
+            pgid,
+            sid,
+            threads: vec![tid],
+            zombie: None,
+            group_exit: None,
+            leader_exit: None,
+            exit_signal: SIGCHLD,
+            stopped: false,
+            stop_report: None,
+            cont_report: false,
+            execed: true,
+            comm: p.comm.clone(),
+            uid: p.creds.uid,
+            instret: 0,
+            children_instret: 0,
+            itimer_real: None,
+            timers: Vec::new(),
+            pdeathsig: 0,
+        }
+    }
+}
+
 /// A task waiting in `FUTEX_WAIT`.
 #[derive(Debug, Clone)]
 pub struct FutexWaiter {
@@ -226,7 +254,7 @@ impl Kernel {
             .collect()
     }
 
-    fn wake_futex_of(&mut self, tid: i32) {
+    fn forget_futex_wait(&mut self, tid: i32) {
         self.futex_waiters.retain(|w| w.tid != tid);
         self.futex_woken.remove(&tid);
     }
@@ -244,30 +272,8 @@ pub fn run(mut first: Process) -> ExitReason {
         let pid = kb.alloc_id();
         first.pid = pid;
         first.tid = pid;
-        kb.procs.insert(
-            pid,
-            ProcEntry {
-                ppid: 0,
-                pgid: pid,
-                sid: pid,
-                threads: vec![pid],
-                zombie: None,
-                group_exit: None,
-                leader_exit: None,
-                exit_signal: SIGCHLD,
-                stopped: false,
-                stop_report: None,
-                cont_report: false,
-                execed: true,
-                comm: first.comm.clone(),
-                uid: first.creds.uid,
-                instret: 0,
-                children_instret: 0,
-                itimer_real: None,
-                timers: Vec::new(),
-                pdeathsig: 0,
-            },
-        );
+        let entry = ProcEntry::new(0, pid, pid, pid, &first);
+        kb.procs.insert(pid, entry);
         first.check_in();
         kb.add_task(Box::new(first));
     }
@@ -344,11 +350,7 @@ fn fire_timers(k: &Rc<RefCell<Kernel>>) {
             let Some(d) = t.deadline.filter(|&d| d <= now) else {
                 continue;
             };
-            let late = if t.interval > 0 {
-                (now - d) / t.interval
-            } else {
-                0
-            };
+            let late = (now - d).checked_div(t.interval).unwrap_or(0);
             t.deadline = (t.interval > 0).then(|| d + (late + 1) * t.interval);
             if t.sig != 0 {
                 fired.push((pid, id as i32, *t, late as i32));
@@ -498,7 +500,7 @@ fn finish_task(k: &Rc<RefCell<Kernel>>, p: Box<Process>) {
     let pid = p.pid;
     let reason = p.exit.expect("finished task has an exit reason");
     kb.order.retain(|&t| t != tid);
-    kb.wake_futex_of(tid);
+    kb.forget_futex_wait(tid);
     let group_exit = p.exit_group;
     let Some(e) = kb.procs.get_mut(&pid) else {
         return;
@@ -790,7 +792,7 @@ impl Process {
 
     /// `true` if this task blocks `sig` (SIGKILL and SIGSTOP cannot be blocked).
     pub fn blocks(&self, sig: i32) -> bool {
-        sig != SIGKILL && sig != SIGSTOP && self.signals.mask & sig_bit(sig) != 0
+        self.signals.mask & sigbit(sig) & !UNBLOCKABLE != 0
     }
 
     /// The first pending signal this task does not block: synchronous (fault) signals
@@ -813,7 +815,7 @@ impl Process {
 
     /// The set of pending signals (bit `sig - 1`), for sigpending and /proc.
     pub fn pending_set(&self) -> u64 {
-        self.pending.iter().fold(0, |m, s| m | sig_bit(s.sig))
+        self.pending.iter().fold(0, |m, s| m | sigbit(s.sig))
     }
 
     /// The deadline of the current wait: `timeout_ns` from the first attempt of the call.
@@ -854,19 +856,12 @@ impl Process {
     fn turn(&mut self) -> Turn {
         let start = self.cpu.instret;
         loop {
-            if self.exit.is_none() {
-                self.handle_signals();
-            }
+            // (Only this task's own delivery can stop its group while it runs.)
+            let stopped = self.exit.is_none() && self.handle_signals();
             if self.exit.is_some() {
                 return Turn::Exited;
             }
-            if self
-                .kernel
-                .borrow()
-                .procs
-                .get(&self.pid)
-                .is_some_and(|e| e.stopped)
-            {
+            if stopped {
                 return Turn::Parked;
             }
             let used = self.cpu.instret - start;
@@ -966,7 +961,7 @@ impl Process {
     pub fn end_wait(&mut self) {
         if self.wait.blocked || self.wait.deadline_set {
             let tid = self.tid;
-            self.kernel.borrow_mut().wake_futex_of(tid);
+            self.kernel.borrow_mut().forget_futex_wait(tid);
         }
         self.wait = Wait::default();
     }
@@ -990,14 +985,15 @@ impl Process {
     }
 
     /// Delivers the pending signals this task does not block.
-    fn handle_signals(&mut self) {
+    /// `true` if a stop signal stopped the process.
+    fn handle_signals(&mut self) -> bool {
         while let Some(i) = self.deliverable_signal() {
             let s = self.pending.remove(i);
             let sig = s.sig;
             let act = self.signals.actions[sig as usize];
             if sig == SIGKILL {
                 self.kill_group(ExitReason::Signaled(SIGKILL));
-                return;
+                return false;
             }
             if act.handler == SIG_IGN {
                 continue;
@@ -1007,19 +1003,20 @@ impl Process {
                     DefaultAction::Ignore | DefaultAction::Continue => continue,
                     DefaultAction::Terminate => {
                         self.kill_group(ExitReason::Signaled(sig));
-                        return;
+                        return false;
                     }
                     DefaultAction::Stop => {
                         self.stop_group(sig);
-                        return;
+                        return true;
                     }
                 }
             }
             super::sigdeliver::deliver(self, s, act);
             if self.exit.is_some() {
-                return;
+                return false;
             }
         }
+        false
     }
 
     /// Ends the whole thread group with `reason`.
@@ -1093,9 +1090,4 @@ pub fn futex_wake(p: &mut Process, key: (usize, u64), n: u32, bitset: u32) -> u3
         kb.generation += 1;
     }
     woken
-}
-
-/// The bit of `sig` in a signal set.
-pub fn sig_bit(sig: i32) -> u64 {
-    1u64 << (sig - 1)
 }

@@ -159,8 +159,7 @@ pub fn rt_sigtimedwait(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let timeout = if a[2] == 0 {
         None
     } else {
-        let (s, ns) = super::sys_proc::read_timespec(p, a[2])?;
-        Some(s.saturating_mul(1_000_000_000).saturating_add(ns))
+        Some(super::sys_proc::read_timespec_ns(p, a[2])?)
     };
     if timeout == Some(0) {
         return Err(EAGAIN);
@@ -191,7 +190,7 @@ fn queue_info(p: &mut Process, pid: i32, tid: Option<i32>, sig: u64, info: u64) 
         // Only checks that the target exists.
         let kb = p.kernel.borrow();
         let ok = match tid {
-            None => kb.procs.get(&pid).is_some(),
+            None => kb.procs.contains_key(&pid),
             Some(t) => kb.procs.get(&pid).is_some_and(|e| e.threads.contains(&t)),
         };
         return if ok { Ok(0) } else { Err(ESRCH) };

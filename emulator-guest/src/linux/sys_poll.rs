@@ -78,14 +78,7 @@ fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
     if addr == 0 {
         return Ok(None);
     }
-    let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
-    let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(EINVAL);
-    }
-    Ok(Some(
-        (sec as u64).saturating_mul(1_000_000_000) + nsec as u64,
-    ))
+    super::sys_proc::read_timespec_ns(p, addr).map(Some)
 }
 
 /// Checks a signal mask argument: a mask must be a full `sigset_t` (8 bytes).

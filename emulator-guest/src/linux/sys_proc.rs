@@ -23,19 +23,14 @@ const CLONE_FS: u64 = 0x200;
 const CLONE_FILES: u64 = 0x400;
 const CLONE_SIGHAND: u64 = 0x800;
 const CLONE_PIDFD: u64 = 0x1000;
-const CLONE_PTRACE: u64 = 0x2000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_THREAD: u64 = 0x10000;
 const CLONE_NEWNS: u64 = 0x20000;
-const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_SETTLS: u64 = 0x80000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_CLEARTID: u64 = 0x200000;
-const CLONE_DETACHED: u64 = 0x400000;
-const CLONE_UNTRACED: u64 = 0x800000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
-const CLONE_IO: u64 = 0x8000_0000;
 /// Namespace and cgroup flags: a container's processes may not make namespaces.
 const CLONE_NAMESPACES: u64 = CLONE_NEWNS | 0x0200_0000 /* NEWCGROUP */ | 0x0400_0000 /* NEWUTS */
     | 0x0800_0000 /* NEWIPC */ | 0x1000_0000 /* NEWUSER */ | 0x2000_0000 /* NEWPID */
@@ -129,16 +124,9 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         p.log_once("clone: CLONE_PIDFD is not supported".into());
         return Err(EINVAL);
     }
-    if f & CLONE_THREAD != 0 && c.exit_signal != 0 {
-        // Linux ignores the exit signal of a thread.
-    }
-    let _ = (
-        CLONE_PTRACE,
-        CLONE_DETACHED,
-        CLONE_UNTRACED,
-        CLONE_IO,
-        CLONE_SYSVSEM,
-    );
+    // Accepted without effect, as Linux with no tracer, no System V semaphore undo lists
+    // and one I/O context: CLONE_PTRACE, CLONE_UNTRACED, CLONE_DETACHED, CLONE_SYSVSEM,
+    // CLONE_IO. A thread's exit signal is ignored, as on Linux.
     let k = p.kernel.clone();
     let mut kb = k.borrow_mut();
     if kb.parked.len() + 1 >= MAX_TASKS {
@@ -264,30 +252,10 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         } else {
             p.pid
         };
-        kb.procs.insert(
-            pid,
-            ProcEntry {
-                ppid,
-                pgid: me.pgid,
-                sid: me.sid,
-                threads: vec![tid],
-                zombie: None,
-                group_exit: None,
-                leader_exit: None,
-                exit_signal: c.exit_signal as i32,
-                stopped: false,
-                stop_report: None,
-                cont_report: false,
-                execed: false,
-                comm: p.comm.clone(),
-                uid: p.creds.uid,
-                instret: 0,
-                children_instret: 0,
-                itimer_real: None,
-                timers: Vec::new(),
-                pdeathsig: 0,
-            },
-        );
+        let mut e = ProcEntry::new(ppid, me.pgid, me.sid, tid, p);
+        e.exit_signal = c.exit_signal as i32;
+        e.execed = false;
+        kb.procs.insert(pid, e);
     }
     if f & CLONE_VM != 0 {
         // rseq is per thread: a new thread registers its own.
@@ -360,10 +328,11 @@ fn proc_of(p: &Process, pid: u64) -> Result<i32, Errno> {
         return Err(ESRCH);
     }
     let pid = if pid == 0 { p.pid } else { pid };
-    match p.kernel.borrow().procs.get(&pid) {
-        Some(e) if e.zombie.is_none() || pid == p.pid => Ok(pid),
-        Some(_) => Ok(pid),
-        None => Err(ESRCH),
+    // Zombies keep their ids (Linux answers getpgid/getsid for them).
+    if p.kernel.borrow().procs.contains_key(&pid) {
+        Ok(pid)
+    } else {
+        Err(ESRCH)
     }
 }
 
@@ -728,19 +697,12 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let uaddr = a[0];
     let op = a[1] & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     let key = (Rc::as_ptr(&p.vm) as usize, uaddr);
-    if uaddr % 4 != 0 {
+    if !uaddr.is_multiple_of(4) {
         return Err(EINVAL);
     }
     match op {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if op == FUTEX_WAIT {
-                u32::MAX
-            } else {
-                a[5] as u32
-            };
-            if bitset == 0 {
-                return Err(EINVAL);
-            }
+            let bitset = futex_bitset(op, a[5])?;
             if p.wait.blocked {
                 // A retry: woken, timed out, or still waiting.
                 let tid = p.tid;
@@ -759,8 +721,7 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
             let deadline = if a[3] == 0 {
                 None
             } else {
-                let (s, ns) = read_timespec(p, a[3])?;
-                let t = s.saturating_mul(1_000_000_000).saturating_add(ns);
+                let t = read_timespec_ns(p, a[3])?;
                 Some(if op == FUTEX_WAIT {
                     host::now_monotonic_ns().saturating_add(t)
                 } else if a[1] & FUTEX_CLOCK_REALTIME != 0 {
@@ -782,14 +743,7 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
             Err(EBLOCK)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if op == FUTEX_WAKE {
-                u32::MAX
-            } else {
-                a[5] as u32
-            };
-            if bitset == 0 {
-                return Err(EINVAL);
-            }
+            let bitset = futex_bitset(op, a[5])?;
             Ok(kernel::futex_wake(p, key, a[2] as u32, bitset) as u64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
@@ -866,13 +820,26 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
 }
 
-pub(super) fn read_timespec(p: &mut Process, addr: u64) -> Result<(u64, u64), Errno> {
+/// The bitset of a futex operation: every bit for WAIT/WAKE, the argument for the
+/// *_BITSET forms (where 0 is `EINVAL`).
+fn futex_bitset(op: u64, arg: u64) -> Result<u32, Errno> {
+    match op {
+        FUTEX_WAIT_BITSET | FUTEX_WAKE_BITSET if arg as u32 == 0 => Err(EINVAL),
+        FUTEX_WAIT_BITSET | FUTEX_WAKE_BITSET => Ok(arg as u32),
+        _ => Ok(u32::MAX),
+    }
+}
+
+/// Reads a `struct timespec` as nanoseconds (`EINVAL` if it is not a valid one).
+pub(super) fn read_timespec_ns(p: &mut Process, addr: u64) -> Result<u64, Errno> {
     let sec = p.mem.read_u64(addr).map_err(|_| EFAULT)? as i64;
     let nsec = p.mem.read_u64(addr + 8).map_err(|_| EFAULT)? as i64;
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(EINVAL);
     }
-    Ok((sec as u64, nsec as u64))
+    Ok((sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nsec as u64))
 }
 
 /// Sleeps until the deadline (set on the first attempt) passes.
@@ -887,8 +854,7 @@ fn sleep_until(p: &mut Process, deadline: Option<u64>) -> SysResult {
 /// nanosleep(2).
 pub fn nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !p.wait.deadline_set {
-        let (s, ns) = read_timespec(p, a[0])?;
-        let t = s.saturating_mul(1_000_000_000).saturating_add(ns);
+        let t = read_timespec_ns(p, a[0])?;
         p.wait_deadline(Some(t));
     }
     let d = p.wait.deadline;
@@ -904,8 +870,7 @@ pub fn clock_nanosleep(p: &mut Process, a: &[u64; 6]) -> SysResult {
             // Unknown clocks, and sleeping on CPU-time clocks, are refused.
             return Err(EINVAL);
         }
-        let (s, ns) = read_timespec(p, a[2])?;
-        let t = s.saturating_mul(1_000_000_000).saturating_add(ns);
+        let t = read_timespec_ns(p, a[2])?;
         let now = host::now_monotonic_ns();
         let deadline = if a[1] & TIMER_ABSTIME != 0 {
             if a[0] == CLOCK_REALTIME {
@@ -936,7 +901,7 @@ pub fn rt_sigsuspend(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !p.wait.blocked {
         let set = p.mem.read_u64(a[0]).map_err(|_| EFAULT)?;
         p.saved_mask = Some(p.signals.mask);
-        p.signals.mask = set & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP));
+        p.signals.mask = set & !UNBLOCKABLE;
     }
     // Ends (EINTR) when a handler runs: the delivery code interrupts it.
     Err(EBLOCK)
@@ -1110,10 +1075,8 @@ fn put_itimerspec(p: &mut Process, addr: u64, t: &PosixTimer) -> Result<(), Errn
 pub fn timer_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const TIMER_ABSTIME: u64 = 1;
     let old = with_timer(p, a[0], |t| t.unwrap())?;
-    let (is, ins) = read_timespec(p, a[2])?;
-    let (vs, vns) = read_timespec(p, a[2] + 16)?;
-    let interval = is.saturating_mul(1_000_000_000).saturating_add(ins);
-    let value = vs.saturating_mul(1_000_000_000).saturating_add(vns);
+    let interval = read_timespec_ns(p, a[2])?;
+    let value = read_timespec_ns(p, a[2] + 16)?;
     let now = host::now_monotonic_ns();
     let deadline = if value == 0 {
         None
