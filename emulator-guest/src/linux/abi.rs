@@ -1,5 +1,5 @@
 //! Linux riscv64 structures as bytes: `struct stat`, `struct statx`, `linux_dirent64`,
-//! `struct utsname`, `struct termios`, `struct timespec`.
+//! `struct utsname`, `struct termios`, `struct winsize`, `struct timespec`.
 
 use crate::vfs::Timespec;
 
@@ -115,7 +115,8 @@ pub fn ns_to_timespec(ns: u64) -> [u8; 16] {
     })
 }
 
-/// Kernel `struct termios` (asm-generic: 4 flags, line discipline, 19 control chars).
+/// Kernel `struct termios` and `struct termios2` (asm-generic: 4 flags, the line
+/// discipline, 19 control characters; `termios2` adds the input and output speeds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Termios {
     pub iflag: u32,
@@ -124,10 +125,17 @@ pub struct Termios {
     pub lflag: u32,
     pub line: u8,
     pub cc: [u8; 19],
+    /// Input speed in baud (`c_ispeed`: only `termios2` carries it).
+    pub ispeed: u32,
+    /// Output speed in baud (`c_ospeed`).
+    pub ospeed: u32,
 }
 
 impl Default for Termios {
-    /// What a fresh Linux terminal has (`stty sane`).
+    /// What Linux gives a fresh pty (`tty_std_termios` with the pty slave's `c_cflag`):
+    /// `stty -a` shows `icrnl ixon opost onlcr isig icanon iexten echo echoe echok echoctl
+    /// echoke cs8 cread`, 38400 baud, `intr ^C quit ^\ erase ^? kill ^U eof ^D start ^Q
+    /// stop ^S susp ^Z rprnt ^R werase ^W lnext ^V discard ^O min 1 time 0`.
     fn default() -> Self {
         Termios {
             iflag: 0o2400,   // ICRNL | IXON
@@ -139,12 +147,17 @@ impl Default for Termios {
                 3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0,
                 0,
             ],
+            ispeed: 38400,
+            ospeed: 38400,
         }
     }
 }
 
 impl Termios {
+    /// `struct termios` (TCGETS/TCSETS*).
     pub const LEN: usize = 36;
+    /// `struct termios2` (TCGETS2/TCSETS2*).
+    pub const LEN2: usize = 44;
 
     pub fn encode(&self) -> [u8; 36] {
         let mut b = [0u8; 36];
@@ -157,6 +170,15 @@ impl Termios {
         b
     }
 
+    pub fn encode2(&self) -> [u8; 44] {
+        let mut b = [0u8; 44];
+        b[..36].copy_from_slice(&self.encode());
+        put(&mut b, 36, &self.ispeed.to_le_bytes());
+        put(&mut b, 40, &self.ospeed.to_le_bytes());
+        b
+    }
+
+    /// A `struct termios`; the speeds, which it lacks, are left 0.
     pub fn decode(b: &[u8; 36]) -> Termios {
         let w = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
         let mut cc = [0u8; 19];
@@ -168,6 +190,51 @@ impl Termios {
             lflag: w(12),
             line: b[16],
             cc,
+            ispeed: 0,
+            ospeed: 0,
+        }
+    }
+
+    pub fn decode2(b: &[u8; 44]) -> Termios {
+        let w = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        Termios {
+            ispeed: w(36),
+            ospeed: w(40),
+            ..Termios::decode(b[..36].try_into().unwrap())
+        }
+    }
+}
+
+/// Kernel `struct winsize`: rows, columns, and the size in pixels (unused, 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Winsize {
+    pub rows: u16,
+    pub cols: u16,
+    pub xpixel: u16,
+    pub ypixel: u16,
+}
+
+impl Winsize {
+    pub const LEN: usize = 8;
+
+    pub fn encode(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        for (i, v) in [self.rows, self.cols, self.xpixel, self.ypixel]
+            .iter()
+            .enumerate()
+        {
+            put(&mut b, i * 2, &v.to_le_bytes());
+        }
+        b
+    }
+
+    pub fn decode(b: &[u8; 8]) -> Winsize {
+        let h = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        Winsize {
+            rows: h(0),
+            cols: h(2),
+            xpixel: h(4),
+            ypixel: h(6),
         }
     }
 }
