@@ -6,6 +6,7 @@
 
 mod cache;
 mod run;
+mod terminal;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,6 +49,16 @@ enum Command {
         /// Compile the module afresh instead of using the compiled-module cache.
         #[arg(long)]
         no_cache: bool,
+        /// Keep stdin attached, as `docker run -i` (rvbox attaches it anyway, except with
+        /// -t alone).
+        #[arg(short, long)]
+        interactive: bool,
+        /// Give the container a terminal, as `docker run -t`. With -i (`-it`) stdin must
+        /// be a terminal: it is put into raw mode while the container runs, whose own
+        /// line discipline echoes, edits lines and turns ^C into SIGINT. Without -i the
+        /// container gets no input.
+        #[arg(short, long)]
+        tty: bool,
         /// The command and its arguments (replacing the image's Cmd); `--` before them is
         /// optional, as with `docker run IMAGE CMD`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -82,8 +93,10 @@ fn main() -> ExitCode {
             module,
             env,
             no_cache,
+            interactive,
+            tty,
             args,
-        } => run_cmd(module, env, no_cache, args),
+        } => run_cmd(module, env, no_cache, interactive, tty, args),
         Command::Inspect { module, json } => inspect(&module, json),
         Command::Syscalls => syscalls(),
     };
@@ -142,8 +155,16 @@ fn run_cmd(
     module: PathBuf,
     env: Vec<String>,
     no_cache: bool,
+    interactive: bool,
+    tty: bool,
     args: Vec<String>,
 ) -> anyhow::Result<i32> {
+    if tty && interactive && !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the input device is not a TTY: -it needs a terminal on stdin (without -t, \
+             input can come from a pipe or a file)"
+        );
+    }
     let mut pairs = Vec::new();
     for e in env {
         match e.split_once('=') {
@@ -157,15 +178,31 @@ fn run_cmd(
             _ => anyhow::bail!("-e {e:?}: give KEY=VALUE or KEY"),
         }
     }
-    // The terminal size reaches the guest through LINES/COLUMNS.
-    if std::io::stdout().is_terminal() {
-        if let Some((cols, rows)) = terminal_size() {
-            for (k, v) in [("COLUMNS", cols), ("LINES", rows)] {
-                if !pairs.iter().any(|(n, _)| n == k) {
-                    pairs.push((k.into(), v.to_string()));
-                }
-            }
+    let set_default = |pairs: &mut Vec<(String, String)>, k: &str, v: String| {
+        if !pairs.iter().any(|(n, _)| n == k) {
+            pairs.push((k.into(), v));
         }
+    };
+    if tty {
+        // The guest owns a terminal: a module environment variable says so, which any
+        // WASI host can set (`stty raw -echo; wasmtime run --env RVBOX_TTY=1 --env
+        // COLUMNS=80 --env LINES=24 app.wasm; stty sane`). Its size comes as COLUMNS and
+        // LINES, TERM is xterm as under `docker run -t`; -e overrides them.
+        pairs.push(("RVBOX_TTY".into(), "1".into()));
+        set_default(&mut pairs, "TERM", "xterm".into());
+    }
+    // The terminal size reaches the guest through COLUMNS/LINES: with -t the size of the
+    // host terminal, else COLUMNS/LINES of our environment if stdout is a terminal.
+    let size = if tty {
+        terminal::size(if interactive { 0 } else { 1 }).or_else(terminal_size)
+    } else if std::io::stdout().is_terminal() {
+        terminal_size()
+    } else {
+        None
+    };
+    if let Some((cols, rows)) = size {
+        set_default(&mut pairs, "COLUMNS", cols.to_string());
+        set_default(&mut pairs, "LINES", rows.to_string());
     }
     for k in ["RVBOX_LOG", "RVBOX_STATS"] {
         if let Ok(v) = std::env::var(k) {
@@ -177,10 +214,12 @@ fn run_cmd(
         args,
         env: pairs,
         no_cache,
+        no_stdin: tty && !interactive,
+        raw_terminal: (tty && interactive).then_some(0),
     })
 }
 
-/// The host terminal's size from `stty size`-like sources (COLUMNS/LINES if set).
+/// The terminal size that COLUMNS/LINES of our environment give, if both are set.
 fn terminal_size() -> Option<(u16, u16)> {
     let cols = std::env::var("COLUMNS").ok()?.parse().ok()?;
     let rows = std::env::var("LINES").ok()?.parse().ok()?;

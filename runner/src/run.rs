@@ -1,8 +1,9 @@
 //! Running an rvbox module on wasmtime with WASI preview1.
 //!
 //! The guest sees: its arguments after argv[0], exactly the environment the caller gives
-//! (the host environment does not leak in), stdin/stdout/stderr of this process, and no
-//! preopened directories.
+//! (the host environment does not leak in), stdin/stdout/stderr of this process (or no
+//! stdin), and no preopened directories. With [`RunOptions::raw_terminal`] the host
+//! terminal is in raw mode while the guest runs (see `terminal.rs`).
 
 use std::fmt::Display;
 use std::io::Write;
@@ -27,6 +28,11 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// Neither read nor write the compiled-module cache.
     pub no_cache: bool,
+    /// Give the guest no input: its stdin reads end of file (`run -t` without `-i`).
+    pub no_stdin: bool,
+    /// Put this terminal (the host's stdin) into raw mode while the guest runs, for the
+    /// guest's own line discipline (`run -it`).
+    pub raw_terminal: Option<std::os::fd::RawFd>,
 }
 
 /// Exit status when the guest traps or rvbox fails after the guest started (as `docker run`
@@ -91,7 +97,9 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     argv.push(argv0(&opts.module));
     argv.extend(opts.args.iter().cloned());
     let mut builder = WasiCtxBuilder::new();
-    builder.inherit_stdin();
+    if !opts.no_stdin {
+        builder.inherit_stdin();
+    }
     match stdio::HostOutput::stdout() {
         Some(out) => builder.stdout(out),
         None => builder.inherit_stdout(),
@@ -118,10 +126,17 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
         .context("the module has no `_start` function")?;
     let t_inst = t1.elapsed();
 
+    let raw = match opts.raw_terminal {
+        Some(fd) => Some(
+            crate::terminal::RawMode::enter(fd).context("putting the terminal into raw mode")?,
+        ),
+        None => None,
+    };
     let t2 = Instant::now();
     let result = start.call(&mut store, ());
     let t_run = t2.elapsed();
-    // Anything still buffered in our stdout goes out now; a closed pipe is not our error.
+    drop(raw); // before any message of ours
+               // Anything still buffered in our stdout goes out now; a closed pipe is not our error.
     let _ = std::io::stdout().flush();
 
     log(
@@ -341,6 +356,8 @@ pub(crate) mod testutil {
         /// Write `n` lines of 64 bytes to stdout; `proc_exit(errno)` on the first failed
         /// write, else `proc_exit(0)`.
         Spam(u32),
+        /// Loop forever.
+        Spin,
     }
 
     pub fn meta(module_id: &str) -> ModuleMeta {
@@ -366,6 +383,7 @@ pub(crate) mod testutil {
             Then::Exit(n) => format!("(call $proc_exit (i32.const {n}))"),
             Then::Return => String::new(),
             Then::Trap => "unreachable".into(),
+            Then::Spin => "(loop $l (br $l))".into(),
             Then::Spam(n) => format!(
                 r#"(local.set $i (i32.const 0))
                 (block $done (loop $l
@@ -516,6 +534,8 @@ mod tests {
                 .collect(),
             env: vec![("GREETING".into(), "hello world".into())],
             no_cache: std::env::var_os("RVBOX_TEST_NO_CACHE").is_some(),
+            raw_terminal: std::env::var_os("RVBOX_TEST_CHILD_TTY").map(|_| 0),
+            ..Default::default()
         };
         let status = match run(&opts) {
             Ok(s) => s,
@@ -713,6 +733,65 @@ mod tests {
         assert_eq!(out.status.code(), Some(64), "{out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panick"), "{stderr}");
+    }
+
+    /// `run -it`: the terminal (a pty here) is in raw mode while the guest runs and is
+    /// restored however the run ends: exit, trap, SIGTERM; SIGTSTP gives it back while
+    /// rvbox is stopped.
+    #[test]
+    fn raw_terminal_is_restored_on_every_exit_path() {
+        use crate::terminal::tests::{openpty, termios, termios_bytes};
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::ExitStatusExt;
+        use std::time::{Duration, Instant};
+
+        let (_master, slave) = openpty();
+        let before = termios_bytes(slave.as_raw_fd());
+        let raw_now = || termios(slave.as_raw_fd()).c_lflag & libc::ICANON == 0;
+        let wait_until = |want_raw: bool| {
+            let t0 = Instant::now();
+            while raw_now() != want_raw {
+                assert!(t0.elapsed() < Duration::from_secs(60), "raw: {want_raw}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("RVBOX_TEST_NO_CACHE", "1"), ("RVBOX_TEST_CHILD_TTY", "1")];
+        let tty_stdin = || Stdio::from(slave.try_clone().unwrap());
+
+        for (then, status) in [(Then::Exit(3), 3), (Then::Trap, TRAP_STATUS)] {
+            let m = write(dir.path(), "m.wasm", &rvbox_module("id-raw", then));
+            let out = spawn_child(&m, &[], &env)
+                .stdin(tty_stdin())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(status), "{then:?}: {out:?}");
+            assert_eq!(termios_bytes(slave.as_raw_fd()), before, "{then:?}");
+        }
+
+        let m = write(
+            dir.path(),
+            "spin.wasm",
+            &rvbox_module("id-spin", Then::Spin),
+        );
+        let mut child = spawn_child(&m, &[], &env)
+            .stdin(tty_stdin())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        wait_until(true);
+        // SAFETY: kill on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
+        wait_until(false);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+        wait_until(true);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let st = child.wait().unwrap();
+        assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+        assert_eq!(termios_bytes(slave.as_raw_fd()), before);
     }
 
     #[test]
