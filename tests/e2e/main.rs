@@ -9,3 +9,4 @@ mod bad_input;
 mod hosts;
 mod memory;
 mod programs;
+mod tty;
