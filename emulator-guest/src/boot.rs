@@ -39,7 +39,9 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         Ok(c) => c,
         Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
     };
-    let terminal = (0..3).any(crate::host::isatty);
+    // The module owns a terminal (`RVBOX_TTY=1`), or the host's streams are one.
+    let owned_terminal = crate::linux::tty::Terminal::from_env(&host_env);
+    let terminal = owned_terminal.is_some() || (0..3).any(crate::host::isatty);
     let vfs = match Vfs::new(bundle, terminal) {
         Ok(v) => Rc::new(v),
         Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
@@ -75,6 +77,7 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     }
 
     let mut p = Process::new(vfs.clone());
+    p.kernel.borrow_mut().terminal = owned_terminal;
     p.host_env = host_env;
     if let Err(msg) = set_user(&mut p, &config.user) {
         return fail(STATUS_RVBOX_FAILED, &msg);

@@ -136,7 +136,7 @@ impl OpenFile {
             FileKind::HostStdin => true,
             FileKind::Node(n) => {
                 matches!(&*n.content.borrow(), Content::Device(Device::Tty))
-                    && crate::host::isatty(0)
+                    && super::tty::is_terminal(0)
             }
             _ => false,
         }

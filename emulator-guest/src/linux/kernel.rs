@@ -200,6 +200,8 @@ pub struct Kernel {
     pub instret: u64,
     /// The most host memory guest pages used at once in one address space.
     pub peak_resident: u64,
+    /// The terminal, when the host gave the module one (`tty.rs`).
+    pub terminal: Option<super::tty::Terminal>,
 }
 
 /// How a task's turn ended.
@@ -225,6 +227,7 @@ impl Kernel {
             init_exit: None,
             instret: 0,
             peak_resident: 0,
+            terminal: None,
         }))
     }
 
@@ -274,6 +277,10 @@ pub fn run(mut first: Process) -> ExitReason {
         first.tid = pid;
         let entry = ProcEntry::new(0, pid, pid, pid, &first);
         kb.procs.insert(pid, entry);
+        // Its session's controlling terminal, as a container runtime makes it.
+        if let Some(t) = kb.terminal.as_mut() {
+            t.tty.attach(pid, pid);
+        }
         first.check_in();
         kb.add_task(Box::new(first));
     }
@@ -283,6 +290,7 @@ pub fn run(mut first: Process) -> ExitReason {
             return e;
         }
         fire_timers(&k);
+        super::tty::pump_if_due(&mut k.borrow_mut());
         let Some(tid) = pick(&k, &mut last) else {
             if !idle(&k) {
                 return deadlock(&k);
@@ -421,7 +429,7 @@ fn runnable(kb: &Kernel, t: &Process, now: u64, stdin_ready: &mut Option<bool>) 
         return true;
     }
     if t.wait.stdin {
-        return *stdin_ready.get_or_insert_with(|| host::wait_stdin(Some(0)));
+        return *stdin_ready.get_or_insert_with(|| super::tty::stdin_ready_now(kb));
     }
     false
 }
@@ -439,7 +447,10 @@ fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
             e.itimer_real.map(|(d, _)| d).into_iter().chain(timers)
         })
         .min();
-    let mut stdin = false;
+    // A terminal's input is taken even when nobody reads (^C); its readers wait for the
+    // terminal, not for host stdin.
+    let terminal = kb.terminal.is_some();
+    let mut stdin = super::tty::wants_host_input(&kb);
     for t in kb.parked.values() {
         if kb.procs.get(&t.pid).is_some_and(|e| e.stopped) {
             continue;
@@ -448,14 +459,16 @@ fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
             if let Some(d) = t.wait.deadline {
                 deadline = Some(deadline.map_or(d, |x: u64| x.min(d)));
             }
-            stdin |= t.wait.stdin;
+            stdin |= t.wait.stdin && !terminal;
         }
     }
     drop(kb);
     let now = host::now_monotonic_ns();
     let timeout = deadline.map(|d| d.saturating_sub(now));
     if stdin {
-        host::wait_stdin(timeout);
+        if host::wait_stdin(timeout) && terminal {
+            super::tty::pump(&mut k.borrow_mut(), None);
+        }
         true
     } else if let Some(t) = timeout {
         host::sleep_ns(t);

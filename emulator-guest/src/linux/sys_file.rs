@@ -126,7 +126,7 @@ impl Process {
                     FileKind::HostStdout => 1,
                     _ => 2,
                 };
-                let tty = crate::host::isatty(fd);
+                let tty = super::tty::is_terminal(fd);
                 if let Some(t) = self.vfs.terminal().filter(|_| tty) {
                     return stat_node(&t);
                 }
@@ -260,6 +260,14 @@ impl Process {
             return Err(EBADF);
         }
         match &file.kind {
+            FileKind::HostStdout | FileKind::HostStderr if super::tty::terminal_mode() => {
+                let fd = if matches!(file.kind, FileKind::HostStdout) {
+                    1
+                } else {
+                    2
+                };
+                self.terminal_write(fd, data, file.nonblocking())
+            }
             FileKind::HostStdout => self.host_write(1, data).map(|n| n as usize),
             FileKind::HostStderr => self.host_write(2, data).map(|n| n as usize),
             FileKind::HostStdin => Err(EBADF),
@@ -299,6 +307,9 @@ impl Process {
                 }
                 if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) {
                     let fd = tty_fd(&[1, 2]).ok_or(EIO)?;
+                    if super::tty::terminal_mode() {
+                        return self.terminal_write(fd, data, file.nonblocking());
+                    }
                     return self.host_write(fd, data).map(|n| n as usize);
                 }
                 let seals = file.seals();
@@ -425,13 +436,17 @@ impl Process {
 
 /// The first of the host's descriptors `fds` that is a terminal.
 fn tty_fd(fds: &[u32]) -> Option<u32> {
-    fds.iter().copied().find(|&fd| crate::host::isatty(fd))
+    fds.iter().copied().find(|&fd| super::tty::is_terminal(fd))
 }
 
 impl Process {
     /// Reads host stdin without holding up the other tasks: when it has nothing yet, the
     /// caller waits (`EBLOCK`) until the host says it is readable.
     fn read_host_stdin(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        if super::tty::terminal_mode() {
+            // The terminal's line discipline stands between host stdin and its readers.
+            return self.terminal_read(buf, nonblock);
+        }
         // Alone, a task simply reads (the host blocks): some hosts (Node's WASI on a pipe)
         // never report stdin ready to poll_oneoff, and nobody else needs the time.
         let alone = self.kernel.borrow().parked.is_empty();
@@ -1685,6 +1700,9 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const FIOCLEX: u64 = 0x5451;
     let fd = a[0] as i32;
     let f = p.fds.get(fd)?;
+    if super::tty::is_terminal_file(&f) && !matches!(a[1], FIOCLEX | FIONCLEX | FIONBIO) {
+        return super::tty::ioctl(p, a[1], a[2]);
+    }
     match a[1] {
         FIOCLEX | FIONCLEX => {
             p.fds.entry_mut(fd)?.cloexec = a[1] == FIOCLEX;

@@ -41,7 +41,7 @@ fn do_poll(
         .collect();
     let wants_stdin = rev.iter().any(Option::is_none);
     if wants_stdin {
-        let ready = crate::host::wait_stdin(Some(0));
+        let ready = super::tty::stdin_ready(p);
         for (r, &(fd, ev)) in rev.iter_mut().zip(fds) {
             if r.is_none() {
                 let now = p.fds.get(fd).map_or(0, |f| f.poll_with(ready));
@@ -273,7 +273,7 @@ fn epoll_wait_common(
     let ep = as_epoll(&f);
     let max = max as usize;
     let stdin = ep.watches_stdin();
-    let stdin_now = stdin && crate::host::wait_stdin(Some(0));
+    let stdin_now = stdin && super::tty::stdin_ready(p);
     let got = ep.collect(max, stdin_now, true);
     if got.is_empty() {
         wait_more(p, timeout_ns, stdin)?;

@@ -71,7 +71,7 @@ table! {
     24 dup3 => Some(f::dup3), Full;
     25 fcntl => Some(f::fcntl), Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ, F_ADD_SEALS/GET_SEALS; record locks are granted at once, not enforced between processes yet");
     26 inotify_init1 => None, No;
-    29 ioctl => Some(f::ioctl), Partial("terminal: TCGETS/TCSETS*, TIOCGWINSZ, TIOCGPGRP/TIOCSPGRP; FIONREAD, FIONBIO, FIOCLEX/FIONCLEX, SIOCOUTQ");
+    29 ioctl => Some(f::ioctl), Partial("terminal (with RVBOX_TTY=1, Linux's N_TTY in tty.rs): TCGETS/TCSETS*, TCGETS2/TCSETS2*, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TCFLSH, TCXONC, TCSBRK, TIOCSTI, TIOCOUTQ, TIOC[GS]ETD, TIOC[NG]EXCL; without it only TCGETS/TCSETS* (kept, not applied), TIOCGWINSZ, TIOCGPGRP; FIONREAD, FIONBIO, FIOCLEX/FIONCLEX, SIOCOUTQ");
     32 flock => Some(f::flock), Partial("granted at once, not enforced between processes yet");
     33 mknodat => Some(f::mknodat), Partial("fifos and regular files only");
     34 mkdirat => Some(f::mkdirat), Full;

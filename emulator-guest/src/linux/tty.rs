@@ -7,9 +7,13 @@
 //! programs write goes through [`Tty::output`] (`OPOST`). The terminal ioctls are here
 //! too ([`Tty::ioctl`]), with the session and foreground process group of job control.
 //!
-//! **A pure data structure: it knows nothing of processes, guest memory or the host.**
-//! Callers say who asks ([`Caller`]) and get back what to do: bytes to write to the
-//! terminal, signals for a process group, a controlling-terminal change.
+//! **[`Tty`] is a pure data structure: it knows nothing of processes, guest memory or the
+//! host.** Callers say who asks ([`Caller`]) and get back what to do: bytes to write to the
+//! terminal, signals for a process group, a controlling-terminal change. [`Terminal`] and
+//! the functions after it are the glue: the kernel keeps the one `Terminal`
+//! (`Kernel::terminal`), [`pump`] feeds it what the user typed (from the scheduler, and
+//! before every read, poll and ioctl), and the file calls of the standard streams,
+//! `/dev/tty` and `/dev/pts/0` go through it.
 //!
 //! Modelled on Linux's `drivers/tty/n_tty.c`, `tty_io.c`, `tty_ioctl.c` and
 //! `tty_jobctrl.c`. Where it differs, on purpose:
@@ -31,10 +35,7 @@ use std::collections::VecDeque;
 
 use super::abi::{Termios, Winsize};
 use super::errno::*;
-use super::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH};
-
-pub const SIGTTIN: i32 = 21;
-pub const SIGTTOU: i32 = 22;
+use super::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
 
 // c_iflag (asm-generic/termbits.h).
 pub const IGNBRK: u32 = 0o1;
@@ -1364,6 +1365,374 @@ impl Tty {
                 })
             }
             _ => Err(Refusal::Unsupported(req)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The module's terminal: the `Tty` above, fed from host stdin, wired into the kernel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::fd::{FileKind, OpenFile};
+use super::kernel::{queue_to_process, signal_pgrp, Kernel, SigSource};
+use super::signal::SIG_IGN;
+use super::syscalls::SysResult;
+use super::Process;
+use crate::host;
+use crate::vfs::{Content, Device};
+
+/// Set at start-up when the module owns a terminal (see [`Terminal::from_env`]). One
+/// module has one terminal, so this is process-wide, like the host's stdio.
+static TERMINAL_MODE: AtomicBool = AtomicBool::new(false);
+
+/// How often the scheduler looks for typed input at most (`^C` must stop a program that
+/// never reads).
+const PUMP_INTERVAL_NS: u64 = 2_000_000;
+
+/// The terminal the host gave the module: the guest's stdin, stdout and stderr, and
+/// `/dev/tty` and `/dev/pts/0`. Kept by the kernel (`Kernel::terminal`).
+pub struct Terminal {
+    pub tty: Tty,
+    /// Host input read but not yet taken by the line discipline (it was full).
+    pending: Vec<u8>,
+    /// Host stdin is at end of file: there will be no more input, and reads of the
+    /// terminal return end of file (as after a hang-up).
+    host_eof: bool,
+    last_pump_ns: u64,
+}
+
+impl Terminal {
+    /// The terminal, if the module's environment says it owns one: `RVBOX_TTY=1` means
+    /// "stdin and stdout are a terminal in raw mode: run a line discipline on it" (what
+    /// `rvbox run -t` sets; any WASI host can). The size comes from `COLUMNS` and `LINES`
+    /// (else 80x24). Only in a module: natively, host stdin cannot be polled.
+    pub fn from_env(host_env: &[(String, String)]) -> Option<Terminal> {
+        let get = |k: &str| {
+            host_env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        if !cfg!(target_arch = "wasm32") || get("RVBOX_TTY") != Some("1") {
+            return None;
+        }
+        TERMINAL_MODE.store(true, Ordering::Relaxed);
+        let num = |k: &str, d: u16| get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+        Some(Terminal {
+            tty: Tty::new(Winsize {
+                rows: num("LINES", 24),
+                cols: num("COLUMNS", 80),
+                ..Default::default()
+            }),
+            pending: Vec::new(),
+            host_eof: false,
+            last_pump_ns: 0,
+        })
+    }
+
+    /// A read would return now (data or end of file).
+    fn ready(&self) -> bool {
+        self.tty.readable() || self.host_eof
+    }
+}
+
+/// The module owns a terminal (`RVBOX_TTY=1`).
+pub fn terminal_mode() -> bool {
+    TERMINAL_MODE.load(Ordering::Relaxed)
+}
+
+/// Whether the guest's stream `fd` (0, 1, 2) is a terminal: always in terminal mode, else
+/// if the host's is.
+pub fn is_terminal(fd: u32) -> bool {
+    terminal_mode() || host::isatty(fd)
+}
+
+/// Whether `f` is the module's terminal (in terminal mode): the standard streams,
+/// `/dev/tty` and `/dev/pts/0`.
+pub fn is_terminal_file(f: &OpenFile) -> bool {
+    terminal_mode()
+        && match &f.kind {
+            FileKind::HostStdin | FileKind::HostStdout | FileKind::HostStderr => true,
+            FileKind::Node(n) => matches!(&*n.content.borrow(), Content::Device(Device::Tty)),
+            _ => false,
+        }
+}
+
+/// Writes all of `data` to host stream `fd`.
+fn write_host(fd: u32, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match host::write(fd, data)? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => data = &data[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Takes what the user typed so far into the line discipline: writes its echo, sends the
+/// signals of `^C`, `^\` and `^Z` to the foreground process group. `cur` is the running
+/// task, if any (it may be in that group). Wakes the tasks that wait when anything came.
+pub fn pump(kb: &mut Kernel, mut cur: Option<&mut Process>) {
+    let Some(t) = kb.terminal.as_mut() else {
+        return;
+    };
+    t.last_pump_ns = host::now_monotonic_ns();
+    let mut signals = Vec::new();
+    let mut changed = false;
+    let mut buf = [0u8; 1024];
+    loop {
+        if t.pending.is_empty() {
+            let room = t.tty.room();
+            if t.host_eof || room == 0 || !host::wait_stdin(Some(0)) {
+                break;
+            }
+            let want = room.min(buf.len());
+            match host::read_stdin(&mut buf[..want]) {
+                Ok(n) if n > 0 => t.pending.extend_from_slice(&buf[..n]),
+                _ => {
+                    t.host_eof = true;
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        let r = t.tty.receive(&t.pending);
+        t.pending.drain(..r.consumed);
+        // Echo to the terminal; a failure to show it is not the reader's error.
+        let _ = write_host(1, &r.echo);
+        if let Some(g) = t.tty.foreground() {
+            signals.extend(r.signals.iter().map(|&s| (g, s)));
+        }
+        changed = true;
+        if r.consumed == 0 {
+            break; // full: the rest waits for a reader
+        }
+    }
+    if changed {
+        kb.generation += 1;
+    }
+    for (pgid, sig) in signals {
+        for pid in kb.pgrp_members(pgid) {
+            queue_to_process(kb, cur.as_deref_mut(), pid, sig, SigSource::Kernel);
+        }
+    }
+}
+
+/// [`pump`] from the scheduler, at most every `PUMP_INTERVAL_NS`.
+pub fn pump_if_due(kb: &mut Kernel) {
+    if kb
+        .terminal
+        .as_ref()
+        .is_some_and(|t| host::now_monotonic_ns() - t.last_pump_ns >= PUMP_INTERVAL_NS)
+    {
+        pump(kb, None);
+    }
+}
+
+/// Whether what waits for "host stdin" may go on: in terminal mode, the terminal has
+/// input for a reader (as of the last [`pump`]); else host stdin is readable.
+pub fn stdin_ready_now(kb: &Kernel) -> bool {
+    match &kb.terminal {
+        Some(t) => t.ready(),
+        None => host::wait_stdin(Some(0)),
+    }
+}
+
+/// Whether the module should wake for host stdin when every task waits: in terminal mode
+/// always while input can be taken (`^C` must reach a program that does not read).
+pub fn wants_host_input(kb: &Kernel) -> bool {
+    kb.terminal
+        .as_ref()
+        .is_some_and(|t| !t.host_eof && t.pending.is_empty() && t.tty.room() > 0)
+}
+
+/// For poll, select and epoll: whether what reads host stdin (the terminal in terminal
+/// mode) has input now.
+pub fn stdin_ready(p: &mut Process) -> bool {
+    let k = p.kernel.clone();
+    let mut kb = k.borrow_mut();
+    if kb.terminal.is_none() {
+        return host::wait_stdin(Some(0));
+    }
+    pump(&mut kb, Some(p));
+    kb.terminal.as_ref().is_some_and(Terminal::ready)
+}
+
+/// The caller as job control sees it. A process's controlling terminal is this one when
+/// its session is the terminal's (a `TIOCNOTTY` by a process that is not its session's
+/// leader therefore changes nothing).
+fn caller_of(p: &Process, kb: &Kernel) -> Caller {
+    let (pgid, sid) = kb
+        .procs
+        .get(&p.pid)
+        .map_or((p.pid, p.pid), |e| (e.pgid, e.sid));
+    let ctty = kb
+        .terminal
+        .as_ref()
+        .is_some_and(|t| t.tty.session() == Some(sid));
+    let ignored = |sig: i32| p.blocks(sig) || p.signals.actions[sig as usize].handler == SIG_IGN;
+    // Orphaned: no member has a parent in another group of the same session.
+    let orphaned = !kb
+        .procs
+        .values()
+        .filter(|e| e.pgid == pgid && e.zombie.is_none())
+        .any(|e| {
+            kb.procs
+                .get(&e.ppid)
+                .is_some_and(|pe| pe.pgid != pgid && pe.sid == e.sid)
+        });
+    Caller {
+        pid: p.pid,
+        pgid,
+        sid,
+        ctty,
+        admin: p.creds.euid == 0,
+        ttin_ignored: ignored(SIGTTIN),
+        ttou_ignored: ignored(SIGTTOU),
+        orphaned,
+    }
+}
+
+/// Applies job control's refusal: `Stop` sends the signal to the caller's group and waits
+/// (the call runs again once the caller may go on, as Linux restarts it).
+fn refused(p: &mut Process, pgid: i32, r: Refusal) -> Errno {
+    match r {
+        Refusal::Stop(sig) => {
+            signal_pgrp(p, pgid, sig, SigSource::Kernel);
+            EBLOCK
+        }
+        Refusal::Errno(e) => e,
+        Refusal::Unsupported(req) => {
+            p.log_once(format!("ioctl: terminal request {req:#x} is not supported"));
+            ENOTTY
+        }
+    }
+}
+
+/// Guest memory for the ioctl argument.
+struct GuestMem<'a>(&'a mut crate::mem::Memory);
+
+impl UserMem for GuestMem<'_> {
+    fn read_user(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        self.0.read_bytes(addr, buf).is_ok()
+    }
+    fn write_user(&mut self, addr: u64, data: &[u8]) -> bool {
+        self.0.write_bytes(addr, data).is_ok()
+    }
+}
+
+/// ioctl(2) on the terminal.
+pub fn ioctl(p: &mut Process, req: u64, arg: u64) -> SysResult {
+    let k = p.kernel.clone();
+    let (caller, r) = {
+        let mut kb = k.borrow_mut();
+        pump(&mut kb, Some(p));
+        let caller = caller_of(p, &kb);
+        let kb = &mut *kb;
+        let Some(t) = kb.terminal.as_mut() else {
+            return Err(ENOTTY);
+        };
+        let procs = &kb.procs;
+        // The session of process group `g`, or of process `g` (Linux's session_of_pgrp).
+        let lookup = |g: i32| {
+            procs
+                .values()
+                .find(|e| e.pgid == g)
+                .or_else(|| procs.get(&g))
+                .map(|e| e.sid)
+        };
+        let mut mem = GuestMem(&mut p.mem);
+        let r = t.tty.ioctl(&caller, req as u32, arg, &mut mem, &lookup);
+        (caller, r)
+    };
+    match r {
+        Ok(done) => {
+            let _ = write_host(1, &done.echo);
+            for (pgid, sig) in done.signals {
+                signal_pgrp(p, pgid, sig, SigSource::Kernel);
+            }
+            Ok(done.ret)
+        }
+        Err(e) => Err(refused(p, caller.pgid, e)),
+    }
+}
+
+impl Process {
+    /// read(2) of the terminal.
+    pub(super) fn terminal_read(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
+        let caller = caller_of(self, &kb);
+        let check = kb
+            .terminal
+            .as_ref()
+            .map_or(Ok(()), |t| t.tty.job_control(&caller, Access::Read));
+        if let Err(r) = check {
+            drop(kb);
+            return Err(refused(self, caller.pgid, r));
+        }
+        pump(&mut kb, Some(self));
+        let Some(t) = kb.terminal.as_mut() else {
+            return Err(EIO);
+        };
+        match t.tty.read(buf, host::now_monotonic_ns(), nonblock) {
+            ReadOutcome::Data(n) => Ok(n),
+            ReadOutcome::Eof => Ok(0),
+            ReadOutcome::WouldBlock { .. } if t.host_eof => Ok(0),
+            ReadOutcome::WouldBlock { .. } if nonblock => Err(EAGAIN),
+            ReadOutcome::WouldBlock { deadline_ns } => {
+                drop(kb);
+                self.wait.stdin = true;
+                if deadline_ns.is_some() {
+                    self.wait.deadline = deadline_ns;
+                    self.wait.deadline_set = true;
+                }
+                Err(EBLOCK)
+            }
+        }
+    }
+
+    /// write(2) to the terminal: through output processing to host stream `fd` (1 or 2).
+    pub(super) fn terminal_write(
+        &mut self,
+        fd: u32,
+        data: &[u8],
+        nonblock: bool,
+    ) -> Result<usize, Errno> {
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
+        let caller = caller_of(self, &kb);
+        let check = kb
+            .terminal
+            .as_ref()
+            .map_or(Ok(()), |t| t.tty.job_control(&caller, Access::Write));
+        if let Err(r) = check {
+            drop(kb);
+            return Err(refused(self, caller.pgid, r));
+        }
+        // A ^Q typed meanwhile restarts stopped output.
+        pump(&mut kb, Some(self));
+        let Some(t) = kb.terminal.as_mut() else {
+            return Err(EIO);
+        };
+        if t.tty.output_stopped() {
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            drop(kb);
+            self.wait.stdin = true;
+            return Err(EBLOCK);
+        }
+        let out = t.tty.output(data);
+        match write_host(fd, &out) {
+            Ok(()) => Ok(data.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                drop(kb);
+                self.raise_sigpipe();
+                Err(EPIPE)
+            }
+            Err(_) => Err(EIO),
         }
     }
 }
