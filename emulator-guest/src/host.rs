@@ -1,7 +1,7 @@
 //! Everything that talks to the host: WASI on wasm32, the OS natively. **Only this module
 //! touches WASI.** The rest of the emulator sees the host through these few functions.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 /// Where the converter put the bundle; the converter finds `magic` in the module's data
 /// segments and patches `addr` and `len` (see `converter/src/module.rs`).
@@ -47,10 +47,18 @@ pub fn embedded_bundle() -> Option<&'static [u8]> {
 
 #[cfg(target_arch = "wasm32")]
 mod wasi {
+    /// `__wasi_iovec_t`.
+    #[repr(C)]
+    pub struct Iovec {
+        pub buf: *mut u8,
+        pub len: usize,
+    }
+
     #[link(wasm_import_module = "wasi_snapshot_preview1")]
     extern "C" {
         pub fn random_get(buf: *mut u8, len: usize) -> u16;
         pub fn fd_fdstat_get(fd: u32, stat: *mut u8) -> u16;
+        pub fn fd_read(fd: u32, iovs: *const Iovec, iovs_len: usize, nread: *mut usize) -> u16;
         pub fn poll_oneoff(
             subs: *const u8,
             events: *mut u8,
@@ -72,6 +80,7 @@ pub fn random(buf: &mut [u8]) {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        use std::io::Read;
         if std::fs::File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(buf))
             .is_err()
@@ -130,9 +139,30 @@ pub fn write(fd: u32, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Reads from host stdin (blocks).
+/// Reads from host stdin (blocks). Unbuffered in a module: std's stdin reads ahead into a
+/// buffer of its own, where `wait_stdin` cannot see what waits, so a reader of one byte at
+/// a time would wait for input that is already there.
 pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
-    io::stdin().lock().read(buf)
+    #[cfg(target_arch = "wasm32")]
+    {
+        let iov = wasi::Iovec {
+            buf: buf.as_mut_ptr(),
+            len: buf.len(),
+        };
+        let mut n = 0usize;
+        // SAFETY: one iovec describing `buf`, valid and writable for the call; `n` is a
+        // valid out-pointer.
+        let r = unsafe { wasi::fd_read(0, &iov, 1, &mut n) };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r as i32));
+        }
+        Ok(n)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::io::Read;
+        io::stdin().lock().read(buf)
+    }
 }
 
 /// Nanoseconds since the Unix epoch.

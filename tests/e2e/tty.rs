@@ -1,6 +1,7 @@
 //! `rvbox run -it`: bash from the Debian image on a real pseudo-terminal, driven as a user
 //! at a keyboard would: type a command and see its output, ^C a `sleep 100`, feed `cat`
-//! a line and ^D, leave with `exit 3` or ^D, and find the terminal as it was.
+//! a line and ^D, ^Z and `fg`, leave with `exit 3` or ^D, and find the terminal as it was.
+//! Also `-t` without `-i`, and `-it` without a terminal.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -48,6 +49,8 @@ struct Session {
     out: Vec<u8>,
     /// Where the next `expect` starts looking.
     seen: usize,
+    /// The terminal's settings before rvbox started.
+    before: Vec<u8>,
 }
 
 impl Session {
@@ -65,6 +68,7 @@ impl Session {
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: openpty returned two new fds owned by nobody else.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        let before = termios_bytes(slave.as_raw_fd());
         let m = module("debian");
         let mut cmd = Command::new(rvbox_bin());
         cmd.args(["run", "-it", "-e", &format!("PS1={PROMPT}")])
@@ -91,6 +95,7 @@ impl Session {
             child,
             out: Vec::new(),
             seen: 0,
+            before,
         }
     }
 
@@ -195,7 +200,6 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[test]
 fn interactive_bash_echo_ctrl_c_cat_and_exit_status() {
     let mut s = Session::start(&["bash", "--norc", "--noprofile"]);
-    let before = termios_bytes(s.slave.as_raw_fd());
     let banner = s.expect(PROMPT, START);
     assert!(!banner.contains("no job control"), "{}", s.transcript());
     // rvbox put the terminal into raw mode; the guest does the line discipline.
@@ -243,7 +247,7 @@ fn interactive_bash_echo_ctrl_c_cat_and_exit_status() {
     assert_eq!(st.code(), Some(3), "{}", s.transcript());
     assert_eq!(
         termios_bytes(s.slave.as_raw_fd()),
-        before,
+        s.before,
         "the terminal is not restored"
     );
 }
@@ -251,12 +255,87 @@ fn interactive_bash_echo_ctrl_c_cat_and_exit_status() {
 #[test]
 fn ctrl_d_at_the_prompt_exits_with_the_last_status() {
     let mut s = Session::start(&["bash", "--norc", "--noprofile"]);
-    let before = termios_bytes(s.slave.as_raw_fd());
     s.expect(PROMPT, START);
     s.send(b"false\r");
     s.expect(PROMPT, STEP);
     s.send(b"\x04");
     let st = s.wait(STEP);
     assert_eq!(st.code(), Some(1), "{}", s.transcript());
-    assert_eq!(termios_bytes(s.slave.as_raw_fd()), before);
+    assert_eq!(termios_bytes(s.slave.as_raw_fd()), s.before);
+}
+
+#[test]
+fn job_control_stop_foreground_and_background_read() {
+    let mut s = Session::start(&["bash", "--norc", "--noprofile"]);
+    s.expect(PROMPT, START);
+    // ^Z stops the foreground job and bash takes the terminal back; `fg` resumes it.
+    s.send(b"sleep 50\r");
+    s.expect("sleep 50\r\n", STEP);
+    std::thread::sleep(Duration::from_secs(2));
+    s.send(b"\x1a");
+    s.expect("^Z", STEP);
+    s.expect("Stopped", STEP);
+    s.expect(PROMPT, STEP);
+    s.send(b"fg\r");
+    s.expect("sleep 50\r\n", STEP);
+    std::thread::sleep(Duration::from_secs(2));
+    s.send(b"\x03");
+    s.expect(PROMPT, Duration::from_secs(30));
+    // A background job that reads the terminal is stopped by SIGTTIN.
+    s.send(b"cat &\r");
+    s.expect(PROMPT, STEP);
+    let mut stopped = false;
+    for _ in 0..20 {
+        s.send(b"jobs\r");
+        let text = s.expect(PROMPT, STEP);
+        if text.contains("Stopped") && text.contains("cat") {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(stopped, "{}", s.transcript());
+    // (In one line, `wait` may still see the job stopped: the kill takes effect when the
+    // job next runs.)
+    s.send(b"kill -9 %1\r");
+    s.expect(PROMPT, STEP);
+    s.send(b"sleep 1; jobs\r");
+    s.expect("Killed", STEP);
+    s.expect(PROMPT, STEP);
+    s.send(b"exit 4\r");
+    let st = s.wait(STEP);
+    assert_eq!(st.code(), Some(4), "{}", s.transcript());
+    assert_eq!(termios_bytes(s.slave.as_raw_fd()), s.before);
+}
+
+/// `-t` alone: the container has a terminal (output goes through its line discipline:
+/// `\n` becomes `\r\n`) but no input.
+#[test]
+fn tty_without_input() {
+    let m = module("debian");
+    let r = crate::support::rvbox(
+        &[
+            "run",
+            "-t",
+            m.to_str().unwrap(),
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo ttys; stty size; read x; echo read=$?",
+        ],
+        b"ignored",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr_str());
+    assert_eq!(r.stdout_str(), "ttys\r\n24 80\r\nread=1\r\n");
+}
+
+#[test]
+fn it_needs_a_terminal_on_stdin() {
+    let m = module("debian");
+    let r = crate::support::rvbox(&["run", "-it", m.to_str().unwrap(), "true"], b"");
+    assert_eq!(r.status, 125);
+    assert_eq!(
+        r.stderr_str(),
+        "rvbox: the input device is not a TTY: -it needs a terminal on stdin (without -t, \
+         input can come from a pipe or a file)\n"
+    );
 }
