@@ -26,9 +26,16 @@
 //!   deadline for the caller to sleep until. A read abandoned for a signal leaves that
 //!   clock running unless the caller calls [`Tty::cancel_wait`].
 //! - There is one terminal, so a process's controlling terminal is this one or none
-//!   ([`Caller::ctty`]); the caller keeps that per-process bit as [`IoctlDone::ctty`]
-//!   says.
+//!   ([`Caller::ctty`]). The glue derives it from the session (a process has it when its
+//!   session is the terminal's), so `TIOCNOTTY` by a process that is not its session's
+//!   leader detaches nothing.
 //! - `IUTF8` is off by default, as in the kernel (terminal emulators turn it on).
+//!
+//! Not done: the host cannot tell the guest that its window changed size (no SIGWINCH
+//! from outside; `TIOCSWINSZ` inside works); the exit of a session leader other than pid 1
+//! does not hang the terminal up ([`Tty::session_leader_exited`] is not called yet);
+//! end of file on host stdin reads as end of file (Linux would hang up); rvbox's own
+//! messages (`RVBOX_LOG`, fatal signals) bypass output processing.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
