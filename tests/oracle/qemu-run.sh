@@ -17,7 +17,13 @@
 #   QEMU_RUN_CHROOT=1  a real chroot instead of -L (needs root or `sudo -n`, and
 #                  qemu-riscv64-static, which is copied to ROOTFS/.rvbox-oracle/ once):
 #                  paths, cwd and stat(2) are the image's, files the guest writes land
-#                  in ROOTFS. Without it:
+#                  in ROOTFS.
+#   QEMU_RUN_MOUNTS=1  with QEMU_RUN_CHROOT=1: what a container runtime mounts, in a private
+#                  mount namespace (unshare -m; nothing stays mounted): /proc (the host's pids
+#                  show there), and a /dev with null, zero, full, random, urandom, tty, fd,
+#                  stdin, stdout, stderr, shm (busybox sh opens /dev/null for background jobs;
+#                  bash process substitution uses /dev/fd).
+# Without QEMU_RUN_CHROOT:
 #
 # Caveats: qemu -L is NOT a chroot (qemu 7.2):
 #  - an absolute path the guest uses is looked up in ROOTFS first and falls
@@ -105,6 +111,23 @@ if [[ "${QEMU_RUN_CHROOT:-}" == 1 ]]; then
         "${asroot[@]}" mkdir -p "$rootfs/.rvbox-oracle"
         "${asroot[@]}" cp "$static" "$rootfs/.rvbox-oracle/qemu-riscv64-static.$$"
         "${asroot[@]}" mv "$rootfs/.rvbox-oracle/qemu-riscv64-static.$$" "$rootfs/.rvbox-oracle/qemu-riscv64-static"
+    fi
+    if [[ "${QEMU_RUN_MOUNTS:-}" == 1 ]]; then
+        # shellcheck disable=SC2016
+        mounts='r=$0
+            mount -t proc proc "$r/proc" &&
+            mount -t tmpfs -o mode=755,size=1m tmpfs "$r/dev" &&
+            for d in null zero full random urandom tty; do
+                touch "$r/dev/$d" && mount --bind "/dev/$d" "$r/dev/$d" || exit 1
+            done &&
+            mkdir "$r/dev/pts" "$r/dev/shm" && chmod 1777 "$r/dev/shm" &&
+            ln -s /proc/self/fd "$r/dev/fd" && ln -s /proc/self/fd/0 "$r/dev/stdin" &&
+            ln -s /proc/self/fd/1 "$r/dev/stdout" && ln -s /proc/self/fd/2 "$r/dev/stderr" &&
+            exec chroot "$@"'
+        # shellcheck disable=SC2086
+        exec "${asroot[@]}" env -i PATH="$IMAGE_PATH" HOME=/root ${QEMU_RUN_ENV:-} \
+            unshare -m --propagation private sh -c "$mounts" \
+            "$rootfs" "$rootfs" /.rvbox-oracle/qemu-riscv64-static -0 "$cmd" "${host_exe#"$rootfs"}" "$@"
     fi
     # shellcheck disable=SC2086
     exec "${asroot[@]}" env -i PATH="$IMAGE_PATH" HOME=/root ${QEMU_RUN_ENV:-} \
