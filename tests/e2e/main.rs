@@ -8,5 +8,6 @@ mod applets;
 mod bad_input;
 mod hosts;
 mod memory;
+mod processes;
 mod programs;
 mod tty;

@@ -175,3 +175,29 @@ pub fn rvbox_run_env(module: &Path, env: &[&str], args: &[&str], stdin: &[u8]) -
     let all: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
     rvbox(&all, stdin)
 }
+
+/// `qemu_chroot_run` with what a container runtime mounts: /proc and a /dev with null, zero,
+/// fd... (`QEMU_RUN_MOUNTS=1`, see qemu-run.sh), for shells and programs that start others.
+pub fn qemu_container_run(rootfs: &str, args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("tests/oracle/qemu-run.sh"))
+        .arg(images().join(rootfs))
+        .args(args)
+        .env("QEMU_RUN_ENV", "")
+        .env("QEMU_RUN_CHROOT", "1")
+        .env("QEMU_RUN_MOUNTS", "1");
+    run_cmd(cmd, stdin)
+}
+
+/// `rvbox_run` that gives up after `secs` seconds (status 124, or 137 if it had to be
+/// killed: coreutils timeout), for programs that could wait forever on a missing feature.
+pub fn rvbox_run_limited(module: &Path, args: &[&str], stdin: &[u8], secs: u32) -> Run {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", &secs.to_string()])
+        .arg(rvbox_bin())
+        .args(["run", module.to_str().unwrap(), "--"])
+        .args(args)
+        .env("RVBOX_CACHE_DIR", scratch().join("cache"))
+        .env_remove("RVBOX_LOG");
+    run_cmd(cmd, stdin)
+}

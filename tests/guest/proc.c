@@ -1345,8 +1345,9 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_CORE, &no);
     self = getenv("PROC_SELF") ? getenv("PROC_SELF") : "/usr/local/bin/proc";
     if (argc < 2) {
+        /* (exec'd with an empty argv by case exec: Linux passes one empty argument) */
         printf("argc %d, argv[0] \"%s\"\n", argc, argc ? argv[0] : "(none)");
-        fprintf(stderr, "usage: proc CASE (\"list\" lists them)\n");
+        if (argc == 1 && argv[0][0]) fprintf(stderr, "usage: proc CASE (\"list\" lists them)\n");
         return 2;
     }
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
