@@ -1,6 +1,7 @@
 //! Processes, signals and threads inside one module: the C cases of tests/guest/proc.c,
 //! sig.c and thread.c (image `testprogs`) and the scripts tests/programs/procs.bash
-//! (bash, image `debian`), procs.sh (busybox sh, image `busybox`) and procs.py (python3),
+//! (bash, image `debian`), make.bash (make -j2), procs.sh (busybox sh, image `busybox`) and
+//! procs.py (python3),
 //! under rvbox and under the chroot oracle: qemu-riscv64-static in a chroot of the image's
 //! root filesystem, which starts the programs the guest execs through binfmt_misc, with
 //! /proc and /dev mounted as a container runtime would (`qemu_container_run`).
@@ -269,6 +270,13 @@ fn shell_builtins_without_a_fork() {
 #[test]
 fn bash_script_with_pipelines_jobs_and_traps() {
     check_script("debian", &["bash", "-c", &script("procs.bash")], b"");
+}
+
+/// make -j2 on a small makefile: parallel recipes through /bin/sh (dash), the jobserver, a
+/// recursive make, failing recipes and -k.
+#[test]
+fn make_j2_on_a_small_makefile() {
+    check_script("debian", &["bash", "-c", &script("make.bash")], b"");
 }
 
 /// The same kinds of things in busybox's ash.

@@ -12,9 +12,6 @@ import sys
 import threading
 import time
 
-# The image has bash but no /bin/sh: shell=True runs bash.
-SHELL = "/bin/bash"
-
 
 def section(name):
     print("==", name, flush=True)
@@ -33,8 +30,13 @@ try:
 except subprocess.CalledProcessError as e:
     print("CalledProcessError:", e.returncode, e.cmd)
 # (exec failures: see processes.rs, qemu-user's vfork cannot report them)
-print("shell=True:", subprocess.run("echo $((6*7)) | tr 4 X", shell=True, executable=SHELL,
-                                    capture_output=True, text=True).stdout.strip())
+print("shell=True (/bin/sh):", subprocess.run("echo $((6*7)) | tr 4 X; exit 3", shell=True,
+                                             capture_output=True, text=True))
+print("shell=True, executable=bash:", subprocess.run("echo ${BASH_VERSINFO[0]}", shell=True,
+      executable="/bin/bash", capture_output=True, text=True).stdout.strip().isdigit())
+print("os.system:", os.waitstatus_to_exitcode(os.system("exit 5")))
+with os.popen("seq 3 | tr '\\n' ,") as f:
+    print("os.popen:", f.read())
 try:
     subprocess.run(["sleep", "5"], timeout=0.3)
 except subprocess.TimeoutExpired as e:
