@@ -184,7 +184,7 @@ fn cases_qemu_gets_wrong_match_linux() {
             "SA_NOCLDSTOP, child stopped: SIGCHLD pending 0\n\
              SA_NOCLDSTOP, child continued: SIGCHLD pending 0\n  \
              then exit(6): SIGCHLD CLD_EXITED status 6, si_pid is the child 1\n\
-             SA_NOCLDWAIT: wait() -ECHILD, handler: CLD_EXITED status 7\n",
+             SA_NOCLDWAIT: wait() -ECHILD, handler ran 1: CLD_EXITED status 7\n",
         ),
         (
             "sig",

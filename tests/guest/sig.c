@@ -1109,7 +1109,7 @@ static void case_sigchld_flags(void) {
     if (c == 0) _exit(7);
     printf("SA_NOCLDWAIT: wait() %s", res(wait(&s)));
     for (int i = 0; i < 5000 && !calls; i++) usleep(1000);
-    printf(", handler: %s status %d\n", cld(chld_code), chld_status);
+    printf(", handler ran %d: %s status %d\n", calls, cld(chld_code), chld_status);
     signal(SIGCHLD, SIG_DFL);
 }
 
