@@ -562,7 +562,7 @@ mod tests {
             }),
             cpu: None,
             max_rss_kib: Some(10 * 1024),
-            guest: p.is_rvbox().then(|| GuestSummary {
+            guest: p.is_rvbox().then_some(GuestSummary {
                 instructions: 2_000_000_000,
                 mips: Summary {
                     median: 250.0,

@@ -176,8 +176,8 @@ fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
 /// Reads a file of the image (for /etc/passwd and /etc/group).
 fn read_file(p: &Process, path: &[u8]) -> Option<Vec<u8>> {
     let n = p.resolve(&p.vfs.root(), path, Follow::Yes).ok()?;
-    let c = n.content.borrow();
-    match &*c {
+    let mut c = n.content.borrow_mut();
+    match &mut *c {
         crate::vfs::Content::File(d) => Some(d.bytes().to_vec()),
         _ => None,
     }

@@ -173,14 +173,22 @@ pub fn now_realtime_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Nanoseconds of a monotonic clock (from an arbitrary start).
+/// How long the guest's machine had been up when the module started, as its
+/// `CLOCK_MONOTONIC`, `/proc/uptime` and `sysinfo` tell it: a Linux machine is never
+/// running programs at uptime zero, and programs compute times like "now - 1 s" that must
+/// not come out negative.
+pub const BOOT_UPTIME_NS: u64 = 100_000_000_000;
+
+/// Nanoseconds of the guest's monotonic clock: since its machine "booted",
+/// `BOOT_UPTIME_NS` before the module started.
 pub fn now_monotonic_ns() -> u64 {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_nanos() as u64
+    BOOT_UPTIME_NS
+        + START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos() as u64
 }
 
 /// Sleeps the whole module (there is only one guest thread to run).

@@ -158,6 +158,50 @@ impl L2 {
     }
 }
 
+/// A page of a file that shared mappings (`MAP_SHARED`) map: every address space mapping
+/// it reads and writes the same host frame, and the file (`vfs::FileData`) keeps it too.
+#[derive(Clone)]
+pub struct SharedPage(Rc<Frame>);
+
+impl SharedPage {
+    /// A page holding `data` (at most a page), zeros after it.
+    pub fn new(data: &[u8]) -> SharedPage {
+        let f = Frame::zeroed();
+        let n = data.len().min(PAGE_SIZE as usize);
+        // SAFETY: the new frame has PAGE_SIZE bytes and `n <= PAGE_SIZE`; `data` is a
+        // distinct Rust slice.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), f.ptr(), n) };
+        SharedPage(f)
+    }
+
+    /// Copies `buf.len()` bytes from offset `off` of the page.
+    pub fn read(&self, off: usize, buf: &mut [u8]) {
+        assert!(off + buf.len() <= PAGE_SIZE as usize);
+        // SAFETY: in bounds (checked above); the frame is only accessed through raw
+        // pointers and the emulator is single-threaded, so nothing aliases mutably now.
+        unsafe { ptr::copy_nonoverlapping(self.0.ptr().add(off), buf.as_mut_ptr(), buf.len()) };
+    }
+
+    /// Copies `data` to offset `off` of the page.
+    pub fn write(&self, off: usize, data: &[u8]) {
+        assert!(off + data.len() <= PAGE_SIZE as usize);
+        // SAFETY: as in `read`.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.0.ptr().add(off), data.len()) };
+    }
+
+    /// Zeroes the page from offset `off` on.
+    pub fn zero_from(&self, off: usize) {
+        let off = off.min(PAGE_SIZE as usize);
+        // SAFETY: as in `read`; `off..PAGE_SIZE` is within the frame.
+        unsafe { ptr::write_bytes(self.0.ptr().add(off), 0, PAGE_SIZE as usize - off) };
+    }
+
+    /// How many hold the page: the file, and every address space mapping it.
+    pub fn users(&self) -> usize {
+        Rc::strong_count(&self.0)
+    }
+}
+
 #[derive(Clone, Copy)]
 struct TlbEntry {
     vpn: u64,
@@ -516,6 +560,49 @@ impl Memory {
             l2.frames[i] = Backing::Borrowed(page.try_into().expect("a whole page"));
             l2.prot[i] = p | prot::MAPPED;
         });
+    }
+
+    /// Maps `pages` (one per page) at `addr` with `p`, replacing whatever was there, as a
+    /// shared mapping: writes go to the pages themselves, and `fork` shares them.
+    pub fn map_shared_pages(&mut self, addr: u64, pages: &[SharedPage], p: u8) {
+        debug_assert!(addr & PAGE_MASK == 0);
+        let mut it = pages.iter();
+        self.for_pages(
+            addr,
+            pages.len() as u64 * PAGE_SIZE,
+            true,
+            |l2, i, in_use| {
+                if !l2.frames[i].release() {
+                    *in_use += 1;
+                }
+                let page = it.next().expect("one page per page");
+                l2.frames[i] = Backing::Owned(page.0.clone());
+                l2.prot[i] = p | prot::MAPPED | prot::SHARED;
+            },
+        );
+    }
+
+    /// The identity of the byte at `addr` for a futex that is not process-private: the
+    /// same in every address space that maps the page, if it belongs to a shared mapping
+    /// (`None` for a private page, keyed by address space and address instead).
+    pub fn shared_key(&mut self, addr: u64) -> Option<usize> {
+        let vpn = addr >> PAGE_SHIFT;
+        let i1 = (vpn >> L2_BITS) as usize;
+        let i2 = (vpn as usize) & (L2_SIZE - 1);
+        let l2 = self.l1.get_mut(i1)?.as_mut()?;
+        if l2.prot[i2] & (prot::MAPPED | prot::SHARED) != prot::MAPPED | prot::SHARED {
+            return None;
+        }
+        if !matches!(l2.frames[i2], Backing::Owned(_)) {
+            // Made now, so that every sharer names the same frame.
+            l2.owned_frame(i2, &mut self.frames_in_use, u64::MAX)?;
+            self.flush_tlb();
+        }
+        let l2 = self.l1[i1].as_ref()?;
+        match &l2.frames[i2] {
+            Backing::Owned(f) => Some(f.ptr() as usize + (addr & PAGE_MASK) as usize),
+            _ => None,
+        }
     }
 
     /// Marks the mapped pages of `[addr, addr+len)` as belonging to a shared mapping:

@@ -23,6 +23,7 @@ use std::rc::{Rc, Weak};
 
 use crate::bundle::{mode::*, Bundle};
 use crate::linux::errno::*;
+use crate::mem::{SharedPage, PAGE_SIZE};
 
 pub type Node = Rc<Inode>;
 
@@ -70,7 +71,18 @@ pub enum Device {
     Tty,
 }
 
-pub enum FileData {
+/// A regular file's bytes: the image's, until first written, then a copy of its own; plus
+/// the pages that shared mappings of it (`MAP_SHARED`) map, which hold the newest bytes of
+/// their range. Every read and write goes through here, so the two stay one file: a read
+/// first takes in what the mappings wrote (`flush`), a write is passed on to the mapped
+/// pages (`update`).
+pub struct FileData {
+    store: Store,
+    /// Mapped pages by page index.
+    pages: BTreeMap<u64, SharedPage>,
+}
+
+enum Store {
     /// Still the image's bytes.
     Lower(&'static [u8]),
     /// Written since start.
@@ -78,31 +90,124 @@ pub enum FileData {
 }
 
 impl FileData {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            FileData::Lower(b) => b,
-            FileData::Upper(v) => v,
+    /// The image's bytes.
+    pub fn lower(b: &'static [u8]) -> FileData {
+        FileData {
+            store: Store::Lower(b),
+            pages: BTreeMap::new(),
+        }
+    }
+
+    /// A file of its own holding `v`.
+    pub fn upper(v: Vec<u8>) -> FileData {
+        FileData {
+            store: Store::Upper(v),
+            pages: BTreeMap::new(),
+        }
+    }
+
+    /// `true` while the bytes are still the image's.
+    pub fn is_lower(&self) -> bool {
+        matches!(self.store, Store::Lower(_))
+    }
+
+    pub fn len(&self) -> u64 {
+        match &self.store {
+            Store::Lower(b) => b.len() as u64,
+            Store::Upper(v) => v.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes in what shared mappings wrote, and forgets pages nobody maps any more.
+    fn flush(&mut self) {
+        if self.pages.is_empty() {
+            return;
+        }
+        let mut pages = std::mem::take(&mut self.pages);
+        let v = self.copy_up();
+        let len = v.len() as u64;
+        for (&i, page) in &pages {
+            let at = i * PAGE_SIZE;
+            if at < len {
+                let n = (len - at).min(PAGE_SIZE) as usize;
+                page.read(0, &mut v[at as usize..at as usize + n]);
+            }
+        }
+        pages.retain(|_, page| page.users() > 1);
+        self.pages = pages;
+    }
+
+    fn copy_up(&mut self) -> &mut Vec<u8> {
+        if let Store::Lower(b) = self.store {
+            self.store = Store::Upper(b.to_vec());
+        }
+        match &mut self.store {
+            Store::Upper(v) => v,
+            Store::Lower(_) => unreachable!(),
+        }
+    }
+
+    /// The bytes as they are now.
+    pub fn bytes(&mut self) -> &[u8] {
+        self.flush();
+        match &self.store {
+            Store::Lower(b) => b,
+            Store::Upper(v) => v,
         }
     }
 
     /// The bytes as they are now: the image's own bytes borrowed in place (they never
     /// change), or a copy of what has been written.
-    pub fn snapshot(&self) -> FileBytes {
-        match self {
-            FileData::Lower(b) => FileBytes::Image(b),
-            FileData::Upper(v) => FileBytes::Copy(v.clone()),
+    pub fn snapshot(&mut self) -> FileBytes {
+        self.flush();
+        match &self.store {
+            Store::Lower(b) => FileBytes::Image(b),
+            Store::Upper(v) => FileBytes::Copy(v.clone()),
         }
     }
 
-    /// The bytes, copied up on first use.
-    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
-        if let FileData::Lower(b) = *self {
-            *self = FileData::Upper(b.to_vec());
+    /// Changes the bytes (copied up on first use) with `f`; mapped pages see the change
+    /// (their bytes past the end of the file read as zeros).
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.flush();
+        let v = self.copy_up();
+        let r = f(v);
+        let v = match &self.store {
+            Store::Upper(v) => v,
+            Store::Lower(_) => unreachable!(),
+        };
+        let len = v.len() as u64;
+        for (&i, page) in &self.pages {
+            let at = i * PAGE_SIZE;
+            let n = len.saturating_sub(at).min(PAGE_SIZE) as usize;
+            if n > 0 {
+                page.write(0, &v[at as usize..at as usize + n]);
+            }
+            page.zero_from(n);
         }
-        match self {
-            FileData::Upper(v) => v,
-            FileData::Lower(_) => unreachable!(),
+        r
+    }
+
+    /// The page with index `i` of the file, for a shared mapping: the one other mappings
+    /// map if there is one, else a new one holding the file's bytes there.
+    pub fn shared_page(&mut self, i: u64) -> SharedPage {
+        self.flush();
+        if let Some(p) = self.pages.get(&i) {
+            return p.clone();
         }
+        let b = match &self.store {
+            Store::Lower(b) => b,
+            Store::Upper(v) => v.as_slice(),
+        };
+        let at = (i * PAGE_SIZE).min(b.len() as u64) as usize;
+        let end = (at + PAGE_SIZE as usize).min(b.len());
+        let page = SharedPage::new(&b[at..end]);
+        self.pages.insert(i, page.clone());
+        page
     }
 }
 
@@ -283,7 +388,7 @@ impl Inode {
     }
     pub fn size(&self) -> u64 {
         match &*self.content.borrow() {
-            Content::File(d) => d.bytes().len() as u64,
+            Content::File(d) => d.len(),
             Content::Symlink(t) => t.len() as u64,
             Content::Dir(d) => 4096.max(d.entries.len() as u64 * 32),
             Content::Synthetic(s) => s.size,
@@ -685,7 +790,7 @@ impl Vfs {
                 pending_lower: Some(ino),
                 parent: Rc::downgrade(parent),
             }),
-            S_IFREG => Content::File(FileData::Lower(self.bundle.file_data(&b).map_err(|_| EIO)?)),
+            S_IFREG => Content::File(FileData::lower(self.bundle.file_data(&b).map_err(|_| EIO)?)),
             S_IFLNK => Content::Symlink(self.bundle.symlink_target(&b).map_err(|_| EIO)?.to_vec()),
             _ => Content::Special,
         };
@@ -1111,7 +1216,7 @@ pub(crate) mod tests {
     }
 
     fn data(n: &Node) -> Vec<u8> {
-        match &*n.content.borrow() {
+        match &mut *n.content.borrow_mut() {
             Content::File(d) => d.bytes().to_vec(),
             _ => panic!("not a file"),
         }
@@ -1179,8 +1284,8 @@ pub(crate) mod tests {
             .resolve(&NoProcess, &root, b"/usr/bin/prog", Follow::Yes)
             .unwrap();
         if let Content::File(d) = &mut *prog.content.borrow_mut() {
-            assert!(matches!(d, FileData::Lower(_)));
-            d.bytes_mut().extend_from_slice(b" world");
+            assert!(d.is_lower());
+            d.update(|v| v.extend_from_slice(b" world"));
         }
         let link = v
             .resolve(&NoProcess, &root, b"/usr/bin/link", Follow::Yes)
@@ -1301,7 +1406,7 @@ pub(crate) mod tests {
         assert_eq!(v.path_of(&etc), b"/etc");
         assert_eq!(v.list(&toy, &m).unwrap().len(), 3);
         // Nothing is created in or removed from it.
-        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::Upper(Vec::new())));
+        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::upper(Vec::new())));
         assert_eq!(v.link(&d, b"new", &n).err(), Some(ENOENT));
         assert_eq!(v.unlink_entry(&d, b"f").err(), Some(EPERM));
         let ro = v.mount(b"ro", 0o555, dev::SYS, Rc::new(()));
@@ -1317,7 +1422,7 @@ pub(crate) mod tests {
             .resolve(&NoProcess, &root, b"/dev/shm", Follow::Yes)
             .unwrap();
         assert_eq!(shm.dev.get(), dev::SHM);
-        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::Upper(Vec::new())));
+        let n = v.new_node(S_IFREG | 0o644, Content::File(FileData::upper(Vec::new())));
         v.link(&shm, b"seg", &n).unwrap();
         assert_eq!(n.dev.get(), dev::SHM);
         assert_eq!(v.path_of_node(&n), b"/dev/shm/seg");

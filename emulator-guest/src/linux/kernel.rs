@@ -24,8 +24,8 @@ use std::rc::Rc;
 
 use super::errno::*;
 use super::sigframe::{
-    CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR,
-    TRAP_BRKPT,
+    BUS_ADRERR, CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, ILL_ILLOPC, SEGV_ACCERR,
+    SEGV_MAPERR, TRAP_BRKPT,
 };
 use super::signal::*;
 use super::{ExitReason, Process};
@@ -80,6 +80,9 @@ pub struct PosixTimer {
 pub struct PendingSignal {
     pub sig: i32,
     pub source: SigSource,
+    /// Sent to the process, not to this thread: another thread of it that does not block
+    /// it (or waits for it) may take it (`take_shared_signals`).
+    pub shared: bool,
 }
 
 /// What a task that returned `EBLOCK` waits for. Kept across retries of the same call and
@@ -596,8 +599,8 @@ fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
     };
     let parent = kb.parked.get(&parent_tid).expect("live threads are parked");
     let act = parent.signals.actions[SIGCHLD as usize];
-    let auto_reap =
-        exit_signal == SIGCHLD && (act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0);
+    let ignored = act.handler == SIG_IGN;
+    let auto_reap = exit_signal == SIGCHLD && (ignored || act.flags & SA_NOCLDWAIT != 0);
     if auto_reap {
         let instret = kb
             .procs
@@ -606,9 +609,10 @@ fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
         if let Some(pe) = kb.procs.get_mut(&ppid) {
             pe.children_instret += instret;
         }
-        return;
     }
-    if exit_signal != 0 {
+    // With SA_NOCLDWAIT and a handler, the handler still hears of the exit (Linux's
+    // do_notify_parent drops the signal only when SIGCHLD is ignored).
+    if exit_signal != 0 && !(auto_reap && ignored) {
         let (code, st) = match status {
             ExitReason::Exited(c) => (CLD_EXITED, c),
             ExitReason::Signaled(s) => (CLD_KILLED, s),
@@ -666,7 +670,7 @@ pub fn queue_to_process(
             break;
         }
     }
-    queue_to_thread(kb, cur, target, sig, source);
+    queue_signal(kb, cur, target, sig, source, true);
     true
 }
 
@@ -677,6 +681,18 @@ pub fn queue_to_thread(
     tid: i32,
     sig: i32,
     source: SigSource,
+) -> bool {
+    queue_signal(kb, cur, tid, sig, source, false)
+}
+
+/// Queues `sig` on thread `tid`; `shared` if it was sent to the whole process.
+fn queue_signal(
+    kb: &mut Kernel,
+    cur: Option<&mut Process>,
+    tid: i32,
+    sig: i32,
+    source: SigSource,
+    shared: bool,
 ) -> bool {
     kb.generation += 1;
     with_task(kb, cur, tid, |t| {
@@ -689,7 +705,11 @@ pub fn queue_to_thread(
         if standard && t.has_pending(sig) {
             return;
         }
-        t.pending.push(PendingSignal { sig, source });
+        t.pending.push(PendingSignal {
+            sig,
+            source,
+            shared,
+        });
     })
     .is_some()
 }
@@ -826,9 +846,53 @@ impl Process {
         best
     }
 
-    /// The set of pending signals (bit `sig - 1`), for sigpending and /proc.
+    /// The set of pending signals (bit `sig - 1`), for sigpending and /proc: this thread's
+    /// and those sent to the process that another thread holds.
     pub fn pending_set(&self) -> u64 {
-        self.pending.iter().fold(0, |m, s| m | sigbit(s.sig))
+        let own = self.pending.iter().fold(0, |m, s| m | sigbit(s.sig));
+        let kb = self.kernel.borrow();
+        let Some(e) = kb.procs.get(&self.pid) else {
+            return own;
+        };
+        e.threads
+            .iter()
+            .filter_map(|t| kb.parked.get(t))
+            .flat_map(|t| t.pending.iter().filter(|s| s.shared))
+            .fold(own, |m, s| m | sigbit(s.sig))
+    }
+
+    /// Takes over the signals sent to the process that other threads hold but block, for
+    /// which `want` is true: a process-directed signal belongs to whichever thread can
+    /// take it first (it was queued on one that blocks it only because all did then).
+    pub fn take_shared_signals(&mut self, want: impl Fn(i32) -> bool) {
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
+        let Some(e) = kb.procs.get(&self.pid) else {
+            return;
+        };
+        let threads: Vec<i32> = e
+            .threads
+            .iter()
+            .copied()
+            .filter(|&t| t != self.tid)
+            .collect();
+        for t in threads {
+            let Some(other) = kb.parked.get_mut(&t) else {
+                continue;
+            };
+            let mut i = 0;
+            while i < other.pending.len() {
+                let s = other.pending[i];
+                if s.shared && want(s.sig) && other.blocks(s.sig) {
+                    other.pending.remove(i);
+                    if s.sig >= 32 || !self.has_pending(s.sig) {
+                        self.pending.push(s);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
     }
 
     /// The deadline of the current wait: `timeout_ns` from the first attempt of the call.
@@ -868,6 +932,12 @@ impl Process {
     /// Runs this task for one turn.
     fn turn(&mut self) -> Turn {
         let start = self.cpu.instret;
+        if self.wait.blocked && self.exit.is_none() && self.deliverable_signal().is_some() {
+            // As on Linux, a woken call first looks again whether it can finish (a child
+            // that exited, data that came); only if it would still wait does the signal
+            // interrupt it.
+            self.retry_call();
+        }
         loop {
             // (Only this task's own delivery can stop its group while it runs.)
             let stopped = self.exit.is_none() && self.handle_signals();
@@ -927,7 +997,17 @@ impl Process {
                     self.fault_signal(SIGTRAP, TRAP_BRKPT, self.cpu.pc, &msg);
                 }
                 Exit::Fault(f) => {
-                    if f.access == crate::mem::Access::Write && self.mem.out_of_memory(f.addr) {
+                    if let Some(grown) = self.shared_file_fault(f) {
+                        if !grown {
+                            let msg = format!(
+                                "bus error: access to 0x{:x} past the end of a mapped file at pc 0x{:x}",
+                                f.addr, self.cpu.pc
+                            );
+                            self.fault_signal(SIGBUS, BUS_ADRERR, f.addr, &msg);
+                        }
+                    } else if f.access == crate::mem::Access::Write
+                        && self.mem.out_of_memory(f.addr)
+                    {
                         let msg = format!(
                             "out of memory: the guest uses {} MiB, its limit",
                             self.mem.resident_bytes() >> 20
@@ -953,6 +1033,24 @@ impl Process {
                     }
                 }
             }
+        }
+    }
+
+    /// Runs the call the task is parked on again; completes it unless it would still wait.
+    fn retry_call(&mut self) {
+        let pc = self.cpu.pc;
+        let nr = self.cpu.x[17];
+        let args = [
+            self.cpu.x[10],
+            self.cpu.x[11],
+            self.cpu.x[12],
+            self.cpu.x[13],
+            self.cpu.x[14],
+            self.cpu.x[15],
+        ];
+        match super::syscalls::dispatch(self, nr, &args) {
+            None | Some(Err(EBLOCK)) => {}
+            Some(ret) => self.complete_syscall(pc, ret),
         }
     }
 
@@ -990,6 +1088,7 @@ impl Process {
                 PendingSignal {
                     sig,
                     source: SigSource::Fault { code, addr },
+                    shared: false,
                 },
             );
         } else {
@@ -1060,14 +1159,71 @@ impl Process {
     /// What a thread leaves behind when it ends: `clear_child_tid` is zeroed and its
     /// futex woken (how `pthread_join` learns of the end), and a vfork parent may go on.
     fn thread_exit_cleanup(&mut self) {
+        self.exit_robust_list();
         if self.clear_child_tid != 0 {
             let addr = self.clear_child_tid;
             if self.mem.write_u32(addr, 0).is_ok() {
-                let key = (Rc::as_ptr(&self.vm) as usize, addr);
+                let key = super::sys_proc::futex_key(self, addr, false);
                 futex_wake(self, key, 1, u32::MAX);
             }
         }
         self.release_vfork_parent();
+    }
+
+    /// Marks the robust futexes the thread still holds (`set_robust_list`) as their owner
+    /// dead and wakes a waiter of each, as Linux's `exit_robust_list` does (also at
+    /// execve). The next locker gets `EOWNERDEAD`.
+    pub fn exit_robust_list(&mut self) {
+        const FUTEX_WAITERS: u32 = 0x8000_0000;
+        const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+        const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+        const ROBUST_LIST_LIMIT: usize = 2048;
+        let (head, len) = std::mem::take(&mut self.robust_list);
+        if head == 0 || len != 24 {
+            return;
+        }
+        let (Ok(first), Ok(offset), Ok(pending)) = (
+            self.mem.read_u64(head),
+            self.mem.read_u64(head + 8),
+            self.mem.read_u64(head + 16),
+        ) else {
+            return;
+        };
+        let tid = self.tid as u32;
+        let death = |p: &mut Process, entry: u64| {
+            let uaddr = (entry & !1).wrapping_add(offset);
+            let Ok(v) = p.mem.read_u32(uaddr) else { return };
+            if v & FUTEX_TID_MASK != tid {
+                return;
+            }
+            if p.mem
+                .write_u32(uaddr, (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+                .is_err()
+            {
+                return;
+            }
+            // Priority-inheritance futexes (bit 0 of the entry) are not woken here.
+            if v & FUTEX_WAITERS != 0 && entry & 1 == 0 {
+                let key = super::sys_proc::futex_key(p, uaddr, false);
+                futex_wake(p, key, 1, u32::MAX);
+            }
+        };
+        let mut entry = first;
+        let mut n = 0;
+        while entry != head && entry != 0 && n < ROBUST_LIST_LIMIT {
+            let Ok(next) = self.mem.read_u64(entry & !1) else {
+                break;
+            };
+            // The one being taken or released right now is handled last.
+            if entry != pending {
+                death(self, entry);
+            }
+            entry = next;
+            n += 1;
+        }
+        if pending != 0 {
+            death(self, pending);
+        }
     }
 
     /// Lets the parent of a vfork go on (the child called execve or ended).

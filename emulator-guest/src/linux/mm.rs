@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::mem::{Memory, PAGE_SIZE, USER_END};
+use crate::vfs::Node;
 
 /// What a mapping is, for `/proc/self/maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,28 @@ pub struct Vma {
     pub kind: VmaKind,
     /// For a file mapping: the file offset mapped at the VMA's start.
     pub offset: u64,
+    /// For a shared file mapping (`MAP_SHARED`): the file, whose pages it maps.
+    pub shared_file: Option<SharedFile>,
+}
+
+/// The file of a shared file mapping.
+#[derive(Clone)]
+pub struct SharedFile(pub Node);
+
+impl std::fmt::Debug for SharedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedFile(ino {})", self.0.ino)
+    }
+}
+
+impl SharedFile {
+    fn same(a: &Option<SharedFile>, b: &Option<SharedFile>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::rc::Rc::ptr_eq(&a.0, &b.0),
+            _ => false,
+        }
+    }
 }
 
 /// Lowest address `mmap` hands out (Linux `mmap_min_addr` is 64 KiB).
@@ -99,6 +122,7 @@ impl Mm {
         a.end == b_start
             && a.prot == b.prot
             && a.kind == b.kind
+            && SharedFile::same(&a.shared_file, &b.shared_file)
             && (!matches!(a.kind, VmaKind::File(_)) || a.offset + (b_start - a_start) == b.offset)
     }
 
@@ -138,16 +162,25 @@ impl Mm {
         kind: VmaKind,
         offset: u64,
     ) {
-        self.carve(addr, len);
-        self.vmas.insert(
+        self.insert(
+            mem,
             addr,
             Vma {
                 end: addr + len,
                 prot,
                 kind,
                 offset,
+                shared_file: None,
             },
         );
+    }
+
+    /// Puts `vma` at `addr` in place of what was there, with fresh zero pages (a shared
+    /// file mapping then maps the file's pages over them).
+    pub fn insert(&mut self, mem: &mut Memory, addr: u64, vma: Vma) {
+        let (len, prot) = (vma.end - addr, vma.prot);
+        self.carve(addr, len);
+        self.vmas.insert(addr, vma);
         self.merge_around(addr);
         mem.map(addr, len, prot);
     }

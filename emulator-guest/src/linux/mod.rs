@@ -244,7 +244,7 @@ impl Process {
         {
             return Err(EACCES);
         }
-        let file = match &*node.content.borrow() {
+        let file = match &mut *node.content.borrow_mut() {
             Content::File(d) => d.snapshot(),
             _ => return Err(EACCES),
         };
@@ -283,7 +283,7 @@ impl Process {
         let interp_data = match elf.interp()? {
             Some(p) => {
                 let n = self.resolve(&self.cwd, p, Follow::Yes)?;
-                let d = match &*n.content.borrow() {
+                let d = match &mut *n.content.borrow_mut() {
                     Content::File(d) => d.snapshot(),
                     _ => return Err(EACCES),
                 };
@@ -291,7 +291,8 @@ impl Process {
             }
             None => None,
         };
-        // Point of no return: the old image goes.
+        // Point of no return: the old image goes, and with it the robust futexes held.
+        self.exit_robust_list();
         let mut mem = Memory::new();
         let mut mm = Mm::new();
         mem.set_limit(crate::linux::DEFAULT_MEMORY_LIMIT);

@@ -121,6 +121,8 @@ pub fn rt_sigreturn(p: &mut Process, _a: &[u64; 6]) -> SysResult {
     match sigframe::restore_frame(&mut p.cpu, &mut p.mem) {
         Ok(r) => {
             p.signals.mask = r.mask & !UNBLOCKABLE;
+            let mask = p.signals.mask;
+            p.take_shared_signals(|sig| mask & sigbit(sig) == 0);
             let sp = p.cpu.x[2];
             p.signals.altstack.restore(r.stack, sp);
             // a0 as the frame had it (the dispatcher writes the result to a0).
@@ -139,6 +141,7 @@ pub fn rt_sigtimedwait(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let set = p.mem.read_u64(a[0]).map_err(|_| EFAULT)? & !UNBLOCKABLE;
+    p.take_shared_signals(|sig| set & sigbit(sig) != 0);
     // The lowest signal first; among queued real-time ones, the oldest.
     let first = p
         .pending

@@ -157,6 +157,7 @@ impl Process {
                 pid: self.pid,
                 uid: self.creds.uid,
             },
+            shared: false,
         });
     }
 
@@ -217,7 +218,7 @@ impl Process {
             }
             FileKind::Node(n) => {
                 let at = pos.unwrap_or(file.pos.get());
-                let k = match &*n.content.borrow() {
+                let k = match &mut *n.content.borrow_mut() {
                     Content::File(d) => {
                         let bytes = d.bytes();
                         let start = (at.min(bytes.len() as u64)) as usize;
@@ -318,8 +319,7 @@ impl Process {
                 }
                 let mut content = n.content.borrow_mut();
                 let k = match &mut *content {
-                    Content::File(d) => {
-                        let v = d.bytes_mut();
+                    Content::File(d) => d.update(|v| {
                         let at = match pos {
                             // pwrite ignores O_APPEND on Linux... except it does not: with
                             // O_APPEND, pwrite appends (a documented Linux bug). Do the same.
@@ -341,8 +341,8 @@ impl Process {
                         if pos.is_none() {
                             file.pos.set(end);
                         }
-                        data.len()
-                    }
+                        Ok(data.len())
+                    })?,
                     Content::Dir(_) => return Err(EISDIR),
                     Content::Device(Device::Full) => return Err(ENOSPC),
                     Content::Device(_) => data.len(),
@@ -398,7 +398,7 @@ impl Process {
         }
         if flags & O_TRUNC != 0 && acc != O_RDONLY && ftype == S_IFREG {
             if let Content::File(d) = &mut *node.content.borrow_mut() {
-                *d = FileData::Upper(Vec::new());
+                d.update(|v| v.clear());
             }
             node.touch_mtime();
         }
@@ -571,7 +571,7 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 fn new_regular_file(p: &mut Process, mode: u32) -> Node {
     let n = p.vfs.new_node(
         S_IFREG | (mode & !p.umask),
-        Content::File(FileData::Upper(Vec::new())),
+        Content::File(FileData::upper(Vec::new())),
     );
     {
         let mut m = n.meta.borrow_mut();
@@ -1106,7 +1106,7 @@ pub fn mkdirat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let mode = a[2] as u32;
     let content = match mode & S_IFMT {
-        0 | S_IFREG => Content::File(FileData::Upper(Vec::new())),
+        0 | S_IFREG => Content::File(FileData::upper(Vec::new())),
         S_IFIFO => Content::Special,
         S_IFCHR | S_IFBLK | S_IFSOCK => {
             p.log_once("mknodat: device nodes and sockets are not supported".into());
@@ -1462,7 +1462,7 @@ fn truncate_node(n: &Node, len: u64) -> SysResult {
         return Err(EFBIG);
     }
     match &mut *n.content.borrow_mut() {
-        Content::File(d) => d.bytes_mut().resize(len as usize, 0),
+        Content::File(d) => d.update(|v| v.resize(len as usize, 0)),
         Content::Dir(_) => return Err(EISDIR),
         _ => return Err(EINVAL),
     }

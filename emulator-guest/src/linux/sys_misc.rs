@@ -36,7 +36,7 @@ fn clock_ns(p: &Process, clock: u64) -> Result<u64, Errno> {
 /// CPU time of the guest: its instructions at a nominal 1 GHz... we have no better
 /// measure of "its" time in one Wasm instance, so wall time since start is used.
 fn cpu_time_ns(_p: &Process) -> u64 {
-    host::now_monotonic_ns()
+    host::now_monotonic_ns() - host::BOOT_UPTIME_NS
 }
 
 /// clock_gettime(2).
@@ -161,6 +161,8 @@ pub fn rt_sigprocmask(p: &mut Process, a: &[u64; 6]) -> SysResult {
             2 => set,
             _ => return Err(EINVAL),
         } & !unblockable;
+        let mask = p.signals.mask;
+        p.take_shared_signals(|sig| mask & (1u64 << (sig - 1)) == 0);
     }
     if a[2] != 0 {
         p.mem.write_u64(a[2], old).map_err(|_| EFAULT)?;
@@ -511,10 +513,67 @@ pub fn execve(p: &mut Process, a: &[u64; 6]) -> SysResult {
     // As Linux, the file is looked up before the arguments are copied (ENOENT before E2BIG).
     let cwd = p.cwd.clone();
     p.resolve(&cwd, &path, crate::vfs::Follow::Yes)?;
-    let argv = read_strv(p, a[1])?;
-    let envp = read_strv(p, a[2])?;
-    p.exec(&path, argv, envp)?;
+    exec_with(p, &path, a[1], a[2])
+}
+
+/// Copies the arguments and environment and replaces the program.
+fn exec_with(p: &mut Process, path: &[u8], argv: u64, envp: u64) -> SysResult {
+    let mut argv = read_strv(p, argv)?;
+    let envp = read_strv(p, envp)?;
+    // Linux (since 5.18) never starts a program with argc 0: it gets one empty argument.
+    if argv.is_empty() {
+        argv.push(Vec::new());
+    }
+    p.exec(path, argv, envp)?;
     Ok(0)
+}
+
+/// execveat(2): `path` relative to `dirfd`, or with `AT_EMPTY_PATH` the file `dirfd` is
+/// open on (fexecve).
+pub fn execveat(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    let (dirfd, flags) = (a[0] as i32, a[4]);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let path = p.path_arg(a[1])?;
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        crate::vfs::Follow::No
+    } else {
+        crate::vfs::Follow::Yes
+    };
+    // An absolute path for `exec`, which resolves from the working directory.
+    let full = if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(ENOENT);
+        }
+        let node = if dirfd == super::sys_file::AT_FDCWD {
+            p.cwd.clone()
+        } else {
+            p.fds.get(dirfd)?.node().cloned().ok_or(EACCES)?
+        };
+        p.vfs.path_of_node(&node)
+    } else if path.starts_with(b"/") || dirfd == super::sys_file::AT_FDCWD {
+        path
+    } else {
+        let dir = p.fds.get(dirfd)?.node().cloned().ok_or(EBADF)?;
+        if !dir.is_dir() {
+            return Err(ENOTDIR);
+        }
+        let mut full = p.vfs.path_of(&dir);
+        if !full.ends_with(b"/") {
+            full.push(b'/');
+        }
+        full.extend_from_slice(&path);
+        full
+    };
+    let cwd = p.cwd.clone();
+    let node = p.resolve(&cwd, &full, follow)?;
+    if node.file_type() == crate::bundle::mode::S_IFLNK {
+        return Err(ELOOP);
+    }
+    exec_with(p, &full, a[2], a[3])
 }
 
 /// Reads a NULL-terminated array of strings (argv, envp).

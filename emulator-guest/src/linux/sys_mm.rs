@@ -1,7 +1,7 @@
 //! Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync.
 
 use super::errno::*;
-use super::mm::{VmaKind, MMAP_MIN};
+use super::mm::{SharedFile, Vma, VmaKind, MMAP_MIN};
 use super::syscalls::SysResult;
 use super::Process;
 use crate::mem::{prot, PAGE_SIZE, USER_END};
@@ -69,8 +69,11 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let shared = kind != MAP_PRIVATE;
     let pr = pr as u8 & 7;
-    // The file contents, if it is a file mapping: the image's bytes in place, or a copy.
-    let (vkind, data): (VmaKind, Option<FileBytes>) = if flags & MAP_ANONYMOUS != 0 {
+    let mut anon = flags & MAP_ANONYMOUS != 0;
+    // A shared mapping of a file maps the file's own pages (`shared_file`); a private one
+    // the image's bytes in place, or a copy (`data`).
+    let mut shared_file = None;
+    let (vkind, data): (VmaKind, Option<FileBytes>) = if anon {
         (VmaKind::Anon, None)
     } else {
         let file = p.fds.get(fd)?;
@@ -80,8 +83,18 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         let Some(node) = file.node().cloned() else {
             return Err(ENODEV);
         };
-        let bytes = match &*node.content.borrow() {
-            Content::File(d) => match d.snapshot() {
+        if shared && pr & prot::WRITE != 0 && !file.writable() {
+            return Err(EACCES);
+        }
+        let name = String::from_utf8_lossy(&p.vfs.path_of_node(&node)).into_owned();
+        let bytes = match &mut *node.content.borrow_mut() {
+            // The image's bytes never change while the file is not written, so a read-only
+            // shared mapping of them may borrow them as a private one does.
+            Content::File(d) if shared && (pr & prot::WRITE != 0 || !d.is_lower()) => {
+                shared_file = Some(SharedFile(node.clone()));
+                None
+            }
+            Content::File(d) => Some(match d.snapshot() {
                 FileBytes::Image(b) => {
                     let start = (off.min(b.len() as u64)) as usize;
                     let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
@@ -94,21 +107,15 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
                     v.drain(..start);
                     FileBytes::Copy(v)
                 }
-            },
-            Content::Device(crate::vfs::Device::Zero) => FileBytes::Copy(Vec::new()),
+            }),
+            // Mapping /dev/zero is anonymous memory (shared or not).
+            Content::Device(crate::vfs::Device::Zero) => {
+                anon = true;
+                None
+            }
             _ => return Err(ENODEV),
         };
-        if shared && pr & prot::WRITE != 0 && !file.writable() {
-            return Err(EACCES);
-        }
-        if shared && pr & prot::WRITE != 0 {
-            // Writes through the mapping would never reach the file: refuse rather than
-            // lose them.
-            p.log_once("mmap: shared writable file mappings are not supported yet".into());
-            return Err(ENODEV);
-        }
-        let name = String::from_utf8_lossy(&p.vfs.path_of_node(&node)).into_owned();
-        (VmaKind::File(name), Some(bytes))
+        (VmaKind::File(name), bytes)
     };
     let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
         if addr % PAGE_SIZE != 0 {
@@ -131,13 +138,25 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     // Overcommit accounting as Linux's heuristic does it: only memory the process could
     // write privately counts, and MAP_NORESERVE opts out (a big PROT_NONE reservation is
     // free). Pages count against the limit when first written.
-    let accounted = pr & prot::WRITE != 0 && (!shared || data.is_none());
+    let accounted = pr & prot::WRITE != 0 && (!shared || anon);
     if accounted && flags & MAP_NORESERVE == 0 && len > p.mem_limit() {
         return Err(ENOMEM);
     }
-    let offset = if data.is_some() { off } else { 0 };
+    if let Some(file) = shared_file {
+        let vma = Vma {
+            end: start + len,
+            prot: pr,
+            kind: vkind,
+            offset: off,
+            shared_file: Some(file),
+        };
+        p.mm.insert(&mut p.mem, start, vma);
+        map_file_pages(p, start, start + len);
+        return Ok(start);
+    }
+    let offset = if anon { 0 } else { off };
     p.mm.map_fixed_at(&mut p.mem, start, len, pr, vkind, offset);
-    if shared && data.is_none() {
+    if shared && anon {
         // Shared anonymous memory stays shared with the children a fork makes.
         p.mem.set_shared(start, len);
     }
@@ -160,6 +179,78 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         _ => {}
     }
     Ok(start)
+}
+
+/// Maps the pages the file has in the shared file mappings over `[start, end)`; the pages
+/// past its end stay inaccessible, so that touching one faults (`shared_file_fault`: SIGBUS,
+/// or the page if the file has grown since).
+fn map_file_pages(p: &mut Process, start: u64, end: u64) {
+    let vmas: Vec<(u64, Vma)> =
+        p.mm.vmas()
+            .filter(|(s, v)| v.end > start && *s < end && v.shared_file.is_some())
+            .map(|(s, v)| (s, v.clone()))
+            .collect();
+    for (s, v) in vmas {
+        let (lo, hi) = (s.max(start), v.end.min(end));
+        let file = v.shared_file.as_ref().expect("filtered").0.clone();
+        let mut content = file.content.borrow_mut();
+        let Content::File(d) = &mut *content else {
+            continue;
+        };
+        let size = d.len();
+        let mut pages = Vec::new();
+        let mut at = lo;
+        while at < hi {
+            let off = v.offset + (at - s);
+            if off >= size {
+                break;
+            }
+            pages.push(d.shared_page(off / PAGE_SIZE));
+            at += PAGE_SIZE;
+        }
+        drop(content);
+        p.mem.map_shared_pages(lo, &pages, v.prot);
+        if at < hi {
+            p.mem.protect(at, hi - at, prot::NONE);
+        }
+    }
+}
+
+impl Process {
+    /// A fault on a page of a shared file mapping that is not mapped yet because it lay
+    /// past the end of the file: `Some(true)` if the file has grown since (the page is
+    /// mapped now, and the access may be retried), `Some(false)` if it is still past the
+    /// end (SIGBUS, as Linux), `None` if the fault is not of this kind.
+    pub fn shared_file_fault(&mut self, f: crate::mem::Fault) -> Option<bool> {
+        use crate::mem::Access;
+        if !f.mapped {
+            return None;
+        }
+        let (s, v) = self.mm.vma_at(f.addr)?;
+        let file = v.shared_file.as_ref()?.0.clone();
+        let need = match f.access {
+            Access::Read => prot::READ,
+            Access::Write => prot::WRITE,
+            Access::Exec => prot::EXEC,
+        };
+        if v.prot & need == 0 {
+            return None;
+        }
+        let page = f.addr & !(PAGE_SIZE - 1);
+        let off = v.offset + (page - s);
+        let prot = v.prot;
+        let mut content = file.content.borrow_mut();
+        let Content::File(d) = &mut *content else {
+            return Some(false);
+        };
+        if off >= d.len() {
+            return Some(false);
+        }
+        let pg = d.shared_page(off / PAGE_SIZE);
+        drop(content);
+        self.mem.map_shared_pages(page, &[pg], prot);
+        Some(true)
+    }
 }
 
 /// munmap(2).
@@ -192,6 +283,7 @@ pub fn mprotect(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !p.mm.protect(&mut p.mem, addr, len, pr as u8 & 7) {
         return Err(ENOMEM);
     }
+    map_file_pages(p, addr, addr + len);
     Ok(0)
 }
 
@@ -217,8 +309,19 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !p.mm.is_mapped(old, old_len) {
         return Err(EFAULT);
     }
-    let (pr, kind) = (vma.prot, vma.kind.clone());
+    let (pr, kind, file) = (vma.prot, vma.kind.clone(), vma.shared_file.clone());
     let offset = p.mm.offset_at(old);
+    if let Some(file) = file {
+        // A shared file mapping moves or grows over the file's pages; nothing to copy.
+        return remap_shared_file(
+            p,
+            (old, old_len, new_len, flags, a[4]),
+            pr,
+            kind,
+            offset,
+            file,
+        );
+    }
     if new_len <= old_len {
         if new_len < old_len {
             p.mm.unmap(&mut p.mem, old + new_len, old_len - new_len);
@@ -256,6 +359,52 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     r.map_err(|_| EFAULT)?;
     p.mm.map_fixed_at(&mut p.mem, new, new_len, pr, kind, offset);
     p.mem.poke(new, &buf).map_err(|_| ENOMEM)?;
+    Ok(new)
+}
+
+/// mremap(2) of a shared file mapping `(old, old_len, new_len, flags, new_address)`.
+fn remap_shared_file(
+    p: &mut Process,
+    (old, old_len, new_len, flags, fixed): (u64, u64, u64, u64, u64),
+    pr: u8,
+    kind: VmaKind,
+    offset: u64,
+    file: SharedFile,
+) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    if new_len <= old_len {
+        if new_len < old_len {
+            p.mm.unmap(&mut p.mem, old + new_len, old_len - new_len);
+        }
+        return Ok(old);
+    }
+    let new = if flags & MREMAP_FIXED != 0 {
+        if !fixed.is_multiple_of(PAGE_SIZE)
+            || fixed.checked_add(new_len).is_none_or(|e| e > USER_END)
+        {
+            return Err(EINVAL);
+        }
+        fixed
+    } else if p.mm.is_free(old + old_len, new_len - old_len) && old + new_len <= USER_END {
+        old
+    } else if flags & MREMAP_MAYMOVE != 0 {
+        p.mm.find_free(new_len, None).ok_or(ENOMEM)?
+    } else {
+        return Err(ENOMEM);
+    };
+    if new != old {
+        p.mm.unmap(&mut p.mem, old, old_len);
+    }
+    let vma = Vma {
+        end: new + new_len,
+        prot: pr,
+        kind,
+        offset,
+        shared_file: Some(file),
+    };
+    p.mm.insert(&mut p.mem, new, vma);
+    map_file_pages(p, new, new + new_len);
     Ok(new)
 }
 

@@ -102,7 +102,7 @@ pub fn memfd_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
     };
     let node = p
         .vfs
-        .new_node(S_IFREG | perm, Content::File(FileData::Upper(Vec::new())));
+        .new_node(S_IFREG | perm, Content::File(FileData::upper(Vec::new())));
     {
         let mut m = node.meta.borrow_mut();
         m.uid = p.creds.euid;

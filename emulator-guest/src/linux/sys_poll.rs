@@ -6,8 +6,10 @@
 //! for its timeout; with no timeout and nothing the host can wake, it would wait forever:
 //! that is `EBLOCK` (see `errno.rs`), a deadlock while this is the only process.
 //!
-//! The signal mask arguments are checked and otherwise ignored: signal handlers do not
-//! run yet, so there is nothing for them to unblock.
+//! The signal mask argument of ppoll, pselect6 and epoll_pwait replaces the caller's mask
+//! while the call waits, as `rt_sigsuspend` does: a signal it unblocks interrupts the call
+//! (EINTR) and its handler runs with that mask, the old one coming back with `rt_sigreturn`;
+//! if the call returns otherwise the old mask comes back at once.
 
 use std::rc::Rc;
 
@@ -81,15 +83,31 @@ fn timeout_arg(p: &mut Process, addr: u64) -> Result<Option<u64>, Errno> {
     super::sys_proc::read_timespec_ns(p, addr).map(Some)
 }
 
-/// Checks a signal mask argument: a mask must be a full `sigset_t` (8 bytes).
-fn sigmask_arg(p: &mut Process, addr: u64, size: u64) -> Result<(), Errno> {
-    if addr != 0 {
+/// Runs `call` with the signal mask at `addr` (a full 8-byte `sigset_t`, or none) in place
+/// of the caller's while it waits (see the module's comment).
+fn with_sigmask(
+    p: &mut Process,
+    addr: u64,
+    size: u64,
+    call: impl FnOnce(&mut Process) -> SysResult,
+) -> SysResult {
+    if addr != 0 && !p.wait.blocked {
         if size != 8 {
             return Err(EINVAL);
         }
-        p.mem.read_u64(addr).map_err(|_| EFAULT)?;
+        let set = p.mem.read_u64(addr).map_err(|_| EFAULT)?;
+        p.saved_mask = Some(p.signals.mask);
+        p.signals.mask = set & !super::signal::UNBLOCKABLE;
+        let mask = p.signals.mask;
+        p.take_shared_signals(|sig| mask & super::signal::sigbit(sig) == 0);
     }
-    Ok(())
+    let r = call(p);
+    if r != Err(EBLOCK) {
+        if let Some(m) = p.saved_mask.take() {
+            p.signals.mask = m;
+        }
+    }
+    r
 }
 
 /// ppoll(2).
@@ -99,7 +117,10 @@ pub fn ppoll(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let timeout = timeout_arg(p, a[2])?;
-    sigmask_arg(p, a[3], a[4])?;
+    with_sigmask(p, a[3], a[4], |p| ppoll_fds(p, a, n, timeout))
+}
+
+fn ppoll_fds(p: &mut Process, a: &[u64; 6], n: usize, timeout: Option<u64>) -> SysResult {
     let mut fds = Vec::with_capacity(n);
     for i in 0..n as u64 {
         let fd = p.mem.read_u32(a[0] + i * 8).map_err(|_| EFAULT)? as i32;
@@ -121,9 +142,6 @@ pub fn ppoll(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// pselect6(2).
 pub fn pselect6(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    const IN: u16 = POLLIN | POLLRDNORM | POLLHUP | POLLERR;
-    const OUT: u16 = POLLOUT | POLLWRNORM | POLLERR;
-    const EX: u16 = POLLPRI;
     let nfds = a[0] as i32;
     if nfds < 0 {
         return Err(EINVAL);
@@ -131,11 +149,21 @@ pub fn pselect6(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let nfds = (nfds as usize).min(NOFILE);
     let timeout = timeout_arg(p, a[4])?;
     // The sixth argument points to { const sigset_t *ss; size_t ss_len }.
-    if a[5] != 0 {
-        let ss = p.mem.read_u64(a[5]).map_err(|_| EFAULT)?;
-        let len = p.mem.read_u64(a[5] + 8).map_err(|_| EFAULT)?;
-        sigmask_arg(p, ss, len)?;
-    }
+    let (ss, len) = if a[5] != 0 {
+        (
+            p.mem.read_u64(a[5]).map_err(|_| EFAULT)?,
+            p.mem.read_u64(a[5] + 8).map_err(|_| EFAULT)?,
+        )
+    } else {
+        (0, 0)
+    };
+    with_sigmask(p, ss, len, |p| select_fds(p, a, nfds, timeout))
+}
+
+fn select_fds(p: &mut Process, a: &[u64; 6], nfds: usize, timeout: Option<u64>) -> SysResult {
+    const IN: u16 = POLLIN | POLLRDNORM | POLLHUP | POLLERR;
+    const OUT: u16 = POLLOUT | POLLWRNORM | POLLERR;
+    const EX: u16 = POLLPRI;
     let words = nfds.div_ceil(64);
     let mut sets = [Vec::new(), Vec::new(), Vec::new()];
     for (k, set) in sets.iter_mut().enumerate() {
@@ -290,13 +318,15 @@ fn epoll_wait_common(
 pub fn epoll_pwait(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let ms = a[3] as i32;
     let timeout = (ms >= 0).then(|| ms as u64 * 1_000_000);
-    sigmask_arg(p, a[4], a[5])?;
-    epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+    with_sigmask(p, a[4], a[5], |p| {
+        epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+    })
 }
 
 /// epoll_pwait2(2): the timeout is a `timespec`.
 pub fn epoll_pwait2(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let timeout = timeout_arg(p, a[3])?;
-    sigmask_arg(p, a[4], a[5])?;
-    epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+    with_sigmask(p, a[4], a[5], |p| {
+        epoll_wait_common(p, a[0] as i32, a[1], a[2] as i32, timeout)
+    })
 }

@@ -78,6 +78,10 @@ pub fn clone3(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(E2BIG);
     }
     let (flags, exit_signal, stack, stack_size) = (field(0), field(4), field(5), field(6));
+    // The legacy flags (32 bits) and the two clone3 added; anything else is unknown.
+    if flags & !(0xffff_ffff | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) != 0 {
+        return Err(EINVAL);
+    }
     if field(8) != 0 || field(9) != 0 {
         // set_tid: choosing pids needs CAP_SYS_ADMIN in the pid namespace.
         return Err(EPERM);
@@ -605,7 +609,7 @@ fn do_wait(p: &mut Process, which: Which, options: u64) -> Result<Option<Report>
 /// wait4(2).
 pub fn wait4(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let pid = a[0] as i32;
-    let options = a[2];
+    let options = a[2] as u32 as u64;
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
         return Err(EINVAL);
     }
@@ -632,7 +636,7 @@ pub fn waitid(p: &mut Process, a: &[u64; 6]) -> SysResult {
     const P_ALL: u64 = 0;
     const P_PID: u64 = 1;
     const P_PGID: u64 = 2;
-    let options = a[3];
+    let options = a[3] as u32 as u64;
     if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE)
         != 0
         || options & (WUNTRACED | WEXITED | WCONTINUED) == 0
@@ -690,13 +694,25 @@ const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
-/// futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET. Futexes
-/// are keyed by address space and address (shared futexes between processes that share
-/// pages by `MAP_SHARED` are keyed the same way, so they do not meet: logged).
+/// The key a futex at `uaddr` is known by: for a process-private one (or one in private
+/// memory), the address space and the address; for a shared one in a page of a shared
+/// mapping, the page's frame, which every process mapping it names alike (Linux's
+/// inode or mm-based keys).
+pub(super) fn futex_key(p: &mut Process, uaddr: u64, private: bool) -> (usize, u64) {
+    if !private {
+        if let Some(k) = p.mem.shared_key(uaddr) {
+            return (k, 0);
+        }
+    }
+    (Rc::as_ptr(&p.vm) as usize, uaddr)
+}
+
+/// futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET.
 pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let uaddr = a[0];
     let op = a[1] & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    let key = (Rc::as_ptr(&p.vm) as usize, uaddr);
+    let private = a[1] & FUTEX_PRIVATE_FLAG != 0;
+    let key = futex_key(p, uaddr, private);
     if !uaddr.is_multiple_of(4) {
         return Err(EINVAL);
     }
@@ -758,7 +774,7 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             let woken = kernel::futex_wake(p, key, nwake, u32::MAX);
-            let key2 = (key.0, a[4]);
+            let key2 = futex_key(p, a[4], private);
             let mut moved = 0;
             let mut kb = p.kernel.borrow_mut();
             for w in kb.futex_waiters.iter_mut() {
@@ -809,7 +825,8 @@ pub fn futex(p: &mut Process, a: &[u64; 6]) -> SysResult {
             };
             let mut n = kernel::futex_wake(p, key, a[2] as u32, u32::MAX);
             if hit {
-                n += kernel::futex_wake(p, (key.0, uaddr2), a[3] as u32, u32::MAX);
+                let key2 = futex_key(p, uaddr2, private);
+                n += kernel::futex_wake(p, key2, a[3] as u32, u32::MAX);
             }
             Ok(n as u64)
         }
@@ -903,6 +920,8 @@ pub fn rt_sigsuspend(p: &mut Process, a: &[u64; 6]) -> SysResult {
         p.saved_mask = Some(p.signals.mask);
         p.signals.mask = set & !UNBLOCKABLE;
     }
+    let mask = p.signals.mask;
+    p.take_shared_signals(|sig| mask & sigbit(sig) == 0);
     // Ends (EINTR) when a handler runs: the delivery code interrupts it.
     Err(EBLOCK)
 }

@@ -46,7 +46,7 @@ use Support::*;
 const SOCK: &str = "AF_UNIX only; no control messages (SCM_RIGHTS, SCM_CREDENTIALS: EOPNOTSUPP)";
 const XATTR: &str = "no file has extended attributes: get ENODATA, list empty, set EOPNOTSUPP";
 const POLL: &str = "pipes, sockets, eventfds report real readiness, host stdin the host's; files \
-    are always ready; the signal mask argument is ignored";
+    are always ready";
 const SCHED: &str = "one CPU: policies and priorities are recorded, they change nothing";
 
 table! {
@@ -208,10 +208,10 @@ table! {
     212 recvmsg => Some(net::recvmsg), Partial(SOCK);
     214 brk => Some(mm::brk), Full;
     215 munmap => Some(mm::munmap), Full;
-    216 mremap => Some(mm::mremap), Partial("private mappings");
+    216 mremap => Some(mm::mremap), Full;
     220 clone => Some(proc::clone), Partial("no CLONE_PIDFD, no namespaces (EPERM)");
     221 execve => Some(m::execve), Full;
-    222 mmap => Some(mm::mmap), Partial("private file mappings read image pages in place (copy-on-write); shared writable file mappings are refused (ENODEV, logged); overcommit accounting as Linux heuristic mode");
+    222 mmap => Some(mm::mmap), Partial("private file mappings read image pages in place (copy-on-write); shared file mappings map the file's own pages (coherent with read/write, SIGBUS past the end), but pages past the end when a file shrinks stay readable; overcommit accounting as Linux heuristic mode");
     223 fadvise64 => Some(f::fadvise64), Full;
     226 mprotect => Some(mm::mprotect), Full;
     227 msync => Some(mm::msync), Full;
@@ -227,7 +227,8 @@ table! {
     269 sendmmsg => Some(net::sendmmsg), Partial(SOCK);
     276 renameat2 => Some(f::renameat2), Full;
     278 getrandom => Some(m::getrandom), Full;
-    279 memfd_create => Some(pipe::memfd_create), Partial("no MFD_HUGETLB; shared writable mmap of it is refused as for other files (ENODEV)");
+    279 memfd_create => Some(pipe::memfd_create), Partial("no MFD_HUGETLB");
+    281 execveat => Some(m::execveat), Full;
     283 membarrier => Some(task::membarrier), Full;
     291 statx => Some(f::statx), Full;
     293 rseq => Some(task::rseq), Partial("registration writes CPU 0; nothing ever preempts a critical section, so none is aborted");
