@@ -269,6 +269,11 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
     kb.generation += 1;
     if f & CLONE_VFORK != 0 {
         p.vfork_child = Some(tid);
+    } else if !thread {
+        // The child runs before the parent goes on: on Linux it starts at once on another
+        // CPU, so a parent that signals its new child right away (a shell's
+        // `sleep 10 & kill -INT $!`) finds it past its start-up (here: SIGINT ignored).
+        p.yield_now = true;
     }
     Ok(tid as u64)
 }
