@@ -1277,6 +1277,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn shared_pages_and_file_bytes_stay_one_file() {
+        let mut d = FileData::upper(b"0123456789".to_vec());
+        let page = d.shared_page(0);
+        // What a mapping writes, a read sees (only up to the end of the file).
+        page.write(2, b"ab");
+        page.write(20, b"past the end");
+        assert_eq!(d.bytes(), b"01ab456789");
+        // What a write writes, the mapping sees; the page past the end reads zeros.
+        d.update(|v| v[0] = b'X');
+        let mut b = [0u8; 4];
+        page.read(0, &mut b);
+        assert_eq!(&b, b"X1ab");
+        page.read(20, &mut b);
+        assert_eq!(b, [0; 4]);
+        // Two mappings of the same page share it; a file that grows shows its new bytes.
+        assert_eq!(d.shared_page(0).users(), page.users());
+        d.update(|v| v.resize(PAGE_SIZE as usize + 3, b'y'));
+        let second = d.shared_page(1);
+        second.read(0, &mut b);
+        assert_eq!(&b, b"yyy\0");
+        // Nobody maps them any more: the file forgets them, keeping their bytes.
+        drop((page, second));
+        assert_eq!(&d.bytes()[..4], b"X1ab");
+        assert!(d.pages.is_empty());
+    }
+
+    #[test]
     fn copy_up_leaves_the_bundle_and_hardlinks_see_the_write() {
         let v = vfs();
         let root = v.root();
