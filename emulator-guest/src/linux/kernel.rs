@@ -954,18 +954,8 @@ impl Process {
             match self.cpu.run(&mut self.mem, SLICE - used) {
                 Exit::Budget => return Turn::Ran,
                 Exit::Ecall => {
-                    let pc = self.cpu.pc;
-                    let nr = self.cpu.x[17];
-                    let args = [
-                        self.cpu.x[10],
-                        self.cpu.x[11],
-                        self.cpu.x[12],
-                        self.cpu.x[13],
-                        self.cpu.x[14],
-                        self.cpu.x[15],
-                    ];
-                    let r = super::syscalls::dispatch(self, nr, &args);
-                    match r {
+                    let (pc, nr) = (self.cpu.pc, self.cpu.x[17]);
+                    match self.dispatch_ecall() {
                         None => {}
                         Some(Err(EBLOCK)) => {
                             // Park on the ecall; the call runs again when retried.
@@ -1036,19 +1026,17 @@ impl Process {
         }
     }
 
+    /// Runs the system call the registers name (a7, a0-a5), at an `ecall`.
+    fn dispatch_ecall(&mut self) -> Option<Result<u64, Errno>> {
+        let x = &self.cpu.x;
+        let (nr, args) = (x[17], [x[10], x[11], x[12], x[13], x[14], x[15]]);
+        super::syscalls::dispatch(self, nr, &args)
+    }
+
     /// Runs the call the task is parked on again; completes it unless it would still wait.
     fn retry_call(&mut self) {
         let pc = self.cpu.pc;
-        let nr = self.cpu.x[17];
-        let args = [
-            self.cpu.x[10],
-            self.cpu.x[11],
-            self.cpu.x[12],
-            self.cpu.x[13],
-            self.cpu.x[14],
-            self.cpu.x[15],
-        ];
-        match super::syscalls::dispatch(self, nr, &args) {
+        match self.dispatch_ecall() {
             None | Some(Err(EBLOCK)) => {}
             Some(ret) => self.complete_syscall(pc, ret),
         }

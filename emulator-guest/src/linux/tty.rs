@@ -1666,20 +1666,29 @@ pub fn ioctl(p: &mut Process, req: u64, arg: u64) -> SysResult {
 }
 
 impl Process {
-    /// read(2) of the terminal.
-    pub(super) fn terminal_read(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+    /// Job control for a read or write of the terminal (a background process group is
+    /// refused or stopped), then takes in what the host typed meanwhile.
+    fn terminal_access(&mut self, access: Access) -> Result<(), Errno> {
         let k = self.kernel.clone();
         let mut kb = k.borrow_mut();
         let caller = caller_of(self, &kb);
         let check = kb
             .terminal
             .as_ref()
-            .map_or(Ok(()), |t| t.tty.job_control(&caller, Access::Read));
+            .map_or(Ok(()), |t| t.tty.job_control(&caller, access));
         if let Err(r) = check {
             drop(kb);
             return Err(refused(self, caller.pgid, r));
         }
         pump(&mut kb, Some(self));
+        Ok(())
+    }
+
+    /// read(2) of the terminal.
+    pub(super) fn terminal_read(&mut self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        self.terminal_access(Access::Read)?;
+        let k = self.kernel.clone();
+        let mut kb = k.borrow_mut();
         let Some(t) = kb.terminal.as_mut() else {
             return Err(EIO);
         };
@@ -1707,19 +1716,10 @@ impl Process {
         data: &[u8],
         nonblock: bool,
     ) -> Result<usize, Errno> {
+        // (The pump takes in a ^Q typed meanwhile, which restarts stopped output.)
+        self.terminal_access(Access::Write)?;
         let k = self.kernel.clone();
         let mut kb = k.borrow_mut();
-        let caller = caller_of(self, &kb);
-        let check = kb
-            .terminal
-            .as_ref()
-            .map_or(Ok(()), |t| t.tty.job_control(&caller, Access::Write));
-        if let Err(r) = check {
-            drop(kb);
-            return Err(refused(self, caller.pgid, r));
-        }
-        // A ^Q typed meanwhile restarts stopped output.
-        pump(&mut kb, Some(self));
         let Some(t) = kb.terminal.as_mut() else {
             return Err(EIO);
         };
