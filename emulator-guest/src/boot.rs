@@ -86,6 +86,9 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     if let Some(t) = vfs.terminal() {
         t.meta.borrow_mut().uid = p.creds.uid;
     }
+    if let Err(msg) = mount_volumes(&p, &p.host_env) {
+        return fail(STATUS_RVBOX_FAILED, &msg);
+    }
     if !env.iter().any(|e| e.starts_with(b"HOME=")) {
         let home = home_of(&p).unwrap_or_else(|| b"/".to_vec());
         let mut h = b"HOME=".to_vec();
@@ -153,6 +156,64 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     status
 }
 
+/// Mounts the directories the host handed the module (WASI preopens, named by their
+/// path in the container) as volumes owned by the container's user. `RVBOX_READONLY`
+/// (comma-separated container paths) makes some read-only: `rvbox run -v HOST:GUEST:ro`
+/// sets it (and also has the host refuse writes), other hosts can set it by hand.
+fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), String> {
+    let env = |k: &str| host_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut read_only: Vec<Vec<u8>> = env("RVBOX_READONLY")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| normalize(s.as_bytes()))
+        .collect();
+    let mut dirs: Vec<(i32, Vec<u8>, Option<crate::hostfs::HostFd>)> = crate::hostfs::preopens()
+        .into_iter()
+        .map(|(fd, name)| (fd, name, None))
+        .collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    for spec in env("RVBOX_NATIVE_DIRS").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+        // Natively (tests): HOST::GUEST, as `wasmtime run --dir`.
+        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+        let fd = crate::hostfs::open_dir(host)
+            .map_err(|e| format!("RVBOX_NATIVE_DIRS: {host}: {}", strerror(e)))?;
+        dirs.push((fd.raw(), guest.as_bytes().to_vec(), Some(fd)));
+    }
+    for (fd, name, owned) in dirs {
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        if !name.starts_with(b"/") {
+            return Err(format!(
+                "the host gave the directory {shown:?}, which has no absolute path in the container; \
+                 name one (wasmtime run --dir HOST::/PATH)"
+            ));
+        }
+        let guest = normalize(&name);
+        let ro = read_only.iter().position(|r| *r == guest).map(|i| read_only.remove(i)).is_some();
+        p.vfs.mount_volume(&guest, fd, owned, ro, (p.creds.uid, p.creds.gid))?;
+    }
+    if let Some(r) = read_only.first() {
+        return Err(format!(
+            "RVBOX_READONLY names {}, which is no volume",
+            String::from_utf8_lossy(r)
+        ));
+    }
+    Ok(())
+}
+
+/// `/a/b` for `/a//b/./` (no `..` handling: mount paths with `..` are refused).
+fn normalize(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in path.split(|&c| c == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
 /// Creates the directory `path` and its parents if missing (as Docker does for WorkingDir).
 fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
     let mut cur = p.vfs.root();
@@ -161,8 +222,7 @@ fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
             Ok(n) => n,
             Err(ENOENT) => {
                 let d = p.vfs.new_dir(&cur, 0o755);
-                p.vfs.link(&cur, comp, &d)?;
-                d
+                p.vfs.link(&cur, comp, &d)?
             }
             Err(e) => return Err(e),
         };

@@ -6,12 +6,14 @@
 //! - `bundle`: the read-only image filesystem format written by the converter.
 //! - `vfs`: the guest's file tree (image + writable layer + synthetic /dev, /proc).
 //! - `linux`: the Linux personality: ELF loading, the process, system calls.
-//! - `host`: the only code that talks to WASI (or the native OS).
+//! - `host`, `hostfs`: the only code that talks to WASI (or the native OS); `hostfs` is
+//!   the host's files behind volumes.
 
 pub mod boot;
 pub mod bundle;
 pub mod cpu;
 pub mod host;
+pub mod hostfs;
 pub mod linux;
 pub mod mem;
 #[cfg(not(target_arch = "wasm32"))]

@@ -25,6 +25,9 @@ use crate::bundle::{mode::*, Bundle};
 use crate::linux::errno::*;
 use crate::mem::{SharedPage, PAGE_SIZE};
 
+mod volume;
+pub use volume::{host_path, refresh as host_refresh, volume_mounts, HostNode, Volume, VOLUME_DEV};
+
 pub type Node = Rc<Inode>;
 
 /// A point in time (seconds and nanoseconds since the epoch).
@@ -280,6 +283,8 @@ pub enum Content {
     /// A fifo or socket from the image: metadata only.
     Special,
     Synthetic(Synthetic),
+    /// A file or directory of a volume (a host directory mounted in the tree).
+    Host(HostNode),
 }
 
 pub struct Inode {
@@ -379,6 +384,10 @@ impl Inode {
     pub fn is_synthetic(&self) -> bool {
         matches!(&*self.content.borrow(), Content::Synthetic(_))
     }
+    /// `true` for a node of a volume.
+    pub fn is_host(&self) -> bool {
+        matches!(&*self.content.borrow(), Content::Host(_))
+    }
     /// The provider's key of a synthetic node.
     pub fn synthetic_key(&self) -> Option<Rc<dyn Any>> {
         match &*self.content.borrow() {
@@ -392,6 +401,7 @@ impl Inode {
             Content::Symlink(t) => t.len() as u64,
             Content::Dir(d) => 4096.max(d.entries.len() as u64 * 32),
             Content::Synthetic(s) => s.size,
+            Content::Host(h) => h.size(),
             _ => 0,
         }
     }
@@ -570,7 +580,17 @@ pub const MOUNTS: &[Mount] = &[
 
 /// The mount whose nodes have device `dev` (the root's for an unknown one).
 pub fn mount_of(dev: u32) -> &'static Mount {
+    if dev >= VOLUME_DEV {
+        if let Some(m) = volume_mounts().into_iter().find(|m| m.dev == dev) {
+            return m;
+        }
+    }
     MOUNTS.iter().find(|m| m.dev == dev).unwrap_or(&MOUNTS[0])
+}
+
+/// Every mount, as `/proc/PID/mountinfo` lists them: the container's, then volumes.
+pub fn mounts() -> Vec<&'static Mount> {
+    MOUNTS.iter().chain(volume_mounts()).collect()
 }
 
 /// The longest path and name Linux accepts.
@@ -831,6 +851,9 @@ impl Vfs {
             }
             return ctx.list(dir);
         }
+        if dir.is_host() {
+            return self.host_list(dir);
+        }
         self.load(dir)?;
         match &*dir.content.borrow() {
             Content::Dir(d) => Ok(d
@@ -850,6 +873,7 @@ impl Vfs {
                 Up::Node(n) => n.clone(),
                 Up::Mount(w) => w.upgrade().unwrap_or_else(|| self.root.clone()),
             },
+            Content::Host(h) => h.up().unwrap_or_else(|| self.root.clone()),
             _ => self.root.clone(),
         }
     }
@@ -869,6 +893,9 @@ impl Vfs {
         }
         if dir.is_synthetic() {
             return ctx.lookup(dir, name);
+        }
+        if dir.is_host() {
+            return self.host_lookup(dir, name);
         }
         self.load(dir)?;
         let node = match &*dir.content.borrow() {
@@ -935,10 +962,14 @@ impl Vfs {
                 return Err(ELOOP);
             }
             *budget -= 1;
-            let target = match &*next.content.borrow() {
-                Content::Symlink(t) => Jump::Path(t.clone()),
-                Content::Synthetic(_) => ctx.follow(&next)?,
-                _ => return Err(EIO),
+            let target = if next.is_host() {
+                Jump::Path(self.host_readlink(&next)?)
+            } else {
+                match &*next.content.borrow() {
+                    Content::Symlink(t) => Jump::Path(t.clone()),
+                    Content::Synthetic(_) => ctx.follow(&next)?,
+                    _ => return Err(EIO),
+                }
             };
             cur = match target {
                 Jump::Path(t) => self.walk(ctx, &cur, &t, Follow::Yes, budget)?,
@@ -1010,10 +1041,17 @@ impl Vfs {
     }
 
     /// Adds entry `name` -> `node` to `dir` (which must not have it). A node linked for
-    /// the first time joins `dir`'s mount.
-    pub fn link(&self, dir: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
+    /// the first time joins `dir`'s mount. Returns the node the entry names: `node`, or in
+    /// a volume the volume's node for the file made on the host from `node`.
+    pub fn link(&self, dir: &Node, name: &[u8], node: &Node) -> Result<Node, Errno> {
         if dir.is_synthetic() {
             return Err(Self::refusal(dir, true));
+        }
+        if dir.is_host() {
+            return self.host_link(dir, name, node);
+        }
+        if node.is_host() {
+            return Err(EXDEV);
         }
         if node.meta.borrow().nlink == 0 {
             node.dev.set(dir.dev.get());
@@ -1031,13 +1069,16 @@ impl Vfs {
         }
         dir.touch_mtime();
         node.touch_ctime();
-        Ok(())
+        Ok(node.clone())
     }
 
     /// Removes entry `name` from `dir`, returning the node it named.
     pub fn unlink_entry(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
         if dir.is_synthetic() {
             return Err(Self::refusal(dir, false));
+        }
+        if dir.is_host() {
+            return self.host_unlink(dir, name);
         }
         self.load(dir)?;
         let node = match &mut *dir.content.borrow_mut() {
@@ -1060,6 +1101,9 @@ impl Vfs {
     pub fn is_empty_dir(&self, dir: &Node) -> Result<bool, Errno> {
         if dir.is_synthetic() {
             return Err(Self::refusal(dir, false));
+        }
+        if dir.is_host() {
+            return self.host_is_empty(dir);
         }
         self.load(dir)?;
         match &*dir.content.borrow() {
@@ -1088,8 +1132,14 @@ impl Vfs {
 
     /// The name `node` has in `parent`.
     fn name_in(node: &Node, parent: &Node) -> Option<Vec<u8>> {
-        if let Content::Synthetic(s) = &*node.content.borrow() {
-            return Some(s.name.clone());
+        match &*node.content.borrow() {
+            Content::Synthetic(s) => return Some(s.name.clone()),
+            Content::Host(h) => {
+                if let Some(n) = h.name() {
+                    return Some(n);
+                }
+            }
+            _ => {}
         }
         match &*parent.content.borrow() {
             Content::Dir(d) => d
@@ -1131,7 +1181,7 @@ impl Vfs {
     /// `exe`): a file's is where it was last linked or looked up, with " (deleted)" once it
     /// has no links left.
     pub fn path_of_node(&self, node: &Node) -> Vec<u8> {
-        if node.is_dir() || node.is_synthetic() {
+        if node.is_dir() || node.is_synthetic() || node.is_host() {
             return self.path_of(node);
         }
         let (dir, name) = node.seen_at.borrow().clone();

@@ -96,6 +96,8 @@ pub struct OpenFile {
     pub dir_snapshot: RefCell<Option<Vec<DirEntry>>>,
     /// Set for a `memfd_create` file (shared with descriptions reopened from it).
     pub memfd: Option<Rc<Memfd>>,
+    /// For a file of a volume: the host file, open as long as this description is.
+    pub host: Option<crate::hostfs::HostFd>,
 }
 
 impl OpenFile {
@@ -106,6 +108,19 @@ impl OpenFile {
             pos: Cell::new(0),
             dir_snapshot: RefCell::new(None),
             memfd: None,
+            host: None,
+        })
+    }
+
+    /// A description of volume file `node`, open on the host as `host`.
+    pub fn new_host(node: Node, flags: u32, host: crate::hostfs::HostFd) -> Rc<OpenFile> {
+        Rc::new(OpenFile {
+            kind: FileKind::Node(node),
+            flags: Cell::new(flags),
+            pos: Cell::new(0),
+            dir_snapshot: RefCell::new(None),
+            memfd: None,
+            host: Some(host),
         })
     }
 
@@ -117,6 +132,7 @@ impl OpenFile {
             pos: Cell::new(0),
             dir_snapshot: RefCell::new(None),
             memfd: Some(memfd),
+            host: None,
         })
     }
 

@@ -244,9 +244,13 @@ impl Process {
         {
             return Err(EACCES);
         }
-        let file = match &mut *node.content.borrow_mut() {
-            Content::File(d) => d.snapshot(),
-            _ => return Err(EACCES),
+        let file = if node.is_host() {
+            crate::vfs::FileBytes::Copy(self.vfs.host_read_all(&node)?)
+        } else {
+            match &mut *node.content.borrow_mut() {
+                Content::File(d) => d.snapshot(),
+                _ => return Err(EACCES),
+            }
         };
         let data = file.as_slice();
         if data.starts_with(b"#!") {
@@ -283,9 +287,13 @@ impl Process {
         let interp_data = match elf.interp()? {
             Some(p) => {
                 let n = self.resolve(&self.cwd, p, Follow::Yes)?;
-                let d = match &mut *n.content.borrow_mut() {
-                    Content::File(d) => d.snapshot(),
-                    _ => return Err(EACCES),
+                let d = if n.is_host() {
+                    crate::vfs::FileBytes::Copy(self.vfs.host_read_all(&n)?)
+                } else {
+                    match &mut *n.content.borrow_mut() {
+                        Content::File(d) => d.snapshot(),
+                        _ => return Err(EACCES),
+                    }
                 };
                 Some((self.vfs.path_of_node(&n), d))
             }

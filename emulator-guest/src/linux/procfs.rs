@@ -28,7 +28,7 @@ use super::signal::{SIG_DFL, SIG_IGN};
 use super::Process;
 use crate::bundle::mode::*;
 use crate::mem::{prot, Memory, PAGE_SIZE};
-use crate::vfs::{self, dev, Follow, Inode, Jump, Node, Provider, MOUNTS};
+use crate::vfs::{self, dev, Follow, Inode, Jump, Node, Provider};
 
 /// `uname -r` and `uname -v`, also in `/proc/version` and `/proc/sys/kernel`.
 pub const KERNEL_RELEASE: &str = "6.12.0-rvbox";
@@ -691,7 +691,8 @@ pub fn statfs(p: &Process, node: &Node) -> [u8; 120] {
     let (blocks, free, files, ffree) = match m.fstype {
         // The in-memory layer has no fixed size: these are what Docker's overlay shows of
         // a roomy disk.
-        "overlay" => (1u64 << 20, 1 << 19, 1 << 20, 1 << 19),
+        // Volumes: WASI cannot tell the host file system's size; the same roomy disk.
+        "overlay" | "wasi" => (1u64 << 20, 1 << 19, 1 << 20, 1 << 19),
         // tmpfs: half the memory, as Linux sizes it by default.
         "tmpfs" => {
             let b = p.mem_limit() / 2 / 4096;
@@ -1067,12 +1068,12 @@ fn pid_file(p: &mut Process, name: &[u8]) -> Result<Vec<u8>, Errno> {
         b"cgroup" => "0::/\n".into(),
         b"limits" => limits(p),
         b"maps" => maps(p),
-        b"mounts" => MOUNTS
-            .iter()
+        b"mounts" => vfs::mounts()
+            .into_iter()
             .map(|m| format!("{} {} {} {} 0 0\n", m.source, m.target, m.fstype, m.opts))
             .collect(),
-        b"mountinfo" => MOUNTS
-            .iter()
+        b"mountinfo" => vfs::mounts()
+            .into_iter()
             .map(|m| {
                 format!(
                     "{} {} 0:{} / {} {} - {} {} {}\n",
@@ -1138,8 +1139,8 @@ fn fdinfo(p: &Process, fd: i32) -> Result<Vec<u8>, Errno> {
         flags |= O_CLOEXEC;
     }
     let st = p.stat_of(f);
-    let mnt = MOUNTS
-        .iter()
+    let mnt = vfs::mounts()
+        .into_iter()
         .find(|m| m.dev as u64 == st.dev)
         .map_or(0, |m| m.id);
     Ok(format!(
@@ -1787,7 +1788,7 @@ mod tests {
             mi.contains("\n401 400 0:43 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"),
             "{mi}"
         );
-        assert_eq!(mi.lines().count(), MOUNTS.len());
+        assert_eq!(mi.lines().count(), vfs::MOUNTS.len());
         let limits = text(&mut p, "/proc/self/limits");
         assert_eq!(
             limits.lines().next(),

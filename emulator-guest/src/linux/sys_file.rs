@@ -98,7 +98,12 @@ impl Process {
             ..Stat::default()
         };
         match &file.kind {
-            FileKind::Node(n) => stat_node(n),
+            FileKind::Node(n) => {
+                if let Some(host) = &file.host {
+                    crate::vfs::host_refresh(n, Some(host));
+                }
+                stat_node(n)
+            }
             FileKind::Pipe(end) => match &end.pipe.node {
                 Some(n) => stat_node(n),
                 None => {
@@ -218,6 +223,13 @@ impl Process {
             }
             FileKind::Node(n) => {
                 let at = pos.unwrap_or(file.pos.get());
+                if let Some(host) = &file.host {
+                    let k = crate::hostfs::pread(host, buf, at)?;
+                    if pos.is_none() {
+                        file.pos.set(at + k as u64);
+                    }
+                    return Ok(k);
+                }
                 let k = match &mut *n.content.borrow_mut() {
                     Content::File(d) => {
                         let bytes = d.bytes();
@@ -313,6 +325,24 @@ impl Process {
                     }
                     return self.host_write(fd, data).map(|n| n as usize);
                 }
+                if let Some(host) = &file.host {
+                    // Straight through to the host file: nothing is kept back here.
+                    let at = match pos {
+                        _ if file.flags.get() & O_APPEND != 0 => crate::hostfs::fstat(host)?.size,
+                        Some(p) => p,
+                        None => file.pos.get(),
+                    };
+                    let end = at.checked_add(data.len() as u64).ok_or(EFBIG)?;
+                    if end > MAX_FILE {
+                        return Err(EFBIG);
+                    }
+                    crate::hostfs::pwrite_all(host, data, at)?;
+                    if pos.is_none() {
+                        file.pos.set(end);
+                    }
+                    crate::vfs::host_refresh(n, Some(host));
+                    return Ok(data.len());
+                }
                 let seals = file.seals();
                 if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
                     return Err(EPERM);
@@ -377,6 +407,9 @@ impl Process {
         if acc == 3 {
             return Err(EINVAL);
         }
+        if node.is_host() {
+            return self.open_host(node, flags);
+        }
         match &*node.content.borrow() {
             Content::Special if ftype == S_IFIFO => {}
             Content::Special => return Err(ENXIO),
@@ -406,6 +439,24 @@ impl Process {
             FileKind::Node(node),
             flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY),
         ))
+    }
+
+    /// Opens volume node `node`: a file is opened on the host as the guest asks (EROFS
+    /// for writing on a read-only volume); a directory needs no host descriptor.
+    fn open_host(&mut self, node: Node, flags: u32) -> Result<Rc<OpenFile>, Errno> {
+        let acc = flags & O_ACCMODE;
+        let keep = flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY);
+        match node.file_type() {
+            S_IFDIR => Ok(OpenFile::new(FileKind::Node(node), keep)),
+            S_IFREG => {
+                let (read, write) = (acc != O_WRONLY, acc != O_RDONLY);
+                let trunc = flags & O_TRUNC != 0 && write;
+                let host = self.vfs.host_open(&node, read, write, trunc)?;
+                Ok(OpenFile::new_host(node, keep, host))
+            }
+            // FIFOs, sockets and devices of the host cannot be opened through WASI.
+            _ => Err(ENXIO),
+        }
     }
 
     /// Checks that the caller may access `node` as `want` (bits of 4=read, 2=write, 1=exec).
@@ -465,6 +516,7 @@ impl Process {
 const MAX_FILE: u64 = 1 << 32;
 
 pub(super) fn stat_node(n: &Node) -> Stat {
+    crate::vfs::host_refresh(n, None);
     let m = *n.meta.borrow();
     let size = n.size();
     Stat {
@@ -542,8 +594,7 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 }
                 p.may(&dir, 2 | 1)?;
                 let n = new_regular_file(p, mode);
-                p.vfs.link(&dir, &name, &n)?;
-                n
+                p.vfs.link(&dir, &name, &n)?
             }
             Err(e) => return Err(e),
         }
@@ -594,6 +645,10 @@ fn open_tmpfile(p: &mut Process, base: &Node, path: &[u8], flags: u32, mode: u32
     let dir = p.resolve(base, path, Follow::Yes)?;
     if !dir.is_dir() {
         return Err(ENOTDIR);
+    }
+    if dir.is_host() {
+        // WASI has no unnamed files: as a Linux file system without O_TMPFILE support.
+        return Err(EOPNOTSUPP);
     }
     p.may(&dir, 2 | 1)?;
     let n = new_regular_file(p, mode);
@@ -874,6 +929,9 @@ pub fn lseek(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let Some(node) = file.node() else {
         return Err(ESPIPE);
     };
+    if let Some(host) = &file.host {
+        crate::vfs::host_refresh(node, Some(host));
+    }
     let size = node.size() as i64;
     let base = match a[2] {
         0 => 0,
@@ -930,12 +988,22 @@ pub fn getdents64(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 dtype: dtype(S_IFDIR),
             },
         ];
-        for (name, n) in p.list_dir(&dir)? {
-            list.push(DirEntry {
-                name,
-                ino: n.ino,
-                dtype: dtype(n.file_type()),
-            });
+        if dir.is_host() {
+            for (name, ino, ftype) in p.vfs.host_dirents(&dir)? {
+                list.push(DirEntry {
+                    name,
+                    ino,
+                    dtype: dtype(ftype),
+                });
+            }
+        } else {
+            for (name, n) in p.list_dir(&dir)? {
+                list.push(DirEntry {
+                    name,
+                    ino: n.ino,
+                    dtype: dtype(n.file_type()),
+                });
+            }
         }
         *file.dir_snapshot.borrow_mut() = Some(list);
     }
@@ -1023,6 +1091,7 @@ pub fn readlinkat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let target = match &*n.content.borrow() {
         Content::Symlink(t) => t.clone(),
         Content::Synthetic(_) => super::procfs::readlink(p, &n)?,
+        Content::Host(_) if n.file_type() == S_IFLNK => p.vfs.host_readlink(&n)?,
         _ => return Err(EINVAL),
     };
     let k = target.len().min(a[3] as usize);
@@ -1272,6 +1341,19 @@ fn rename(
     p.may(&odir, 3)?;
     p.may(&ndir, 3)?;
     sticky_check(p, &odir, &node)?;
+    if odir.is_host() {
+        // One rename on the host: it replaces the target (or refuses) as rename(2) does.
+        if flags & (RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
+            p.log_once("renameat2: RENAME_EXCHANGE and RENAME_WHITEOUT are not supported in volumes".into());
+            return Err(EINVAL);
+        }
+        if node.is_dir() && p.vfs.is_ancestor(&node, &ndir) {
+            return Err(EINVAL);
+        }
+        p.vfs
+            .host_rename(&odir, &oname, &ndir, &nname, flags & RENAME_NOREPLACE != 0)?;
+        return Ok(0);
+    }
     if flags & RENAME_EXCHANGE != 0 {
         let other = p.lookup(&ndir, &nname)?;
         if Rc::ptr_eq(&other, &node) {
@@ -1348,11 +1430,21 @@ fn chmod_node(p: &Process, n: &Node, mode: u32) -> SysResult {
             return Err(EPERM);
         }
     }
+    read_only_check(n)?;
     let mut m = n.meta.borrow_mut();
     m.mode = (m.mode & S_IFMT) | (mode & 0o7777);
     drop(m);
     n.touch_ctime();
+    p.vfs.host_keep_attrs(n)?;
     Ok(0)
+}
+
+/// EROFS for a node on a read-only mount (a read-only volume).
+fn read_only_check(n: &Node) -> Result<(), Errno> {
+    if crate::vfs::mount_of(n.dev.get()).read_only() {
+        return Err(EROFS);
+    }
+    Ok(())
 }
 
 /// fchmod(2).
@@ -1372,6 +1464,7 @@ fn chown_node(p: &Process, n: &Node, uid: u32, gid: u32) -> SysResult {
     if n.is_synthetic() {
         return Err(EPERM);
     }
+    read_only_check(n)?;
     if p.creds.euid != 0 {
         let m = n.meta.borrow();
         let changes_uid = uid != u32::MAX && uid != m.uid;
@@ -1395,6 +1488,7 @@ fn chown_node(p: &Process, n: &Node, uid: u32, gid: u32) -> SysResult {
     }
     drop(m);
     n.touch_ctime();
+    p.vfs.host_keep_attrs(n)?;
     Ok(0)
 }
 
@@ -1443,6 +1537,9 @@ pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
             };
         }
     }
+    if n.is_host() {
+        return p.vfs.host_set_times(&n, times).map(|()| 0);
+    }
     let mut m = n.meta.borrow_mut();
     if let Some(t) = times[0] {
         m.atime = t;
@@ -1454,12 +1551,19 @@ pub fn utimensat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn truncate_node(n: &Node, len: u64) -> SysResult {
+fn truncate_node(p: &Process, n: &Node, len: u64, file: Option<&OpenFile>) -> SysResult {
     if (len as i64) < 0 {
         return Err(EINVAL);
     }
     if len > MAX_FILE {
         return Err(EFBIG);
+    }
+    if n.is_host() {
+        if n.is_dir() {
+            return Err(EISDIR);
+        }
+        let host = file.and_then(|f| f.host.as_ref());
+        return p.vfs.host_truncate(n, len, host).map(|()| 0);
     }
     match &mut *n.content.borrow_mut() {
         Content::File(d) => d.update(|v| v.resize(len as usize, 0)),
@@ -1474,7 +1578,7 @@ fn truncate_node(n: &Node, len: u64) -> SysResult {
 pub fn truncate(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let n = p.node_at(AT_FDCWD, a[0], Follow::Yes, 0)?;
     p.may(&n, 2)?;
-    truncate_node(&n, a[1])
+    truncate_node(p, &n, a[1], None)
 }
 
 /// ftruncate(2).
@@ -1485,7 +1589,7 @@ pub fn ftruncate(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let n = f.node().cloned().ok_or(EINVAL)?;
     check_seals_resize(&f, &n, a[1])?;
-    truncate_node(&n, a[1])
+    truncate_node(p, &n, a[1], Some(&f))
 }
 
 /// `EPERM` if the seals of memfd `f` forbid resizing it to `len`.
@@ -1517,14 +1621,18 @@ pub fn fallocate(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let end = (off as u64).checked_add(len as u64).ok_or(EFBIG)?;
     if mode & KEEP_SIZE == 0 && end > n.size() {
         check_seals_resize(&f, &n, end)?;
-        truncate_node(&n, end)?;
+        truncate_node(p, &n, end, Some(&f))?;
     }
     Ok(0)
 }
 
-/// fsync(2), fdatasync(2): the in-memory layer is always in sync.
+/// fsync(2), fdatasync(2): the in-memory layer is always in sync; a volume's file is
+/// synced on the host.
 pub fn fsync(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    p.fds.get(a[0] as i32)?;
+    let f = p.fds.get(a[0] as i32)?;
+    if let Some(host) = &f.host {
+        crate::hostfs::fsync(host)?;
+    }
     Ok(0)
 }
 

@@ -87,7 +87,27 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Err(EACCES);
         }
         let name = String::from_utf8_lossy(&p.vfs.path_of_node(&node)).into_owned();
-        let bytes = match &mut *node.content.borrow_mut() {
+        let bytes = if let Some(host) = &file.host {
+            // A volume's file: a copy of the mapped range (what the file holds now).
+            if shared && pr & prot::WRITE != 0 {
+                p.log_once("mmap: writable shared mappings of volume files are not supported".into());
+                return Err(ENODEV);
+            }
+            let size = crate::hostfs::fstat(host)?.size;
+            let end = off.saturating_add(len).min(size);
+            let mut v = vec![0u8; end.saturating_sub(off) as usize];
+            let mut at = 0;
+            while at < v.len() {
+                let n = crate::hostfs::pread(host, &mut v[at..], off + at as u64)?;
+                if n == 0 {
+                    break;
+                }
+                at += n;
+            }
+            v.truncate(at);
+            Some(FileBytes::Copy(v))
+        } else {
+            match &mut *node.content.borrow_mut() {
             // The image's bytes never change while the file is not written, so a read-only
             // shared mapping of them may borrow them as a private one does.
             Content::File(d) if shared && (pr & prot::WRITE != 0 || !d.is_lower()) => {
@@ -114,6 +134,7 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
                 None
             }
             _ => return Err(ENODEV),
+            }
         };
         (VmaKind::File(name), bytes)
     };

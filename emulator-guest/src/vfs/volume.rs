@@ -1,0 +1,592 @@
+//! Volumes: host directories mounted into the guest's tree, as `docker run -v HOST:GUEST`
+//! mounts them.
+//!
+//! A volume's nodes (`Content::Host`) hold no data and no entry tables: each is the host
+//! file it names, reached by its path relative to the volume's directory. Looking a name
+//! up asks the host (one `lstat`), listing reads the host directory, and every change
+//! (create, write, truncate, rename, unlink, times) is made on the host at once, so the
+//! host sees what the guest wrote as soon as the call returns, and the guest sees what
+//! the host changed meanwhile. One host file is one node while it is in use (nodes are
+//! found again by host inode number), so hard links and open files behave.
+//!
+//! WASI tells file types, sizes, link counts and times, but no permission bits and no
+//! owners. A volume's files belong to the container's user; a directory shows 0755, a
+//! file 0755 if it starts like a program (`#!` or an ELF header) and 0644 otherwise.
+//! chmod and chown change what the guest sees for the rest of the run, not the host.
+//! FIFOs, sockets and devices cannot be made in a volume (EPERM).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use super::*;
+use crate::hostfs::{self, HostFd, HostStat, Kind, OpenHow};
+
+/// Device numbers of volumes: `VOLUME_DEV + i` for the i-th.
+pub const VOLUME_DEV: u32 = 0x40;
+
+/// A mounted host directory.
+pub struct Volume {
+    /// The host directory's descriptor (a WASI preopen).
+    pub dir: i32,
+    /// The descriptor when we opened it ourselves (natively); preopens stay the host's.
+    _owned: Option<HostFd>,
+    pub dev: u32,
+    pub read_only: bool,
+    /// Owner (uid, gid) of files whose owner was not changed in this run.
+    owner: (u32, u32),
+    /// Host inode -> the live node for it.
+    nodes: RefCell<HashMap<u64, Weak<Inode>>>,
+    /// Host inode -> permission bits and owner as the guest sees them (guessed once, or
+    /// set by chmod/chown/creation in this run).
+    attrs: RefCell<HashMap<u64, Attrs>>,
+    /// The tree directory the volume is mounted on an entry of.
+    parent: Weak<Inode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Attrs {
+    perm: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// A node of a volume.
+pub struct HostNode {
+    pub vol: Rc<Volume>,
+    /// The directory and name it was last reached by; `None` for the volume's root.
+    at: RefCell<Option<(Node, Vec<u8>)>>,
+    size: Cell<u64>,
+}
+
+impl HostNode {
+    pub fn size(&self) -> u64 {
+        self.size.get()
+    }
+
+    /// Its path relative to the volume's directory (`.` for the root).
+    pub fn rel_path(&self) -> Vec<u8> {
+        match &*self.at.borrow() {
+            None => b".".to_vec(),
+            Some((dir, name)) => {
+                let mut p = match &*dir.content.borrow() {
+                    Content::Host(h) if h.at.borrow().is_some() => {
+                        let mut p = h.rel_path();
+                        p.push(b'/');
+                        p
+                    }
+                    _ => Vec::new(),
+                };
+                p.extend_from_slice(name);
+                p
+            }
+        }
+    }
+
+    /// The path of `name` in this directory, relative to the volume's directory.
+    fn child_path(&self, name: &[u8]) -> Vec<u8> {
+        let mut p = if self.at.borrow().is_some() {
+            let mut p = self.rel_path();
+            p.push(b'/');
+            p
+        } else {
+            Vec::new()
+        };
+        p.extend_from_slice(name);
+        p
+    }
+
+    /// The tree directory this node was reached from.
+    pub(super) fn up(&self) -> Option<Node> {
+        match &*self.at.borrow() {
+            Some((d, _)) => Some(d.clone()),
+            None => self.vol.parent.upgrade(),
+        }
+    }
+
+    /// Its name, if it is not the root.
+    pub(super) fn name(&self) -> Option<Vec<u8>> {
+        self.at.borrow().as_ref().map(|(_, n)| n.clone())
+    }
+}
+
+/// The volume node of `node`, if it is one: (volume, path relative to its directory).
+pub fn host_path(node: &Node) -> Option<(Rc<Volume>, Vec<u8>)> {
+    match &*node.content.borrow() {
+        Content::Host(h) => Some((h.vol.clone(), h.rel_path())),
+        _ => None,
+    }
+}
+
+impl Volume {
+    fn type_bits(kind: Kind) -> u32 {
+        match kind {
+            Kind::Dir => S_IFDIR,
+            Kind::File => S_IFREG,
+            Kind::Symlink => S_IFLNK,
+            // A FIFO or socket of the host: shown as a FIFO it cannot open.
+            Kind::Other => S_IFIFO,
+        }
+    }
+
+    /// The guest's view of the permissions and owner of host file `rel`.
+    fn attrs_of(&self, st: &HostStat, rel: &[u8]) -> Attrs {
+        if let Some(a) = self.attrs.borrow().get(&st.ino) {
+            return *a;
+        }
+        let perm = match st.kind {
+            Kind::Dir => 0o755,
+            Kind::Symlink => 0o777,
+            Kind::Other => 0o644,
+            Kind::File => {
+                let mut head = [0u8; 4];
+                let looks_runnable = hostfs::open_at(self.dir, rel, OpenHow {
+                    read: true,
+                    ..Default::default()
+                })
+                .and_then(|fd| hostfs::pread(&fd, &mut head, 0))
+                .is_ok_and(|n| head[..n].starts_with(b"#!") || head[..n] == *b"\x7fELF");
+                if looks_runnable {
+                    0o755
+                } else {
+                    0o644
+                }
+            }
+        };
+        let a = Attrs {
+            perm,
+            uid: self.owner.0,
+            gid: self.owner.1,
+        };
+        self.attrs.borrow_mut().insert(st.ino, a);
+        a
+    }
+
+    fn meta_of(&self, st: &HostStat, rel: &[u8]) -> Meta {
+        let a = self.attrs_of(st, rel);
+        Meta {
+            mode: Self::type_bits(st.kind) | a.perm,
+            uid: a.uid,
+            gid: a.gid,
+            nlink: st.nlink.min(u32::MAX as u64) as u32,
+            rdev: 0,
+            atime: st.atime,
+            mtime: st.mtime,
+            ctime: st.ctime,
+        }
+    }
+
+    /// The node for host file `st` reached as `at` (`None`: the root), made or found again.
+    fn node_for(self: &Rc<Self>, st: &HostStat, at: Option<(Node, Vec<u8>)>) -> Node {
+        let rel = match &at {
+            None => b".".to_vec(),
+            Some((dir, name)) => match &*dir.content.borrow() {
+                Content::Host(h) => h.child_path(name),
+                _ => name.clone(),
+            },
+        };
+        let meta = self.meta_of(st, &rel);
+        let live = self.nodes.borrow().get(&st.ino).and_then(Weak::upgrade);
+        if let Some(n) = live {
+            // The same host file, perhaps renamed or reached by another link meanwhile.
+            if n.file_type() == meta.mode & S_IFMT {
+                if let Content::Host(h) = &*n.content.borrow() {
+                    if at.is_some() {
+                        *h.at.borrow_mut() = at;
+                    }
+                    h.size.set(st.size);
+                }
+                *n.meta.borrow_mut() = meta;
+                return n;
+            }
+        }
+        let n = Inode::new(
+            st.ino,
+            self.dev,
+            meta,
+            Content::Host(HostNode {
+                vol: self.clone(),
+                at: RefCell::new(at),
+                size: Cell::new(st.size),
+            }),
+        );
+        let mut nodes = self.nodes.borrow_mut();
+        if nodes.len() >= 4096 && nodes.len().is_power_of_two() {
+            nodes.retain(|_, w| w.strong_count() > 0);
+        }
+        nodes.insert(st.ino, Rc::downgrade(&n));
+        n
+    }
+
+    /// Records the guest's view of `node`'s permissions and owner (after chmod, chown or
+    /// creation).
+    fn keep_attrs(&self, node: &Node) {
+        let m = *node.meta.borrow();
+        self.attrs.borrow_mut().insert(
+            node.ino,
+            Attrs {
+                perm: m.mode & 0o7777,
+                uid: m.uid,
+                gid: m.gid,
+            },
+        );
+    }
+
+    fn check_writable(&self) -> Result<(), Errno> {
+        if self.read_only {
+            Err(EROFS)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+thread_local! {
+    /// The mounts of volumes, for `mount_of` and `/proc/PID/mountinfo` (one guest per
+    /// thread: the module's one, or a test's).
+    static VOLUME_MOUNTS: RefCell<Vec<&'static Mount>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The mounts of volumes, in the order they were mounted.
+pub fn volume_mounts() -> Vec<&'static Mount> {
+    VOLUME_MOUNTS.with(|v| v.borrow().clone())
+}
+
+fn host_node<R>(node: &Node, f: impl FnOnce(&HostNode) -> R) -> Option<R> {
+    match &*node.content.borrow() {
+        Content::Host(h) => Some(f(h)),
+        _ => None,
+    }
+}
+
+impl Vfs {
+    /// Mounts host directory `dir` (a descriptor) at `guest` (an absolute path), making the
+    /// directories above it if needed; what the image had there is hidden. Its files
+    /// belong to `owner` (uid, gid).
+    pub fn mount_volume(
+        &self,
+        guest: &[u8],
+        dir: i32,
+        owned: Option<HostFd>,
+        read_only: bool,
+        owner: (u32, u32),
+    ) -> Result<(), String> {
+        let shown = String::from_utf8_lossy(guest).into_owned();
+        if !guest.starts_with(b"/") {
+            return Err(format!("volume {shown:?}: the path in the container must be absolute"));
+        }
+        let comps: Vec<&[u8]> = guest
+            .split(|&c| c == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect();
+        if comps.iter().any(|c| *c == b"..") {
+            return Err(format!("volume {shown:?}: the path must not contain '..'"));
+        }
+        let Some((name, dirs)) = comps.split_last() else {
+            return Err("a volume cannot be mounted on / (the image is the root)".into());
+        };
+        if matches!(comps[0], b"proc" | b"dev" | b"sys") {
+            return Err(format!(
+                "volume {shown:?}: /{} belongs to the container runtime",
+                String::from_utf8_lossy(comps[0])
+            ));
+        }
+        let st = hostfs::stat_at(dir, b".").map_err(|e| {
+            format!("volume {shown:?}: the host directory cannot be read (errno {e})")
+        })?;
+        if st.kind != Kind::Dir {
+            return Err(format!("volume {shown:?}: the host side is not a directory"));
+        }
+        // The directories above it, in the tree (not in another volume).
+        let mut cur = self.root();
+        for c in dirs {
+            if cur.is_host() {
+                return Err(format!("volume {shown:?}: inside another volume (not supported)"));
+            }
+            cur = match self.lookup(&NoProcess, &cur, c) {
+                Ok(n) if n.is_dir() => n,
+                Ok(n) if n.file_type() == S_IFLNK => {
+                    return Err(format!("volume {shown:?}: /{} is a symlink in the image", String::from_utf8_lossy(c)))
+                }
+                Ok(_) => return Err(format!("volume {shown:?}: a file of the image is in the way")),
+                Err(_) => {
+                    let d = self.new_dir(&cur, 0o755);
+                    self.link(&cur, c, &d)
+                        .map_err(|e| format!("volume {shown:?}: cannot make its directory (errno {e})"))?
+                }
+            };
+        }
+        if cur.is_host() || cur.is_synthetic() {
+            return Err(format!("volume {shown:?}: inside another volume (not supported)"));
+        }
+        let index = VOLUME_MOUNTS.with(|v| v.borrow().len()) as u32;
+        let dev = VOLUME_DEV + index;
+        let parent_mount = mount_of(cur.dev.get()).id;
+        let opts = if read_only { "ro,relatime" } else { "rw,relatime" };
+        let target: &'static str = Box::leak(normalized(&comps).into_boxed_str());
+        let mount: &'static Mount = Box::leak(Box::new(Mount {
+            id: 410 + index,
+            parent: parent_mount,
+            dev,
+            target,
+            fstype: "wasi",
+            source: "volume",
+            mnt_opts: opts,
+            sb_opts: opts,
+            opts,
+            magic: 0x5741_5349,
+        }));
+        let vol = Rc::new(Volume {
+            dir,
+            _owned: owned,
+            dev,
+            read_only,
+            owner,
+            nodes: RefCell::new(HashMap::new()),
+            attrs: RefCell::new(HashMap::new()),
+            parent: Rc::downgrade(&cur),
+        });
+        let root = vol.node_for(&st, None);
+        self.load(&cur).map_err(|e| format!("volume {shown:?}: errno {e}"))?;
+        if let Content::Dir(d) = &mut *cur.content.borrow_mut() {
+            if d.entries.insert(name.to_vec(), root).is_none() {
+                cur.meta.borrow_mut().nlink += 1;
+            }
+        }
+        VOLUME_MOUNTS.with(|v| v.borrow_mut().push(mount));
+        Ok(())
+    }
+
+    /// Entry `name` of volume directory `dir`.
+    pub(super) fn host_lookup(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
+        let (vol, rel) = host_node(dir, |h| (h.vol.clone(), h.child_path(name))).ok_or(EIO)?;
+        let st = hostfs::stat_at(vol.dir, &rel)?;
+        Ok(vol.node_for(&st, Some((dir.clone(), name.to_vec()))))
+    }
+
+    /// The entries of volume directory `dir` as nodes.
+    pub(super) fn host_list(&self, dir: &Node) -> Result<Vec<(Vec<u8>, Node)>, Errno> {
+        let mut out = Vec::new();
+        for e in self.host_dirents(dir)? {
+            // An entry removed meanwhile is left out.
+            if let Ok(n) = self.host_lookup(dir, &e.0) {
+                out.push((e.0, n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries of volume directory `dir` as (name, inode, file type bits), sorted by
+    /// name, without making nodes (what `getdents` needs).
+    pub fn host_dirents(&self, dir: &Node) -> Result<Vec<(Vec<u8>, u64, u32)>, Errno> {
+        let (vol, rel) = host_path(dir).ok_or(ENOTDIR)?;
+        let mut v: Vec<_> = hostfs::read_dir(vol.dir, &rel)?
+            .into_iter()
+            .map(|e| (e.name, e.ino, Volume::type_bits(e.kind)))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    pub(super) fn host_is_empty(&self, dir: &Node) -> Result<bool, Errno> {
+        let (vol, rel) = host_path(dir).ok_or(ENOTDIR)?;
+        Ok(hostfs::read_dir(vol.dir, &rel)?.is_empty())
+    }
+
+    /// Makes `node` entry `name` of volume directory `dir`: a hard link of a node of the
+    /// same volume, or a new directory, file or symlink made on the host from a node not
+    /// linked anywhere yet. Returns the volume's node for it.
+    pub(super) fn host_link(&self, dir: &Node, name: &[u8], node: &Node) -> Result<Node, Errno> {
+        let (vol, rel) = host_node(dir, |h| (h.vol.clone(), h.child_path(name))).ok_or(EIO)?;
+        vol.check_writable()?;
+        if let Some((other, from)) = host_path(node) {
+            if !Rc::ptr_eq(&other, &vol) {
+                return Err(EXDEV);
+            }
+            hostfs::link_at(vol.dir, &from, &rel)?;
+        } else {
+            // Only a node made just now (a directory counts its own "."): an existing one
+            // of another mount cannot be linked here.
+            let fresh = node.meta.borrow().nlink <= u32::from(node.is_dir());
+            if !fresh {
+                return Err(EXDEV);
+            }
+            match &mut *node.content.borrow_mut() {
+                Content::Dir(_) => hostfs::mkdir_at(vol.dir, &rel)?,
+                Content::File(d) => {
+                    let fd = hostfs::open_at(vol.dir, &rel, OpenHow {
+                        write: true,
+                        create_excl: true,
+                        ..Default::default()
+                    })?;
+                    let bytes = d.bytes();
+                    if !bytes.is_empty() {
+                        hostfs::pwrite_all(&fd, bytes, 0)?;
+                    }
+                }
+                Content::Symlink(t) => hostfs::symlink_at(t, vol.dir, &rel)?,
+                _ => return Err(EPERM),
+            }
+        }
+        let st = hostfs::stat_at(vol.dir, &rel)?;
+        let n = vol.node_for(&st, Some((dir.clone(), name.to_vec())));
+        if !node.is_host() {
+            // A new file: the mode and owner the guest asked for.
+            let m = *node.meta.borrow();
+            {
+                let mut nm = n.meta.borrow_mut();
+                nm.mode = (nm.mode & S_IFMT) | (m.mode & 0o7777);
+                nm.uid = m.uid;
+                nm.gid = m.gid;
+            }
+            vol.keep_attrs(&n);
+        }
+        dir.touch_mtime();
+        Ok(n)
+    }
+
+    /// Removes entry `name` (a file, or an empty directory) of volume directory `dir`.
+    pub(super) fn host_unlink(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
+        let n = self.host_lookup(dir, name)?;
+        let (vol, rel) = host_path(&n).ok_or(EIO)?;
+        vol.check_writable()?;
+        hostfs::unlink_at(vol.dir, &rel, n.is_dir())?;
+        let is_dir = n.is_dir();
+        let left = {
+            let mut m = n.meta.borrow_mut();
+            m.nlink = if is_dir { 0 } else { m.nlink.saturating_sub(1) };
+            m.nlink
+        };
+        if left == 0 {
+            vol.attrs.borrow_mut().remove(&n.ino);
+            vol.nodes.borrow_mut().remove(&n.ino);
+        }
+        dir.touch_mtime();
+        Ok(n)
+    }
+
+    /// Renames entry `oname` of volume directory `odir` to `nname` of `ndir` (same
+    /// volume), replacing what is there as rename(2) does (unless `noreplace`).
+    pub fn host_rename(
+        &self,
+        odir: &Node,
+        oname: &[u8],
+        ndir: &Node,
+        nname: &[u8],
+        noreplace: bool,
+    ) -> Result<(), Errno> {
+        let (vol, from) = host_node(odir, |h| (h.vol.clone(), h.child_path(oname))).ok_or(EXDEV)?;
+        let (nvol, to) = host_node(ndir, |h| (h.vol.clone(), h.child_path(nname))).ok_or(EXDEV)?;
+        if !Rc::ptr_eq(&vol, &nvol) {
+            return Err(EXDEV);
+        }
+        vol.check_writable()?;
+        let node = self.host_lookup(odir, oname)?;
+        if noreplace && hostfs::stat_at(vol.dir, &to).is_ok() {
+            return Err(EEXIST);
+        }
+        hostfs::rename_at(vol.dir, &from, &to)?;
+        if let Content::Host(h) = &*node.content.borrow() {
+            *h.at.borrow_mut() = Some((ndir.clone(), nname.to_vec()));
+        }
+        odir.touch_mtime();
+        ndir.touch_mtime();
+        Ok(())
+    }
+
+    /// The target of a volume symlink.
+    pub fn host_readlink(&self, node: &Node) -> Result<Vec<u8>, Errno> {
+        let (vol, rel) = host_path(node).ok_or(EINVAL)?;
+        hostfs::readlink_at(vol.dir, &rel)
+    }
+
+    /// Opens a volume file on the host for reading and/or writing (`truncate`: to zero
+    /// length first).
+    pub fn host_open(&self, node: &Node, read: bool, write: bool, truncate: bool) -> Result<HostFd, Errno> {
+        let (vol, rel) = host_path(node).ok_or(EIO)?;
+        if write || truncate {
+            vol.check_writable()?;
+        }
+        let fd = hostfs::open_at(vol.dir, &rel, OpenHow {
+            read,
+            write,
+            truncate,
+            ..Default::default()
+        })?;
+        if truncate {
+            refresh(node, Some(&fd));
+        }
+        Ok(fd)
+    }
+
+    /// The whole contents of a volume file (for exec and private mappings).
+    pub fn host_read_all(&self, node: &Node) -> Result<Vec<u8>, Errno> {
+        let fd = self.host_open(node, true, false, false)?;
+        hostfs::read_all(&fd)
+    }
+
+    /// Truncates or extends a volume file to `len` (through `fd` if given).
+    pub fn host_truncate(&self, node: &Node, len: u64, fd: Option<&HostFd>) -> Result<(), Errno> {
+        let (vol, _) = host_path(node).ok_or(EIO)?;
+        vol.check_writable()?;
+        match fd {
+            Some(fd) => hostfs::ftruncate(fd, len)?,
+            None => hostfs::ftruncate(&self.host_open(node, false, true, false)?, len)?,
+        }
+        refresh(node, fd);
+        Ok(())
+    }
+
+    /// Sets a volume file's times on the host.
+    pub fn host_set_times(&self, node: &Node, times: [Option<Timespec>; 2]) -> Result<(), Errno> {
+        let (vol, rel) = host_path(node).ok_or(EIO)?;
+        vol.check_writable()?;
+        hostfs::utimens_at(vol.dir, &rel, times)?;
+        refresh(node, None);
+        Ok(())
+    }
+
+    /// Keeps the permission bits and owner chmod/chown gave a volume node (EROFS on a
+    /// read-only volume).
+    pub fn host_keep_attrs(&self, node: &Node) -> Result<(), Errno> {
+        if let Some((vol, _)) = host_path(node) {
+            vol.check_writable()?;
+            vol.keep_attrs(node);
+        }
+        Ok(())
+    }
+
+    /// Records that a volume file was written through `fd`: its size and times.
+    pub fn host_written(&self, node: &Node, fd: &HostFd) {
+        refresh(node, Some(fd));
+    }
+}
+
+/// Brings a volume node's metadata up to date from the host (through `fd` if given, as
+/// an unlinked file has no path).
+pub fn refresh(node: &Node, fd: Option<&HostFd>) {
+    let Some((vol, rel)) = host_path(node) else {
+        return;
+    };
+    let st = match fd {
+        Some(fd) => hostfs::fstat(fd),
+        None => hostfs::stat_at(vol.dir, &rel),
+    };
+    let Ok(st) = st else { return };
+    if st.ino != node.ino {
+        return; // the name is another file's now
+    }
+    let meta = vol.meta_of(&st, &rel);
+    *node.meta.borrow_mut() = meta;
+    host_node(node, |h| h.size.set(st.size));
+}
+
+/// `/a/b` from the components.
+fn normalized(comps: &[&[u8]]) -> String {
+    let mut s = String::new();
+    for c in comps {
+        s.push('/');
+        s.push_str(&String::from_utf8_lossy(c));
+    }
+    s
+}
