@@ -28,7 +28,8 @@ impl HostFd {
 impl Drop for HostFd {
     fn drop(&mut self) {
         // SAFETY: we own the descriptor; nothing else closes it.
-        unsafe { libc::close(self.0) };
+        let r = unsafe { libc::close(self.0) };
+        trace("close", format!("fd {}", self.0).as_bytes(), &Ok::<i32, Errno>(r));
     }
 }
 
@@ -97,6 +98,18 @@ fn cpath(rel: &[u8]) -> Result<CString, Errno> {
     CString::new(rel).map_err(|_| EINVAL)
 }
 
+/// `RVBOX_LOG=volumes` traces every host call made for a volume.
+fn trace(what: &str, rel: &[u8], r: &Result<impl std::fmt::Debug, Errno>) {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| {
+        std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|t| t == "volumes" || t == "all"))
+    }) {
+        let line = format!("rvbox: volumes: {what}({:?}) = {r:?}\n", String::from_utf8_lossy(rel));
+        let _ = crate::host::write(2, line.as_bytes());
+    }
+}
+
 fn check(r: i32) -> Result<(), Errno> {
     if r < 0 {
         Err(last_error())
@@ -149,8 +162,10 @@ pub fn stat_at(dir: i32, rel: &[u8]) -> Result<HostStat, Errno> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `p` is a NUL-terminated string and `st` a writable stat, both live for the
     // call.
-    check(unsafe { libc::fstatat(dir, p.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
-    Ok(from_stat(&st))
+    let r = check(unsafe { libc::fstatat(dir, p.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })
+        .map(|()| from_stat(&st));
+    trace("lstat", rel, &r);
+    r
 }
 
 /// `fstat` of an open host file.
@@ -193,10 +208,9 @@ pub fn open_at(dir: i32, rel: &[u8], how: OpenHow) -> Result<HostFd, Errno> {
     // SAFETY: `p` is NUL-terminated and lives for the call; the mode is passed as the
     // variadic argument `openat` reads with O_CREAT.
     let fd = unsafe { libc::openat(dir, p.as_ptr(), flags, 0o666 as libc::c_uint) };
-    if fd < 0 {
-        return Err(last_error());
-    }
-    Ok(HostFd(fd))
+    let r = if fd < 0 { Err(last_error()) } else { Ok(HostFd(fd)) };
+    trace("open", rel, &r);
+    r
 }
 
 /// Opens a host directory by path (native builds: the directories of `RVBOX_NATIVE_DIRS`).
@@ -214,10 +228,9 @@ pub fn pread(fd: &HostFd, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
     let off = i64::try_from(off).map_err(|_| EINVAL)?;
     // SAFETY: `buf` is writable for `buf.len()` bytes during the call.
     let n = unsafe { libc::pread(fd.0, buf.as_mut_ptr().cast(), buf.len(), off) };
-    if n < 0 {
-        return Err(last_error());
-    }
-    Ok(n as usize)
+    let r = if n < 0 { Err(last_error()) } else { Ok(n as usize) };
+    trace("pread", format!("fd {} at {off}", fd.0).as_bytes(), &r);
+    r
 }
 
 /// Writes all of `data` at `off`.
@@ -398,6 +411,12 @@ pub fn preopens() -> Vec<(i32, Vec<u8>)> {
             fn fd_prestat_get(fd: u32, buf: *mut u8) -> u16;
             fn fd_prestat_dir_name(fd: u32, path: *mut u8, len: usize) -> u16;
         }
+        // wasi-libc scans the preopens once, on the first close() (closedir too), asking
+        // fd_prestat_get of 3, 4, ... until EBADF. Node's WASI answers EINVAL for a
+        // descriptor that is open but no preopen, which wasi-libc takes as fatal (it exits
+        // with 71): so have it scan now, while only preopens are open.
+        // SAFETY: closing -1 changes nothing (EBADF); it only runs that scan.
+        unsafe { libc::close(-1) };
         let mut out = Vec::new();
         // Preopens are numbered from 3 without gaps.
         for fd in 3u32.. {

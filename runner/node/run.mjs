@@ -1,15 +1,17 @@
 #!/usr/bin/env -S node --single-threaded-gc
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
-//   node runner/node/run.mjs [-e KEY=VALUE]... MODULE.wasm [ARGS...]
+//   node runner/node/run.mjs [-e KEY=VALUE]... [-v HOST:GUEST[:ro]]... MODULE.wasm [ARGS...]
 //
 // The guest gets ARGS after argv[0] (the module's file name), only the environment given
 // with -e (the host environment does not leak in, as with `docker run`), this process's
-// stdin/stdout/stderr, and no preopened directories. Exits with the guest's exit status;
+// stdin/stdout/stderr, and as preopened directories the volumes given with -v (named by
+// their path in the container; `:ro` is enforced by the guest, told by RVBOX_READONLY,
+// as node:wasi itself cannot refuse writes). Exits with the guest's exit status;
 // with 125 after a one-line `rvbox: ...` message if the module is not an rvbox module,
 // cannot be loaded, or traps.
 
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 
 // Node 20's V8 has crashed running this emulator when its GC uses helper threads: a run of
@@ -49,7 +51,35 @@ function fail(msg, status = TRAP_STATUS) {
 }
 
 function usage() {
-  fail('usage: node run.mjs [-e KEY=VALUE]... MODULE.wasm [ARGS...]', 2);
+  fail('usage: node run.mjs [-e KEY=VALUE]... [-v HOST:GUEST[:ro]]... MODULE.wasm [ARGS...]', 2);
+}
+
+// Parses -v HOST:GUEST[:ro|rw] as `rvbox run` does (runner/src/run.rs, Volume::parse).
+function parseVolume(spec) {
+  const parts = spec.split(':');
+  const bad = () => fail(`-v ${JSON.stringify(spec)}: expected HOST-DIR:CONTAINER-DIR[:ro]`);
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) bad();
+  const [host, guestRaw, opts = ''] = parts;
+  if (!guestRaw.startsWith('/')) fail(`-v ${JSON.stringify(spec)}: the container path ${JSON.stringify(guestRaw)} must be absolute`);
+  if (guestRaw.split('/').includes('..')) fail(`-v ${JSON.stringify(spec)}: the container path must not contain '..'`);
+  let readOnly = false;
+  for (const o of opts.split(',').filter((o) => o)) {
+    if (o === 'ro' || o === 'readonly') readOnly = true;
+    else if (o === 'rw') readOnly = false;
+    else fail(`-v ${JSON.stringify(spec)}: unknown option ${JSON.stringify(o)} (rvbox knows ro and rw)`);
+  }
+  let path;
+  try {
+    path = realpathSync(host);
+  } catch (e) {
+    fail(`-v ${JSON.stringify(spec)}: host directory ${JSON.stringify(host)}: ${e.code === 'ENOENT' ? 'No such file or directory' : e.message}`);
+  }
+  if (!statSync(path).isDirectory()) {
+    fail(`-v ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not a directory (volumes are directories: WASI hands a module directories only)`);
+  }
+  const guest = '/' + guestRaw.split('/').filter((c) => c && c !== '.').join('/');
+  if (guest === '/') fail(`-v ${JSON.stringify(spec)}: a volume cannot be mounted on / (the image is the root)`);
+  return { host: path, guest, readOnly };
 }
 
 // Reads an unsigned LEB128 at bytes[pos]; returns [value, next position] or null.
@@ -104,6 +134,7 @@ export function readMeta(name, bytes) {
 
 function parseArgs(argv) {
   const env = {};
+  const volumes = [];
   let i = 0;
   while (i < argv.length) {
     const a = argv[i];
@@ -124,6 +155,13 @@ function parseArgs(argv) {
       if (eq <= 0) fail(`invalid environment variable ${JSON.stringify(kv)}: expected KEY=VALUE`, 2);
       env[kv.slice(0, eq)] = kv.slice(eq + 1);
       i++;
+    } else if (a === '-v' || a === '--volume') {
+      if (argv[i + 1] === undefined) usage();
+      volumes.push(parseVolume(argv[i + 1]));
+      i += 2;
+    } else if (a.startsWith('--volume=')) {
+      volumes.push(parseVolume(a.slice('--volume='.length)));
+      i++;
     } else if (a === '-h' || a === '--help') {
       usage();
     } else {
@@ -131,11 +169,18 @@ function parseArgs(argv) {
     }
   }
   if (i >= argv.length) usage();
-  return { module: argv[i], args: argv.slice(i + 1), env };
+  const preopens = {};
+  for (const v of volumes) {
+    if (v.guest in preopens) fail(`two volumes at ${v.guest} in the container`);
+    preopens[v.guest] = v.host;
+  }
+  const ro = volumes.filter((v) => v.readOnly).map((v) => v.guest);
+  if (ro.length > 0) env.RVBOX_READONLY = ro.join(',');
+  return { module: argv[i], args: argv.slice(i + 1), env, preopens };
 }
 
 async function main() {
-  const { module: path, args, env } = parseArgs(process.argv.slice(2));
+  const { module: path, args, env, preopens } = parseArgs(process.argv.slice(2));
   const name = basename(path);
 
   let bytes;
@@ -168,7 +213,7 @@ async function main() {
     version: 'preview1',
     args: [name, ...args],
     env,
-    preopens: {},
+    preopens,
     // proc_exit unwinds the guest back to start(), which returns its status. (With
     // returnOnExit: false, node:wasi calls process.exit() from inside the guest's call, and
     // Node 20 then crashed now and then on exit after much output.)

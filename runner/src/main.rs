@@ -46,6 +46,10 @@ enum Command {
         /// host's value).
         #[arg(short, long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
+        /// Mount a host directory in the container: HOST-DIR:CONTAINER-DIR[:ro]. Reads and
+        /// writes go straight through to the host; `:ro` refuses writes (EROFS).
+        #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+        volume: Vec<String>,
         /// Compile the module afresh instead of using the compiled-module cache.
         #[arg(long)]
         no_cache: bool,
@@ -92,11 +96,12 @@ fn main() -> ExitCode {
         Command::Run {
             module,
             env,
+            volume,
             no_cache,
             interactive,
             tty,
             args,
-        } => run_cmd(module, env, no_cache, interactive, tty, args),
+        } => run_cmd(module, env, volume, no_cache, interactive, tty, args),
         Command::Inspect { module, json } => inspect(&module, json),
         Command::Syscalls => syscalls(),
     };
@@ -154,6 +159,7 @@ fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result
 fn run_cmd(
     module: PathBuf,
     env: Vec<String>,
+    volume: Vec<String>,
     no_cache: bool,
     interactive: bool,
     tty: bool,
@@ -165,6 +171,10 @@ fn run_cmd(
              input can come from a pipe or a file)"
         );
     }
+    let volumes = volume
+        .iter()
+        .map(|v| run::Volume::parse(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pairs = Vec::new();
     for e in env {
         match e.split_once('=') {
@@ -216,6 +226,7 @@ fn run_cmd(
         no_cache,
         no_stdin: tty && !interactive,
         raw_terminal: (tty && interactive).then_some(0),
+        volumes,
     })
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use wasmtime::{Config, Engine, Linker, OptLevel, Store, Strategy, Trap, WasmBacktrace};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::cache::{self, Cache};
 
@@ -33,6 +33,87 @@ pub struct RunOptions {
     /// Put this terminal (the host's stdin) into raw mode while the guest runs, for the
     /// guest's own line discipline (`run -it`).
     pub raw_terminal: Option<std::os::fd::RawFd>,
+    /// Host directories mounted into the guest (`-v`).
+    pub volumes: Vec<Volume>,
+}
+
+/// A host directory the guest sees at `guest` (`-v HOST:GUEST[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+impl Volume {
+    /// Parses docker's `HOST:GUEST[:OPTIONS]` (options `ro`, `rw`, comma-separated). The
+    /// host directory must exist; a relative one is taken from the current directory.
+    pub fn parse(spec: &str) -> anyhow::Result<Volume> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (host, guest, opts) = match parts[..] {
+            [h, g] => (h, g, ""),
+            [h, g, o] => (h, g, o),
+            _ => bail!("-v {spec:?}: expected HOST-DIR:CONTAINER-DIR[:ro]"),
+        };
+        if host.is_empty() || guest.is_empty() {
+            bail!("-v {spec:?}: expected HOST-DIR:CONTAINER-DIR[:ro]");
+        }
+        if !guest.starts_with('/') {
+            bail!("-v {spec:?}: the container path {guest:?} must be absolute");
+        }
+        if guest.split('/').any(|c| c == "..") {
+            bail!("-v {spec:?}: the container path must not contain '..'");
+        }
+        let mut read_only = false;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" | "readonly" => read_only = true,
+                "rw" => read_only = false,
+                _ => bail!("-v {spec:?}: unknown option {o:?} (rvbox knows ro and rw)"),
+            }
+        }
+        let path = std::fs::canonicalize(host)
+            .with_context(|| format!("-v {spec:?}: host directory {host:?}"))?;
+        if !path.is_dir() {
+            bail!(
+                "-v {spec:?}: {host:?} is not a directory (volumes are directories: WASI \
+                 hands a module directories only)"
+            );
+        }
+        let guest = normalize_guest(guest);
+        if guest == "/" {
+            bail!("-v {spec:?}: a volume cannot be mounted on / (the image is the root)");
+        }
+        Ok(Volume {
+            host: path,
+            guest,
+            read_only,
+        })
+    }
+}
+
+/// `/a/b` for `/a//b/./`.
+fn normalize_guest(p: &str) -> String {
+    let mut s = String::new();
+    for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        s.push('/');
+        s.push_str(c);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+/// The module environment that tells the guest which volumes are read-only (the host
+/// refuses their writes too), if any.
+pub fn read_only_env(volumes: &[Volume]) -> Option<(String, String)> {
+    let ro: Vec<&str> = volumes
+        .iter()
+        .filter(|v| v.read_only)
+        .map(|v| v.guest.as_str())
+        .collect();
+    (!ro.is_empty()).then(|| ("RVBOX_READONLY".to_string(), ro.join(",")))
 }
 
 /// Exit status when the guest traps or rvbox fails after the guest started (as `docker run`
@@ -97,6 +178,9 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     argv.push(argv0(&opts.module));
     argv.extend(opts.args.iter().cloned());
     let mut builder = WasiCtxBuilder::new();
+    // Before the preopens: each takes the setting when it is added. The guest is one
+    // thread that waits in the host only when it has nothing else to do.
+    builder.allow_blocking_current_thread(true);
     if !opts.no_stdin {
         builder.inherit_stdin();
     }
@@ -108,10 +192,29 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
         Some(out) => builder.stderr(out),
         None => builder.inherit_stderr(),
     };
+    let mut seen = std::collections::HashSet::new();
+    for v in &opts.volumes {
+        if !seen.insert(v.guest.as_str()) {
+            bail!("two volumes at {} in the container", v.guest);
+        }
+        let perms = if v.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(&v.host, &v.guest, perms)
+            .map_err(wasmtime_err)
+            .with_context(|| format!("opening volume {}", v.host.display()))?;
+    }
+    let mut env = opts.env.clone();
+    if let Some(kv) = read_only_env(&opts.volumes) {
+        env.retain(|(k, _)| k != &kv.0);
+        env.push(kv);
+    }
     let wasi = builder
         .args(&argv)
-        .envs(&opts.env)
-        .allow_blocking_current_thread(true)
+        .envs(&env)
         .build_p1();
     let mut store = Store::new(&engine, wasi);
 
