@@ -161,7 +161,12 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
 /// (comma-separated container paths) makes some read-only: `rvbox run -v HOST:GUEST:ro`
 /// sets it (and also has the host refuse writes), other hosts can set it by hand.
 fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), String> {
-    let env = |k: &str| host_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let env = |k: &str| {
+        host_env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
     let mut read_only: Vec<Vec<u8>> = env("RVBOX_READONLY")
         .unwrap_or_default()
         .split(',')
@@ -173,7 +178,11 @@ fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), Strin
         .map(|(fd, name)| (fd, name, None))
         .collect();
     #[cfg(not(target_arch = "wasm32"))]
-    for spec in env("RVBOX_NATIVE_DIRS").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+    for spec in env("RVBOX_NATIVE_DIRS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
         // Natively (tests): HOST::GUEST, as `wasmtime run --dir`.
         let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
         let fd = crate::hostfs::open_dir(host)
@@ -189,8 +198,13 @@ fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), Strin
             ));
         }
         let guest = normalize(&name);
-        let ro = read_only.iter().position(|r| *r == guest).map(|i| read_only.remove(i)).is_some();
-        p.vfs.mount_volume(&guest, fd, owned, ro, (p.creds.uid, p.creds.gid))?;
+        let ro = read_only
+            .iter()
+            .position(|r| *r == guest)
+            .map(|i| read_only.remove(i))
+            .is_some();
+        p.vfs
+            .mount_volume(&guest, fd, owned, ro, (p.creds.uid, p.creds.gid))?;
     }
     if let Some(r) = read_only.first() {
         return Err(format!(
@@ -204,7 +218,10 @@ fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), Strin
 /// `/a/b` for `/a//b/./` (no `..` handling: mount paths with `..` are refused).
 fn normalize(path: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    for c in path.split(|&c| c == b'/').filter(|c| !c.is_empty() && *c != b".") {
+    for c in path
+        .split(|&c| c == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+    {
         out.push(b'/');
         out.extend_from_slice(c);
     }

@@ -29,7 +29,11 @@ impl Drop for HostFd {
     fn drop(&mut self) {
         // SAFETY: we own the descriptor; nothing else closes it.
         let r = unsafe { libc::close(self.0) };
-        trace("close", format!("fd {}", self.0).as_bytes(), &Ok::<i32, Errno>(r));
+        trace(
+            "close",
+            format!("fd {}", self.0).as_bytes(),
+            &Ok::<i32, Errno>(r),
+        );
     }
 }
 
@@ -105,7 +109,10 @@ fn trace(what: &str, rel: &[u8], r: &Result<impl std::fmt::Debug, Errno>) {
     if *ON.get_or_init(|| {
         std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|t| t == "volumes" || t == "all"))
     }) {
-        let line = format!("rvbox: volumes: {what}({:?}) = {r:?}\n", String::from_utf8_lossy(rel));
+        let line = format!(
+            "rvbox: volumes: {what}({:?}) = {r:?}\n",
+            String::from_utf8_lossy(rel)
+        );
         let _ = crate::host::write(2, line.as_bytes());
     }
 }
@@ -208,7 +215,11 @@ pub fn open_at(dir: i32, rel: &[u8], how: OpenHow) -> Result<HostFd, Errno> {
     // SAFETY: `p` is NUL-terminated and lives for the call; the mode is passed as the
     // variadic argument `openat` reads with O_CREAT.
     let fd = unsafe { libc::openat(dir, p.as_ptr(), flags, 0o666 as libc::c_uint) };
-    let r = if fd < 0 { Err(last_error()) } else { Ok(HostFd(fd)) };
+    let r = if fd < 0 {
+        Err(last_error())
+    } else {
+        Ok(HostFd(fd))
+    };
     trace("open", rel, &r);
     r
 }
@@ -216,11 +227,15 @@ pub fn open_at(dir: i32, rel: &[u8], how: OpenHow) -> Result<HostFd, Errno> {
 /// Opens a host directory by path (native builds: the directories of `RVBOX_NATIVE_DIRS`).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn open_dir(path: &str) -> Result<HostFd, Errno> {
-    open_at(libc::AT_FDCWD, path.as_bytes(), OpenHow {
-        read: true,
-        directory: true,
-        ..Default::default()
-    })
+    open_at(
+        libc::AT_FDCWD,
+        path.as_bytes(),
+        OpenHow {
+            read: true,
+            directory: true,
+            ..Default::default()
+        },
+    )
 }
 
 /// Reads at `off` (as many bytes as the host gives in one call).
@@ -228,7 +243,11 @@ pub fn pread(fd: &HostFd, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
     let off = i64::try_from(off).map_err(|_| EINVAL)?;
     // SAFETY: `buf` is writable for `buf.len()` bytes during the call.
     let n = unsafe { libc::pread(fd.0, buf.as_mut_ptr().cast(), buf.len(), off) };
-    let r = if n < 0 { Err(last_error()) } else { Ok(n as usize) };
+    let r = if n < 0 {
+        Err(last_error())
+    } else {
+        Ok(n as usize)
+    };
     trace("pread", format!("fd {} at {off}", fd.0).as_bytes(), &r);
     r
 }
@@ -352,11 +371,15 @@ pub struct HostDirent {
 
 /// The entries of directory `rel` (without `.` and `..`).
 pub fn read_dir(dir: i32, rel: &[u8]) -> Result<Vec<HostDirent>, Errno> {
-    let fd = open_at(dir, rel, OpenHow {
-        read: true,
-        directory: true,
-        ..Default::default()
-    })?;
+    let fd = open_at(
+        dir,
+        rel,
+        OpenHow {
+            read: true,
+            directory: true,
+            ..Default::default()
+        },
+    )?;
     // SAFETY: `fd` is an open directory; fdopendir takes it over (closedir closes it).
     let d = unsafe { libc::fdopendir(fd.0) };
     if d.is_null() {

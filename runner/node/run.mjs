@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
 //   node runner/node/run.mjs [-e KEY=VALUE]... [-v HOST:GUEST[:ro]]... MODULE.wasm [ARGS...]
@@ -17,8 +17,11 @@ import { basename } from 'node:path';
 // Node 20's V8 has crashed running this emulator when its GC uses helper threads: a run of
 // many small WASI calls (sqlite3 reading a script of INSERTs) died in GC ("Check failed:
 // marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle machine, often
-// on a loaded one. Run it as `node --single-threaded-gc run.mjs` (the #! line, bench/ and
-// the tests do). (Setting V8 flags from here, after start-up, is itself unsafe.)
+// on a loaded one. And it has crashed (SIGSEGV in HandlerTable::LookupRange) unwinding
+// proc_exit after a run of some seconds: by then V8 has flushed the bytecode of the JS
+// frames under the guest's long call (wasi.start), which the unwinding walks. Run it as
+// `node --single-threaded-gc --no-flush-bytecode run.mjs` (the #! line, bench/ and the
+// tests do). (Setting V8 flags from here, after start-up, is itself unsafe.)
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
 // Installed before node:wasi is loaded (hence the dynamic import below).

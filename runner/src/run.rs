@@ -212,10 +212,7 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
         env.retain(|(k, _)| k != &kv.0);
         env.push(kv);
     }
-    let wasi = builder
-        .args(&argv)
-        .envs(&env)
-        .build_p1();
+    let wasi = builder.args(&argv).envs(&env).build_p1();
     let mut store = Store::new(&engine, wasi);
 
     let t1 = Instant::now();

@@ -11,3 +11,4 @@ mod memory;
 mod processes;
 mod programs;
 mod tty;
+mod volumes;

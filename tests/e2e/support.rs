@@ -128,7 +128,7 @@ pub fn rvbox_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("node");
     // As run.mjs's #! line: Node 20's V8 is unstable here with GC helper threads.
-    cmd.arg("--single-threaded-gc")
+    cmd.args(["--single-threaded-gc", "--no-flush-bytecode"])
         .arg(repo().join("runner/node/run.mjs"))
         .arg(module)
         .args(args);
@@ -200,4 +200,45 @@ pub fn rvbox_run_limited(module: &Path, args: &[&str], stdin: &[u8], secs: u32) 
         .env("RVBOX_CACHE_DIR", scratch().join("cache"))
         .env_remove("RVBOX_LOG");
     run_cmd(cmd, stdin)
+}
+
+/// A WASI host the tests run modules under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// `rvbox run` (wasmtime).
+    Rvbox,
+    /// `runner/node/run.mjs` (Node's `node:wasi`).
+    Node,
+}
+
+pub const HOSTS: [Host; 2] = [Host::Rvbox, Host::Node];
+
+/// `MODULE ARGS...` under `host`, with `opts` (`-v ...`, `-e ...`, options both runners
+/// take) before the module.
+pub fn host_run(host: Host, opts: &[&str], module: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = match host {
+        Host::Rvbox => {
+            let mut c = Command::new(rvbox_bin());
+            c.arg("run")
+                .env("RVBOX_CACHE_DIR", scratch().join("cache"))
+                .env_remove("RVBOX_LOG");
+            c
+        }
+        Host::Node => {
+            let mut c = Command::new("node");
+            c.args(["--single-threaded-gc", "--no-flush-bytecode"])
+                .arg(repo().join("runner/node/run.mjs"));
+            c
+        }
+    };
+    cmd.args(opts).arg(module).arg("--").args(args);
+    run_cmd(cmd, stdin)
+}
+
+/// An empty directory of the test's own under the scratch space.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let d = scratch().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

@@ -1344,7 +1344,10 @@ fn rename(
     if odir.is_host() {
         // One rename on the host: it replaces the target (or refuses) as rename(2) does.
         if flags & (RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
-            p.log_once("renameat2: RENAME_EXCHANGE and RENAME_WHITEOUT are not supported in volumes".into());
+            p.log_once(
+                "renameat2: RENAME_EXCHANGE and RENAME_WHITEOUT are not supported in volumes"
+                    .into(),
+            );
             return Err(EINVAL);
         }
         if node.is_dir() && p.vfs.is_ancestor(&node, &ndir) {

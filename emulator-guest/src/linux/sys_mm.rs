@@ -90,7 +90,9 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
         let bytes = if let Some(host) = &file.host {
             // A volume's file: a copy of the mapped range (what the file holds now).
             if shared && pr & prot::WRITE != 0 {
-                p.log_once("mmap: writable shared mappings of volume files are not supported".into());
+                p.log_once(
+                    "mmap: writable shared mappings of volume files are not supported".into(),
+                );
                 return Err(ENODEV);
             }
             let size = crate::hostfs::fstat(host)?.size;
@@ -108,32 +110,32 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             Some(FileBytes::Copy(v))
         } else {
             match &mut *node.content.borrow_mut() {
-            // The image's bytes never change while the file is not written, so a read-only
-            // shared mapping of them may borrow them as a private one does.
-            Content::File(d) if shared && (pr & prot::WRITE != 0 || !d.is_lower()) => {
-                shared_file = Some(SharedFile(node.clone()));
-                None
-            }
-            Content::File(d) => Some(match d.snapshot() {
-                FileBytes::Image(b) => {
-                    let start = (off.min(b.len() as u64)) as usize;
-                    let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
-                    FileBytes::Image(&b[start..end])
+                // The image's bytes never change while the file is not written, so a read-only
+                // shared mapping of them may borrow them as a private one does.
+                Content::File(d) if shared && (pr & prot::WRITE != 0 || !d.is_lower()) => {
+                    shared_file = Some(SharedFile(node.clone()));
+                    None
                 }
-                FileBytes::Copy(mut v) => {
-                    let start = (off.min(v.len() as u64)) as usize;
-                    let end = (off.saturating_add(len).min(v.len() as u64)) as usize;
-                    v.truncate(end);
-                    v.drain(..start);
-                    FileBytes::Copy(v)
+                Content::File(d) => Some(match d.snapshot() {
+                    FileBytes::Image(b) => {
+                        let start = (off.min(b.len() as u64)) as usize;
+                        let end = (off.saturating_add(len).min(b.len() as u64)) as usize;
+                        FileBytes::Image(&b[start..end])
+                    }
+                    FileBytes::Copy(mut v) => {
+                        let start = (off.min(v.len() as u64)) as usize;
+                        let end = (off.saturating_add(len).min(v.len() as u64)) as usize;
+                        v.truncate(end);
+                        v.drain(..start);
+                        FileBytes::Copy(v)
+                    }
+                }),
+                // Mapping /dev/zero is anonymous memory (shared or not).
+                Content::Device(crate::vfs::Device::Zero) => {
+                    anon = true;
+                    None
                 }
-            }),
-            // Mapping /dev/zero is anonymous memory (shared or not).
-            Content::Device(crate::vfs::Device::Zero) => {
-                anon = true;
-                None
-            }
-            _ => return Err(ENODEV),
+                _ => return Err(ENODEV),
             }
         };
         (VmaKind::File(name), bytes)

@@ -140,10 +140,14 @@ impl Volume {
             Kind::Other => 0o644,
             Kind::File => {
                 let mut head = [0u8; 4];
-                let looks_runnable = hostfs::open_at(self.dir, rel, OpenHow {
-                    read: true,
-                    ..Default::default()
-                })
+                let looks_runnable = hostfs::open_at(
+                    self.dir,
+                    rel,
+                    OpenHow {
+                        read: true,
+                        ..Default::default()
+                    },
+                )
                 .and_then(|fd| hostfs::pread(&fd, &mut head, 0))
                 .is_ok_and(|n| head[..n].starts_with(b"#!") || head[..n] == *b"\x7fELF");
                 if looks_runnable {
@@ -273,7 +277,9 @@ impl Vfs {
     ) -> Result<(), String> {
         let shown = String::from_utf8_lossy(guest).into_owned();
         if !guest.starts_with(b"/") {
-            return Err(format!("volume {shown:?}: the path in the container must be absolute"));
+            return Err(format!(
+                "volume {shown:?}: the path in the container must be absolute"
+            ));
         }
         let comps: Vec<&[u8]> = guest
             .split(|&c| c == b'/')
@@ -295,34 +301,52 @@ impl Vfs {
             format!("volume {shown:?}: the host directory cannot be read (errno {e})")
         })?;
         if st.kind != Kind::Dir {
-            return Err(format!("volume {shown:?}: the host side is not a directory"));
+            return Err(format!(
+                "volume {shown:?}: the host side is not a directory"
+            ));
         }
         // The directories above it, in the tree (not in another volume).
         let mut cur = self.root();
         for c in dirs {
             if cur.is_host() {
-                return Err(format!("volume {shown:?}: inside another volume (not supported)"));
+                return Err(format!(
+                    "volume {shown:?}: inside another volume (not supported)"
+                ));
             }
             cur = match self.lookup(&NoProcess, &cur, c) {
                 Ok(n) if n.is_dir() => n,
                 Ok(n) if n.file_type() == S_IFLNK => {
-                    return Err(format!("volume {shown:?}: /{} is a symlink in the image", String::from_utf8_lossy(c)))
+                    return Err(format!(
+                        "volume {shown:?}: /{} is a symlink in the image",
+                        String::from_utf8_lossy(c)
+                    ))
                 }
-                Ok(_) => return Err(format!("volume {shown:?}: a file of the image is in the way")),
+                Ok(_) => {
+                    return Err(format!(
+                        "volume {shown:?}: a file of the image is in the way"
+                    ))
+                }
                 Err(_) => {
                     let d = self.new_dir(&cur, 0o755);
-                    self.link(&cur, c, &d)
-                        .map_err(|e| format!("volume {shown:?}: cannot make its directory (errno {e})"))?
+                    self.link(&cur, c, &d).map_err(|e| {
+                        format!("volume {shown:?}: cannot make its directory (errno {e})")
+                    })?
                 }
             };
         }
         if cur.is_host() || cur.is_synthetic() {
-            return Err(format!("volume {shown:?}: inside another volume (not supported)"));
+            return Err(format!(
+                "volume {shown:?}: inside another volume (not supported)"
+            ));
         }
         let index = VOLUME_MOUNTS.with(|v| v.borrow().len()) as u32;
         let dev = VOLUME_DEV + index;
         let parent_mount = mount_of(cur.dev.get()).id;
-        let opts = if read_only { "ro,relatime" } else { "rw,relatime" };
+        let opts = if read_only {
+            "ro,relatime"
+        } else {
+            "rw,relatime"
+        };
         let target: &'static str = Box::leak(normalized(&comps).into_boxed_str());
         let mount: &'static Mount = Box::leak(Box::new(Mount {
             id: 410 + index,
@@ -347,7 +371,8 @@ impl Vfs {
             parent: Rc::downgrade(&cur),
         });
         let root = vol.node_for(&st, None);
-        self.load(&cur).map_err(|e| format!("volume {shown:?}: errno {e}"))?;
+        self.load(&cur)
+            .map_err(|e| format!("volume {shown:?}: errno {e}"))?;
         if let Content::Dir(d) = &mut *cur.content.borrow_mut() {
             if d.entries.insert(name.to_vec(), root).is_none() {
                 cur.meta.borrow_mut().nlink += 1;
@@ -414,11 +439,15 @@ impl Vfs {
             match &mut *node.content.borrow_mut() {
                 Content::Dir(_) => hostfs::mkdir_at(vol.dir, &rel)?,
                 Content::File(d) => {
-                    let fd = hostfs::open_at(vol.dir, &rel, OpenHow {
-                        write: true,
-                        create_excl: true,
-                        ..Default::default()
-                    })?;
+                    let fd = hostfs::open_at(
+                        vol.dir,
+                        &rel,
+                        OpenHow {
+                            write: true,
+                            create_excl: true,
+                            ..Default::default()
+                        },
+                    )?;
                     let bytes = d.bytes();
                     if !bytes.is_empty() {
                         hostfs::pwrite_all(&fd, bytes, 0)?;
@@ -502,17 +531,27 @@ impl Vfs {
 
     /// Opens a volume file on the host for reading and/or writing (`truncate`: to zero
     /// length first).
-    pub fn host_open(&self, node: &Node, read: bool, write: bool, truncate: bool) -> Result<HostFd, Errno> {
+    pub fn host_open(
+        &self,
+        node: &Node,
+        read: bool,
+        write: bool,
+        truncate: bool,
+    ) -> Result<HostFd, Errno> {
         let (vol, rel) = host_path(node).ok_or(EIO)?;
         if write || truncate {
             vol.check_writable()?;
         }
-        let fd = hostfs::open_at(vol.dir, &rel, OpenHow {
-            read,
-            write,
-            truncate,
-            ..Default::default()
-        })?;
+        let fd = hostfs::open_at(
+            vol.dir,
+            &rel,
+            OpenHow {
+                read,
+                write,
+                truncate,
+                ..Default::default()
+            },
+        )?;
         if truncate {
             refresh(node, Some(&fd));
         }
