@@ -154,7 +154,7 @@ fn from_stat(st: &libc::stat) -> HostStat {
     HostStat {
         kind,
         ino: st.st_ino,
-        nlink: st.st_nlink as u64,
+        nlink: st.st_nlink,
         size: st.st_size.max(0) as u64,
         atime,
         mtime,
@@ -414,7 +414,7 @@ pub fn read_dir(dir: i32, rel: &[u8]) -> Result<Vec<HostDirent>, Errno> {
         };
         out.push(HostDirent {
             name,
-            ino: ino as u64,
+            ino,
             kind,
         });
     }

@@ -247,7 +247,7 @@ fn the_guest_sees_only_what_it_was_handed() {
     std::fs::create_dir(outer.join("inner")).unwrap();
     std::fs::write(outer.join("secret"), "host secret\n").unwrap();
     std::os::unix::fs::symlink("../secret", outer.join("inner/up")).unwrap();
-    std::os::unix::fs::symlink(&outer.join("secret"), outer.join("inner/abs")).unwrap();
+    std::os::unix::fs::symlink(outer.join("secret"), outer.join("inner/abs")).unwrap();
     let spec = format!("{}:/data", outer.join("inner").display());
     for host in HOSTS {
         let r = host_run(

@@ -629,3 +629,141 @@ fn normalized(comps: &[&[u8]]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::tests::vfs;
+
+    /// A fresh host directory for one test.
+    fn host_dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rvbox-volume-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("f.txt"), "hello").unwrap();
+        std::fs::write(d.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("f.txt", d.join("link")).unwrap();
+        d
+    }
+
+    fn mount(v: &Vfs, host: &std::path::Path, at: &[u8], ro: bool) {
+        let fd = hostfs::open_dir(host.to_str().unwrap()).unwrap();
+        v.mount_volume(at, fd.raw(), Some(fd), ro, (1000, 100))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_volume_is_the_host_directory() {
+        let host = host_dir("rw");
+        let v = vfs();
+        let root = v.root();
+        mount(&v, &host, b"/mnt/data", false);
+        let get = |p: &[u8]| v.resolve(&NoProcess, &root, p, Follow::Yes);
+        // Lookups, the mode guess, owners, symlinks, paths.
+        let f = get(b"/mnt/data/link").unwrap();
+        assert_eq!(f.meta.borrow().mode, S_IFREG | 0o644);
+        assert_eq!((f.meta.borrow().uid, f.meta.borrow().gid), (1000, 100));
+        assert_eq!(f.size(), 5);
+        assert_eq!(
+            get(b"/mnt/data/run.sh").unwrap().meta.borrow().mode,
+            S_IFREG | 0o755
+        );
+        assert_eq!(v.path_of_node(&f), b"/mnt/data/f.txt");
+        assert!(
+            Rc::ptr_eq(&f, &get(b"/mnt/data/sub/../f.txt").unwrap()),
+            "one node per file"
+        );
+        assert_eq!(v.path_of(&get(b"/mnt/data/sub/..").unwrap()), b"/mnt/data");
+        assert_eq!(v.path_of(&get(b"/mnt/data/..").unwrap()), b"/mnt");
+        assert_eq!(host_read(&v, &f), b"hello");
+        let names: Vec<_> = v.host_dirents(&get(b"/mnt/data").unwrap()).unwrap();
+        let names: Vec<_> = names.iter().map(|e| e.0.as_slice()).collect();
+        assert_eq!(names, [&b"f.txt"[..], b"link", b"run.sh", b"sub"]);
+        // New entries are made on the host.
+        let sub = get(b"/mnt/data/sub").unwrap();
+        let d = v.new_dir(&sub, 0o700);
+        let d = v.link(&sub, b"new", &d).unwrap();
+        assert!(host.join("sub/new").is_dir());
+        assert_eq!(d.meta.borrow().mode, S_IFDIR | 0o700, "the mode asked for");
+        let file = v.new_node(
+            S_IFREG | 0o600,
+            Content::File(FileData::upper(b"data".to_vec())),
+        );
+        v.link(&d, b"g", &file).unwrap();
+        assert_eq!(std::fs::read(host.join("sub/new/g")).unwrap(), b"data");
+        let l = v.new_node(S_IFLNK | 0o777, Content::Symlink(b"../../f.txt".to_vec()));
+        v.link(&d, b"l", &l).unwrap();
+        assert_eq!(
+            host_read(&v, &get(b"/mnt/data/sub/new/l").unwrap()),
+            b"hello"
+        );
+        // Rename keeps the node, and paths below a renamed directory follow it.
+        let g = get(b"/mnt/data/sub/new/g").unwrap();
+        v.host_rename(&sub, b"new", &get(b"/mnt/data").unwrap(), b"moved", false)
+            .unwrap();
+        assert!(host.join("moved/g").is_file() && !host.join("sub/new").exists());
+        assert_eq!(v.path_of_node(&g), b"/mnt/data/moved/g");
+        assert_eq!(host_read(&v, &g), b"data");
+        // Hard links and removal.
+        let moved = get(b"/mnt/data/moved").unwrap();
+        v.link(&moved, b"h", &g).unwrap();
+        assert_eq!(get(b"/mnt/data/moved/g").unwrap().meta.borrow().nlink, 2);
+        assert!(!v.is_empty_dir(&moved).unwrap());
+        for n in [&b"g"[..], b"h", b"l"] {
+            v.unlink_entry(&moved, n).unwrap();
+        }
+        assert!(v.is_empty_dir(&moved).unwrap());
+        v.unlink_entry(&get(b"/mnt/data").unwrap(), b"moved")
+            .unwrap();
+        assert!(!host.join("moved").exists());
+        // Special files cannot be made; nodes of other mounts cannot be linked in.
+        let fifo = v.new_node(S_IFIFO | 0o644, Content::Special);
+        assert_eq!(v.link(&sub, b"fifo", &fifo).err(), Some(EPERM));
+        let etc_f = get(b"/etc/f").unwrap();
+        assert_eq!(v.link(&sub, b"x", &etc_f).err(), Some(EXDEV));
+        assert_eq!(v.link(&get(b"/tmp").unwrap(), b"x", &f).err(), Some(EXDEV));
+        // What the host changes, the guest sees.
+        std::fs::write(host.join("f.txt"), "changed on the host").unwrap();
+        crate::vfs::host_refresh(&f, None);
+        assert_eq!(f.size(), 19);
+        std::fs::remove_dir_all(&host).unwrap();
+    }
+
+    fn host_read(v: &Vfs, n: &Node) -> Vec<u8> {
+        v.host_read_all(n).unwrap()
+    }
+
+    #[test]
+    fn read_only_volumes_and_bad_mounts() {
+        let host = host_dir("ro");
+        let v = vfs();
+        let root = v.root();
+        mount(&v, &host, b"/ro", true);
+        let dir = v.resolve(&NoProcess, &root, b"/ro", Follow::Yes).unwrap();
+        let f = v
+            .resolve(&NoProcess, &root, b"/ro/f.txt", Follow::Yes)
+            .unwrap();
+        let n = v.new_dir(&dir, 0o755);
+        assert_eq!(v.link(&dir, b"d", &n).err(), Some(EROFS));
+        assert_eq!(v.unlink_entry(&dir, b"f.txt").err(), Some(EROFS));
+        assert_eq!(v.host_open(&f, true, true, false).err(), Some(EROFS));
+        assert_eq!(v.host_truncate(&f, 0, None).err(), Some(EROFS));
+        assert_eq!(host_read(&v, &f), b"hello");
+        assert!(mount_of(f.dev.get()).read_only());
+        assert_eq!(mount_of(f.dev.get()).target, "/ro");
+        let fd = || hostfs::open_dir(host.to_str().unwrap()).unwrap();
+        let refuse = |at: &[u8], why: &str| {
+            let fd = fd();
+            let e = v
+                .mount_volume(at, fd.raw(), Some(fd), false, (0, 0))
+                .unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refuse(b"/", "cannot be mounted on /");
+        refuse(b"data", "must be absolute");
+        refuse(b"/proc/x", "/proc belongs to the container runtime");
+        refuse(b"/ro/inner", "inside another volume");
+        refuse(b"/a/../b", "must not contain '..'");
+        std::fs::remove_dir_all(&host).unwrap();
+    }
+}
