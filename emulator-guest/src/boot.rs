@@ -173,6 +173,8 @@ fn mount_volumes(p: &Process, host_env: &[(String, String)]) -> Result<(), Strin
         .filter(|s| !s.is_empty())
         .map(|s| normalize(s.as_bytes()))
         .collect();
+    // Natively, RVBOX_NATIVE_DIRS adds to the (empty) preopens.
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
     let mut dirs: Vec<(i32, Vec<u8>, Option<crate::hostfs::HostFd>)> = crate::hostfs::preopens()
         .into_iter()
         .map(|(fd, name)| (fd, name, None))

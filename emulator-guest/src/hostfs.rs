@@ -412,11 +412,7 @@ pub fn read_dir(dir: i32, rel: &[u8]) -> Result<Vec<HostDirent>, Errno> {
             libc::DT_LNK => Kind::Symlink,
             _ => Kind::Other,
         };
-        out.push(HostDirent {
-            name,
-            ino,
-            kind,
-        });
+        out.push(HostDirent { name, ino, kind });
     }
     // SAFETY: `d` is open and not used again.
     unsafe { libc::closedir(d) };
