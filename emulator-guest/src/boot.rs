@@ -135,6 +135,8 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     let started = crate::host::now_monotonic_ns();
     let kernel = p.kernel.clone();
     let status = crate::linux::kernel::run(p).shell_status();
+    // What shared mappings of volume files hold goes to the host before the module ends.
+    crate::vfs::host_pages::sync_all();
     let (instret, peak) = {
         let k = kernel.borrow();
         (k.instret, k.peak_resident)

@@ -27,6 +27,10 @@ use crate::mem::{SharedPage, PAGE_SIZE};
 
 mod volume;
 pub use volume::{host_path, refresh as host_refresh, volume_mounts, HostNode, Volume, VOLUME_DEV};
+/// Shared mappings of volume files.
+pub mod host_pages {
+    pub use super::volume::{pages_truncated, pages_written, shared_page, sync_all, sync_pages};
+}
 
 pub type Node = Rc<Inode>;
 

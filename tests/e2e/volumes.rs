@@ -270,3 +270,59 @@ fn the_guest_sees_only_what_it_was_handed() {
         );
     }
 }
+
+/// Shared mappings of a volume file: what a mapping writes, a read sees (and the host, by
+/// munmap or the end of the run), what a write writes, the mapping sees; a child shares
+/// the pages. sqlite's WAL mode (a shared mapping of its -shm file) works in a volume.
+#[test]
+fn shared_mappings_of_volume_files() {
+    let m = module("debian");
+    let script = r#"
+import mmap, os
+f = open("/v/m.bin", "r+b")
+m = mmap.mmap(f.fileno(), 0)
+m[0:3] = b"XYZ"
+print(open("/v/m.bin", "rb").read())
+os.pwrite(f.fileno(), b"QQ", 5)
+print(m[:10])
+pid = os.fork()
+if pid == 0:
+    m[9:10] = b"!"
+    os._exit(0)
+os.waitpid(pid, 0)
+print(m[:10])
+m[1:2] = b"y"
+"#;
+    let sql = "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES(1),(2),(3); \
+               SELECT sum(x) FROM t;";
+    for host in HOSTS {
+        let dir = fresh_dir(&format!("vol-mmap-{host:?}"));
+        std::fs::write(dir.join("m.bin"), "abcdefghij").unwrap();
+        std::fs::write(dir.join("t.py"), script).unwrap();
+        let spec = format!("{}:/v", dir.display());
+        let r = host_run(host, &["-v", &spec], &m, &["python3", "/v/t.py"], b"");
+        assert_eq!(
+            (r.status, r.stdout_str().as_str()),
+            (0, "b'XYZdefghij'\nb'XYZdeQQhij'\nb'XYZdeQQhi!'\n"),
+            "{host:?}: {}",
+            r.stderr_str()
+        );
+        // The last write through the mapping reached the host when the run ended.
+        assert_eq!(std::fs::read(dir.join("m.bin")).unwrap(), b"XyZdeQQhi!");
+        let r = host_run(host, &["-v", &spec], &m, &["sqlite3", "/v/w.db", sql], b"");
+        assert_eq!(
+            (r.status, r.stdout_str().as_str()),
+            (0, "wal\n6\n"),
+            "{host:?}: {}",
+            r.stderr_str()
+        );
+        let r = host_run(
+            host,
+            &["-v", &spec],
+            &m,
+            &["sqlite3", "/v/w.db", "SELECT count(*) FROM t;"],
+            b"",
+        );
+        assert_eq!(r.stdout_str(), "3\n", "{host:?}: {}", r.stderr_str());
+    }
+}

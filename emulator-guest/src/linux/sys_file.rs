@@ -224,6 +224,8 @@ impl Process {
             FileKind::Node(n) => {
                 let at = pos.unwrap_or(file.pos.get());
                 if let Some(host) = &file.host {
+                    // What shared mappings wrote is the file's first.
+                    crate::vfs::host_pages::sync_pages(n)?;
                     let k = crate::hostfs::pread(host, buf, at)?;
                     if pos.is_none() {
                         file.pos.set(at + k as u64);
@@ -336,7 +338,9 @@ impl Process {
                     if end > MAX_FILE {
                         return Err(EFBIG);
                     }
+                    crate::vfs::host_pages::sync_pages(n)?;
                     crate::hostfs::pwrite_all(host, data, at)?;
+                    crate::vfs::host_pages::pages_written(n, at, data);
                     if pos.is_none() {
                         file.pos.set(end);
                     }
@@ -451,7 +455,13 @@ impl Process {
             S_IFREG => {
                 let (read, write) = (acc != O_WRONLY, acc != O_RDONLY);
                 let trunc = flags & O_TRUNC != 0 && write;
+                if trunc {
+                    crate::vfs::host_pages::sync_pages(&node)?;
+                }
                 let host = self.vfs.host_open(&node, read, write, trunc)?;
+                if trunc {
+                    crate::vfs::host_pages::pages_truncated(&node, 0);
+                }
                 Ok(OpenFile::new_host(node, keep, host))
             }
             // FIFOs, sockets and devices of the host cannot be opened through WASI.
@@ -1566,7 +1576,10 @@ fn truncate_node(p: &Process, n: &Node, len: u64, file: Option<&OpenFile>) -> Sy
             return Err(EISDIR);
         }
         let host = file.and_then(|f| f.host.as_ref());
-        return p.vfs.host_truncate(n, len, host).map(|()| 0);
+        crate::vfs::host_pages::sync_pages(n)?;
+        p.vfs.host_truncate(n, len, host)?;
+        crate::vfs::host_pages::pages_truncated(n, len);
+        return Ok(0);
     }
     match &mut *n.content.borrow_mut() {
         Content::File(d) => d.update(|v| v.resize(len as usize, 0)),
@@ -1634,6 +1647,9 @@ pub fn fallocate(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn fsync(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let f = p.fds.get(a[0] as i32)?;
     if let Some(host) = &f.host {
+        if let Some(n) = f.node() {
+            crate::vfs::host_pages::sync_pages(n)?;
+        }
         crate::hostfs::fsync(host)?;
     }
     Ok(0)

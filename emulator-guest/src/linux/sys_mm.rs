@@ -87,14 +87,12 @@ pub fn mmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Err(EACCES);
         }
         let name = String::from_utf8_lossy(&p.vfs.path_of_node(&node)).into_owned();
-        let bytes = if let Some(host) = &file.host {
-            // A volume's file: a copy of the mapped range (what the file holds now).
-            if shared && pr & prot::WRITE != 0 {
-                p.log_once(
-                    "mmap: writable shared mappings of volume files are not supported".into(),
-                );
-                return Err(ENODEV);
-            }
+        let bytes = if shared && file.host.is_some() {
+            // A volume's file: the pages its node keeps for shared mappings.
+            shared_file = Some(SharedFile(node.clone()));
+            None
+        } else if let Some(host) = &file.host {
+            // A volume's file, privately: a copy of the mapped range (what it holds now).
             let size = crate::hostfs::fstat(host)?.size;
             let end = off.saturating_add(len).min(size);
             let mut v = vec![0u8; end.saturating_sub(off) as usize];
@@ -216,11 +214,7 @@ fn map_file_pages(p: &mut Process, start: u64, end: u64) {
     for (s, v) in vmas {
         let (lo, hi) = (s.max(start), v.end.min(end));
         let file = v.shared_file.as_ref().expect("filtered").0.clone();
-        let mut content = file.content.borrow_mut();
-        let Content::File(d) = &mut *content else {
-            continue;
-        };
-        let size = d.len();
+        let size = file_size(&file);
         let mut pages = Vec::new();
         let mut at = lo;
         while at < hi {
@@ -228,15 +222,43 @@ fn map_file_pages(p: &mut Process, start: u64, end: u64) {
             if off >= size {
                 break;
             }
-            pages.push(d.shared_page(off / PAGE_SIZE));
+            let Some(page) = file_page(&file, off / PAGE_SIZE) else {
+                break;
+            };
+            pages.push(page);
             at += PAGE_SIZE;
         }
-        drop(content);
         p.mem.map_shared_pages(lo, &pages, v.prot);
         if at < hi {
             p.mem.protect(at, hi - at, prot::NONE);
         }
     }
+}
+
+/// The size of a file shared mappings map (a volume's as the host has it now).
+fn file_size(file: &crate::vfs::Node) -> u64 {
+    crate::vfs::host_refresh(file, None);
+    file.size()
+}
+
+/// Page `i` of a file for a shared mapping (`None` if a volume's host file cannot give it).
+fn file_page(file: &crate::vfs::Node, i: u64) -> Option<crate::mem::SharedPage> {
+    if file.is_host() {
+        return crate::vfs::host_pages::shared_page(file, i).ok();
+    }
+    match &mut *file.content.borrow_mut() {
+        Content::File(d) => Some(d.shared_page(i)),
+        _ => None,
+    }
+}
+
+/// The volume files that shared mappings over `[start, end)` map.
+fn volume_files(p: &Process, start: u64, end: u64) -> Vec<crate::vfs::Node> {
+    p.mm.vmas()
+        .filter(|(s, v)| v.end > start && *s < end)
+        .filter_map(|(_, v)| v.shared_file.as_ref().map(|f| f.0.clone()))
+        .filter(|n| n.is_host())
+        .collect()
 }
 
 impl Process {
@@ -262,15 +284,12 @@ impl Process {
         let page = f.addr & !(PAGE_SIZE - 1);
         let off = v.offset + (page - s);
         let prot = v.prot;
-        let mut content = file.content.borrow_mut();
-        let Content::File(d) = &mut *content else {
-            return Some(false);
-        };
-        if off >= d.len() {
+        if off >= file_size(&file) {
             return Some(false);
         }
-        let pg = d.shared_page(off / PAGE_SIZE);
-        drop(content);
+        let Some(pg) = file_page(&file, off / PAGE_SIZE) else {
+            return Some(false);
+        };
         self.mem.map_shared_pages(page, &[pg], prot);
         Some(true)
     }
@@ -286,7 +305,12 @@ pub fn munmap(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if addr.checked_add(len).is_none_or(|e| e > USER_END) {
         return Err(EINVAL);
     }
+    let files = volume_files(p, addr, addr + len);
     p.mm.unmap(&mut p.mem, addr, len);
+    // A volume's host file gets what the mapping wrote now, not only when next read.
+    for n in files {
+        let _ = crate::vfs::host_pages::sync_pages(&n);
+    }
     Ok(0)
 }
 
@@ -460,7 +484,8 @@ pub fn madvise(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// msync(2): private and anonymous mappings have nothing to write back.
+/// msync(2): private and anonymous mappings have nothing to write back; shared mappings
+/// of volume files are written back to the host.
 pub fn msync(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !a[0].is_multiple_of(PAGE_SIZE) || a[2] & !7 != 0 {
         return Err(EINVAL);
@@ -468,6 +493,9 @@ pub fn msync(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let len = page_up(a[1]).ok_or(ENOMEM)?;
     if !p.mm.is_mapped(a[0], len) {
         return Err(ENOMEM);
+    }
+    for n in volume_files(p, a[0], a[0] + len) {
+        crate::vfs::host_pages::sync_pages(&n).map_err(|_| EIO)?;
     }
     Ok(0)
 }

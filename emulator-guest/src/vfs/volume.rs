@@ -14,6 +14,11 @@
 //! file 0755 if it starts like a program (`#!` or an ELF header) and 0644 otherwise.
 //! chmod and chown change what the guest sees for the rest of the run, not the host.
 //! FIFOs, sockets and devices cannot be made in a volume (EPERM).
+//!
+//! Shared mappings (`MAP_SHARED`) of a volume file map pages the node keeps (as
+//! `FileData` does for the tree's files). What the mappings write reaches the host when the
+//! file is next read or synced (`read`, `fsync`, `msync`, `munmap`) and when the run ends;
+//! a `write` is passed on to the mapped pages at once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,6 +26,7 @@ use std::rc::{Rc, Weak};
 
 use super::*;
 use crate::hostfs::{self, HostFd, HostStat, Kind, OpenHow};
+use crate::mem::SharedPage;
 
 /// Device numbers of volumes: `VOLUME_DEV + i` for the i-th.
 pub const VOLUME_DEV: u32 = 0x40;
@@ -57,6 +63,8 @@ pub struct HostNode {
     /// The directory and name it was last reached by; `None` for the volume's root.
     at: RefCell<Option<(Node, Vec<u8>)>>,
     size: Cell<u64>,
+    /// Pages shared mappings map, by page index.
+    pages: RefCell<BTreeMap<u64, SharedPage>>,
 }
 
 impl HostNode {
@@ -212,6 +220,7 @@ impl Volume {
                 vol: self.clone(),
                 at: RefCell::new(at),
                 size: Cell::new(st.size),
+                pages: RefCell::new(BTreeMap::new()),
             }),
         );
         let mut nodes = self.nodes.borrow_mut();
@@ -246,6 +255,8 @@ impl Volume {
 }
 
 thread_local! {
+    /// Volume files with pages that shared mappings map (written back when the run ends).
+    static MAPPED: RefCell<Vec<Weak<Inode>>> = const { RefCell::new(Vec::new()) };
     /// The mounts of volumes, for `mount_of` and `/proc/PID/mountinfo` (one guest per
     /// thread: the module's one, or a test's).
     static VOLUME_MOUNTS: RefCell<Vec<&'static Mount>> = const { RefCell::new(Vec::new()) };
@@ -618,6 +629,110 @@ pub fn refresh(node: &Node, fd: Option<&HostFd>) {
     let meta = vol.meta_of(&st, &rel);
     *node.meta.borrow_mut() = meta;
     host_node(node, |h| h.size.set(st.size));
+}
+
+/// The page with index `i` of volume file `node` for a shared mapping: the one other
+/// mappings map, or a new one holding the host file's bytes there.
+pub fn shared_page(node: &Node, i: u64) -> Result<SharedPage, Errno> {
+    let (vol, rel) = host_path(node).ok_or(EIO)?;
+    if let Some(p) = host_node(node, |h| h.pages.borrow().get(&i).cloned()).flatten() {
+        return Ok(p);
+    }
+    let fd = hostfs::open_at(
+        vol.dir,
+        &rel,
+        OpenHow {
+            read: true,
+            ..Default::default()
+        },
+    )?;
+    let mut buf = vec![0u8; PAGE_SIZE as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        let n = hostfs::pread(&fd, &mut buf[got..], i * PAGE_SIZE + got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let page = SharedPage::new(&buf[..got]);
+    let first = host_node(node, |h| {
+        let mut pages = h.pages.borrow_mut();
+        pages.insert(i, page.clone());
+        pages.len() == 1
+    });
+    if first == Some(true) {
+        MAPPED.with(|m| m.borrow_mut().push(Rc::downgrade(node)));
+    }
+    Ok(page)
+}
+
+/// Writes what shared mappings of volume file `node` hold back to the host file (up to its
+/// end: bytes a mapping wrote past it are not the file's, as on Linux), and forgets the
+/// pages nobody maps any more.
+pub fn sync_pages(node: &Node) -> Result<(), Errno> {
+    let Some(pages) = host_node(node, |h| h.pages.borrow().clone()) else {
+        return Ok(());
+    };
+    if pages.is_empty() {
+        return Ok(());
+    }
+    let (vol, rel) = host_path(node).ok_or(EIO)?;
+    let fd = hostfs::open_at(
+        vol.dir,
+        &rel,
+        OpenHow {
+            write: true,
+            ..Default::default()
+        },
+    )?;
+    let size = hostfs::fstat(&fd)?.size;
+    let mut buf = vec![0u8; PAGE_SIZE as usize];
+    for (&i, page) in &pages {
+        let at = i * PAGE_SIZE;
+        if at >= size {
+            continue;
+        }
+        let n = (size - at).min(PAGE_SIZE) as usize;
+        page.read(0, &mut buf[..n]);
+        hostfs::pwrite_all(&fd, &buf[..n], at)?;
+    }
+    host_node(node, |h| h.pages.borrow_mut().retain(|_, p| p.users() > 2));
+    Ok(())
+}
+
+/// After a write of `data` at `at` to volume file `node`: the mapped pages show it.
+pub fn pages_written(node: &Node, at: u64, data: &[u8]) {
+    host_node(node, |h| {
+        for (&i, page) in h.pages.borrow().iter() {
+            let (lo, hi) = (i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+            let (s, e) = (at.max(lo), (at + data.len() as u64).min(hi));
+            if s < e {
+                page.write(
+                    (s - lo) as usize,
+                    &data[(s - at) as usize..(e - at) as usize],
+                );
+            }
+        }
+    });
+}
+
+/// After volume file `node` was truncated to `len`: mapped pages past the end read zeros.
+pub fn pages_truncated(node: &Node, len: u64) {
+    host_node(node, |h| {
+        for (&i, page) in h.pages.borrow().iter() {
+            let lo = i * PAGE_SIZE;
+            page.zero_from(len.saturating_sub(lo).min(PAGE_SIZE) as usize);
+        }
+    });
+}
+
+/// Writes back what shared mappings of volume files hold (when the run ends).
+pub fn sync_all() {
+    let nodes = MAPPED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    for n in nodes.iter().filter_map(Weak::upgrade) {
+        let _ = sync_pages(&n);
+    }
 }
 
 /// `/a/b` from the components.
