@@ -1086,7 +1086,13 @@ impl Vfs {
         }
         self.load(dir)?;
         let node = match &mut *dir.content.borrow_mut() {
-            Content::Dir(d) => d.entries.remove(name).ok_or(ENOENT)?,
+            Content::Dir(d) => {
+                // A volume's mount point stays (Linux: EBUSY).
+                if d.entries.get(name).is_some_and(|n| n.is_host()) {
+                    return Err(EBUSY);
+                }
+                d.entries.remove(name).ok_or(ENOENT)?
+            }
             _ => return Err(ENOTDIR),
         };
         if node.is_dir() {

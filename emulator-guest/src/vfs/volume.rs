@@ -831,6 +831,10 @@ mod tests {
         v.unlink_entry(&get(b"/mnt/data").unwrap(), b"moved")
             .unwrap();
         assert!(!host.join("moved").exists());
+        // The mount point itself stays.
+        let mnt = get(b"/mnt").unwrap();
+        assert_eq!(v.unlink_entry(&mnt, b"data").err(), Some(EBUSY));
+        assert!(get(b"/mnt/data/f.txt").is_ok());
         // Special files cannot be made; nodes of other mounts cannot be linked in.
         let fifo = v.new_node(S_IFIFO | 0o644, Content::Special);
         assert_eq!(v.link(&sub, b"fifo", &fifo).err(), Some(EPERM));
