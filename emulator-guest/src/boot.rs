@@ -5,14 +5,19 @@
 //!   when there are none (a leading `--` is dropped, so hosts that pass it agree);
 //! - the environment is the image Env, overridden by the module's environment (minus
 //!   rvbox's own `RVBOX_*` variables), with `PATH` and `HOME` defaulted as Docker does;
-//! - the working directory is WorkingDir (created if missing), the user is User.
+//! - the working directory is WorkingDir (created if missing), the user is User;
+//! - the host's `RVBOX_*` knobs (`knobs.rs`) override the entrypoint, working directory
+//!   and user as `docker run --entrypoint`, `-w` and `-u` do, and set the memory limit
+//!   (`mem::budget`) and the time limit of the run.
 //!
 //! Exit statuses: the guest's own, 128+N if a signal N killed it, and Docker's 125
-//! (rvbox failed), 126 (command cannot be run), 127 (command not found).
+//! (rvbox failed, or a knob has a bad value), 126 (command cannot be run), 127 (command
+//! not found); 124 when the time limit ended the run (as coreutils' `timeout`).
 
 use std::rc::Rc;
 
 use crate::bundle::{Bundle, RunConfig};
+use crate::knobs::Knobs;
 use crate::linux::errno::*;
 use crate::linux::Process;
 use crate::vfs::{Follow, Vfs};
@@ -23,6 +28,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub const STATUS_RVBOX_FAILED: i32 = 125;
 pub const STATUS_CANNOT_RUN: i32 = 126;
 pub const STATUS_NOT_FOUND: i32 = 127;
+/// The time limit ended the run (coreutils' `timeout`).
+pub const STATUS_TIMED_OUT: i32 = 124;
 
 fn fail(status: i32, msg: &str) -> i32 {
     let _ = crate::host::write(2, format!("rvbox: {msg}\n").as_bytes());
@@ -31,6 +38,14 @@ fn fail(status: i32, msg: &str) -> i32 {
 
 /// Runs the container in `bundle` and returns the exit status.
 pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String, String)>) -> i32 {
+    let booted = crate::host::now_monotonic_ns();
+    let knobs = match Knobs::from_env(&host_env) {
+        Ok(k) => k,
+        Err(msg) => return fail(STATUS_RVBOX_FAILED, &msg),
+    };
+    if let Err(msg) = set_memory_limit(knobs.memory) {
+        return fail(STATUS_RVBOX_FAILED, &msg);
+    }
     let bundle = match Bundle::new(bundle) {
         Ok(b) => b,
         Err(e) => return fail(STATUS_RVBOX_FAILED, &format!("damaged module: {e}")),
@@ -50,18 +65,10 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     if args.first().is_some_and(|a| a == "--") {
         args.remove(0);
     }
-    let mut argv: Vec<Vec<u8>> = config.entrypoint.clone();
-    if args.is_empty() {
-        argv.extend(config.cmd.iter().cloned());
-    } else {
-        argv.extend(args.into_iter().map(String::into_bytes));
-    }
-    if argv.is_empty() {
-        return fail(
-            STATUS_RVBOX_FAILED,
-            "no command: the image has no Entrypoint or Cmd; name one (rvbox run MODULE -- CMD ARGS...)",
-        );
-    }
+    let argv = match command(&config, &knobs, args) {
+        Ok(argv) => argv,
+        Err(msg) => return fail(STATUS_RVBOX_FAILED, &msg),
+    };
 
     let mut env: Vec<Vec<u8>> = config.env.clone();
     for (k, v) in &host_env {
@@ -79,7 +86,11 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     let mut p = Process::new(vfs.clone());
     p.kernel.borrow_mut().terminal = owned_terminal;
     p.host_env = host_env;
-    if let Err(msg) = set_user(&mut p, &config.user) {
+    let user = match &knobs.user {
+        Some(u) => set_user(&mut p, u, "--user (RVBOX_USER)"),
+        None => set_user(&mut p, &config.user, "the image's User"),
+    };
+    if let Err(msg) = user {
         return fail(STATUS_RVBOX_FAILED, &msg);
     }
     // The terminal belongs to the user it was given to.
@@ -95,10 +106,10 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         h.extend(home);
         env.push(h);
     }
-    let wd = if config.working_dir.is_empty() {
-        b"/".to_vec()
-    } else {
-        config.working_dir.clone()
+    let wd = match knobs.workdir {
+        Some(w) => w,
+        None if config.working_dir.is_empty() => b"/".to_vec(),
+        None => config.working_dir.clone(),
     };
     match mkdir_p(&p, &wd) {
         Ok(n) => p.cwd = n,
@@ -134,9 +145,19 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     }
     let started = crate::host::now_monotonic_ns();
     let kernel = p.kernel.clone();
-    let status = crate::linux::kernel::run(p).shell_status();
+    kernel.borrow_mut().run_deadline = knobs.timeout.as_ref().map(|(ns, _)| booted + ns);
+    let mut status = crate::linux::kernel::run(p).shell_status();
     // What shared mappings of volume files hold goes to the host before the module ends.
     crate::vfs::host_pages::sync_all();
+    if kernel.borrow().timed_out {
+        let given = knobs.timeout.as_ref().map_or("", |(_, t)| t.as_str());
+        let text = crate::knobs::timeout_text(given);
+        let _ = crate::host::write(
+            2,
+            format!("rvbox: timed out after {text} (--timeout)\n").as_bytes(),
+        );
+        status = STATUS_TIMED_OUT;
+    }
     let (instret, peak) = {
         let k = kernel.borrow();
         (k.instret, k.peak_resident)
@@ -235,6 +256,56 @@ fn normalize(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sets the guest's memory budget: `asked` (`RVBOX_MEMORY`), or all the module has room
+/// for ([`crate::host::memory_ceiling`]).
+fn set_memory_limit(asked: Option<u64>) -> Result<(), String> {
+    use crate::mem::budget::{set_limit, Source};
+    let ceiling = crate::host::memory_ceiling();
+    match asked {
+        Some(m) if m > ceiling => Err(format!(
+            "--memory (RVBOX_MEMORY) {} MiB: more than this module can give its guest, at \
+             most {} MiB (a wasm32 module has 4 GiB of memory; the image and rvbox take the rest)",
+            m >> 20,
+            ceiling >> 20
+        )),
+        Some(m) => {
+            set_limit(m, Source::Host);
+            Ok(())
+        }
+        None => {
+            set_limit(ceiling, Source::Default);
+            Ok(())
+        }
+    }
+}
+
+/// argv as `docker run` makes it: the entrypoint (the image's, or `--entrypoint`'s: one
+/// program, or none if empty), then the run's arguments, or the image's Cmd if there are
+/// none and the entrypoint is the image's (`--entrypoint` drops the image's Cmd).
+fn command(config: &RunConfig, knobs: &Knobs, args: Vec<String>) -> Result<Vec<Vec<u8>>, String> {
+    let mut argv = match &knobs.entrypoint {
+        None => config.entrypoint.clone(),
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+    };
+    if !args.is_empty() {
+        argv.extend(args.into_iter().map(String::into_bytes));
+    } else if knobs.entrypoint.is_none() {
+        argv.extend(config.cmd.iter().cloned());
+    }
+    if argv.is_empty() {
+        let why = if knobs.entrypoint.is_some() {
+            "--entrypoint (RVBOX_ENTRYPOINT) is empty and no command was given"
+        } else {
+            "the image has no Entrypoint or Cmd"
+        };
+        return Err(format!(
+            "no command: {why}; name one (rvbox run MODULE -- CMD ARGS...)"
+        ));
+    }
+    Ok(argv)
+}
+
 /// Creates the directory `path` and its parents if missing (as Docker does for WorkingDir).
 fn mkdir_p(p: &Process, path: &[u8]) -> Result<crate::vfs::Node, Errno> {
     let mut cur = p.vfs.root();
@@ -271,9 +342,10 @@ fn db_entries(data: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
         .map(|l| l.split(|&c| c == b':').collect())
 }
 
-/// Sets the identity from the image's User (`name`, `uid`, `name:group`, `uid:gid`...),
-/// resolving names through the image's /etc/passwd and /etc/group as runc does.
-fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
+/// Sets the identity from `user` (`name`, `uid`, `name:group`, `uid:gid`...; the image's
+/// User or `--user`, as `what` says), resolving names through the image's /etc/passwd and
+/// /etc/group as runc does. A uid that /etc/passwd does not list is fine (group 0).
+fn set_user(p: &mut Process, user: &[u8], what: &str) -> Result<(), String> {
     if user.is_empty() {
         return Ok(());
     }
@@ -295,9 +367,7 @@ fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
         Err(_) => {
             let f = db_entries(&passwd)
                 .find(|f| f.len() > 3 && f[0] == u.as_bytes())
-                .ok_or_else(|| {
-                    format!("user {u:?} (the image's User) is not in the image's /etc/passwd")
-                })?;
+                .ok_or_else(|| format!("{what}: user {u:?} is not in the image's /etc/passwd"))?;
             let uid = std::str::from_utf8(f[2]).ok().and_then(|s| s.parse().ok());
             let gid = std::str::from_utf8(f[3]).ok().and_then(|s| s.parse().ok());
             (
@@ -312,9 +382,7 @@ fn set_user(p: &mut Process, user: &[u8]) -> Result<(), String> {
             Err(_) => db_entries(&group)
                 .find(|f| f.len() > 2 && f[0] == g.as_bytes())
                 .and_then(|f| std::str::from_utf8(f[2]).ok()?.parse().ok())
-                .ok_or_else(|| {
-                    format!("group {g:?} (the image's User) is not in the image's /etc/group")
-                })?,
+                .ok_or_else(|| format!("{what}: group {g:?} is not in the image's /etc/group"))?,
         };
     }
     // Supplementary groups: those listing the user by name.
@@ -367,5 +435,129 @@ pub fn strerror(e: Errno) -> &'static str {
         E2BIG => "argument list too long",
         EIO => "input/output error",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::budget;
+    use crate::vfs::{Content, FileData};
+
+    fn config(entrypoint: &[&str], cmd: &[&str]) -> RunConfig {
+        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
+        RunConfig {
+            entrypoint: v(entrypoint),
+            cmd: v(cmd),
+            ..RunConfig::default()
+        }
+    }
+
+    fn argv(c: &RunConfig, entrypoint: Option<&str>, args: &[&str]) -> Result<Vec<String>, String> {
+        let knobs = Knobs {
+            entrypoint: entrypoint.map(|e| e.as_bytes().to_vec()),
+            ..Knobs::default()
+        };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        command(c, &knobs, args).map(|v| {
+            v.into_iter()
+                .map(|a| String::from_utf8(a).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_as_docker_run_combines_them() {
+        let c = config(&["/entry", "-x"], &["cmd", "arg"]);
+        assert_eq!(argv(&c, None, &[]).unwrap(), ["/entry", "-x", "cmd", "arg"]);
+        assert_eq!(argv(&c, None, &["a"]).unwrap(), ["/entry", "-x", "a"]);
+        // --entrypoint: one program, and the image's Cmd is dropped.
+        assert_eq!(argv(&c, Some("/bin/sh"), &[]).unwrap(), ["/bin/sh"]);
+        assert_eq!(
+            argv(&c, Some("/bin/sh"), &["-c", "x"]).unwrap(),
+            ["/bin/sh", "-c", "x"]
+        );
+        // --entrypoint "": the run's arguments alone.
+        assert_eq!(argv(&c, Some(""), &["ls", "/"]).unwrap(), ["ls", "/"]);
+        let e = argv(&c, Some(""), &[]).unwrap_err();
+        assert!(
+            e.starts_with("no command: --entrypoint (RVBOX_ENTRYPOINT) is empty"),
+            "{e}"
+        );
+        let e = argv(&config(&[], &[]), None, &[]).unwrap_err();
+        assert!(
+            e.starts_with("no command: the image has no Entrypoint or Cmd"),
+            "{e}"
+        );
+    }
+
+    fn process_with_users() -> Process {
+        let vfs = Rc::new(crate::vfs::tests::vfs());
+        let p = Process::new(vfs);
+        let etc = p.resolve(&p.vfs.root(), b"/etc", Follow::Yes).unwrap();
+        p.resolve(&etc, b"f", Follow::Yes).unwrap(); // its image entries are read now
+        for (name, text) in [
+            (
+                &b"passwd"[..],
+                &b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\n"[..],
+            ),
+            (b"group", b"root:x:0:\nstaff:x:50:app\napp:x:1001:\n"),
+        ] {
+            let f = p
+                .vfs
+                .new_node(0o100644, Content::File(FileData::upper(text.to_vec())));
+            p.vfs.link(&etc, name, &f).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn user_by_name_number_and_group() {
+        let mut p = process_with_users();
+        set_user(&mut p, b"app", "--user (RVBOX_USER)").unwrap();
+        assert_eq!(
+            (p.creds.uid, p.creds.gid, p.creds.groups.clone()),
+            (1000, 1001, vec![50])
+        );
+        assert_eq!(home_of(&p).as_deref(), Some(&b"/home/app"[..]));
+        set_user(&mut p, b"app:root", "--user (RVBOX_USER)").unwrap();
+        assert_eq!((p.creds.uid, p.creds.gid), (1000, 0));
+        set_user(&mut p, b"1000", "--user (RVBOX_USER)").unwrap();
+        assert_eq!((p.creds.euid, p.creds.egid), (1000, 1001));
+        // A uid /etc/passwd does not know is fine, as with docker.
+        set_user(&mut p, b"4242:77", "--user (RVBOX_USER)").unwrap();
+        assert_eq!(
+            (p.creds.uid, p.creds.gid, p.creds.groups.len()),
+            (4242, 77, 0)
+        );
+        assert_eq!(home_of(&p), None);
+        assert_eq!(
+            set_user(&mut p, b"nobody", "--user (RVBOX_USER)").unwrap_err(),
+            "--user (RVBOX_USER): user \"nobody\" is not in the image's /etc/passwd"
+        );
+        assert_eq!(
+            set_user(&mut p, b"app:wheel", "the image's User").unwrap_err(),
+            "the image's User: group \"wheel\" is not in the image's /etc/group"
+        );
+    }
+
+    #[test]
+    fn memory_limit_from_the_knob_or_the_ceiling() {
+        let ceiling = crate::host::memory_ceiling();
+        set_memory_limit(None).unwrap();
+        assert_eq!(
+            (budget::limit(), budget::source()),
+            (ceiling, budget::Source::Default)
+        );
+        set_memory_limit(Some(64 << 20)).unwrap();
+        assert_eq!(
+            (budget::limit(), budget::source()),
+            (64 << 20, budget::Source::Host)
+        );
+        let e = set_memory_limit(Some(ceiling + (1 << 20))).unwrap_err();
+        assert!(
+            e.contains("more than this module can give its guest"),
+            "{e}"
+        );
     }
 }

@@ -191,6 +191,21 @@ pub fn now_monotonic_ns() -> u64 {
             .as_nanos() as u64
 }
 
+/// What the emulator keeps for its own data besides guest pages: page tables, decoded
+/// code, files written at run time, pipe buffers...
+pub const EMULATOR_RESERVE: u64 = 512 << 20;
+
+/// The most guest memory this module can hold: the 4 GiB of a wasm32 memory less what is
+/// in use now (the emulator and the bundle, at boot) and [`EMULATOR_RESERVE`]. Natively
+/// the same as for a module with nothing in use, so tests see what a module would.
+pub fn memory_ceiling() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    let in_use = core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    let in_use = 0;
+    (4u64 << 30).saturating_sub(in_use + EMULATOR_RESERVE)
+}
+
 /// Sleeps the whole module (there is only one guest thread to run).
 pub fn sleep_ns(ns: u64) {
     std::thread::sleep(std::time::Duration::from_nanos(ns));

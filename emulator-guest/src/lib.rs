@@ -8,12 +8,14 @@
 //! - `linux`: the Linux personality: ELF loading, the process, system calls.
 //! - `host`, `hostfs`: the only code that talks to WASI (or the native OS); `hostfs` is
 //!   the host's files behind volumes.
+//! - `boot` and `knobs`: from the module's arguments and environment to the first process.
 
 pub mod boot;
 pub mod bundle;
 pub mod cpu;
 pub mod host;
 pub mod hostfs;
+pub mod knobs;
 pub mod linux;
 pub mod mem;
 #[cfg(not(target_arch = "wasm32"))]

@@ -18,6 +18,11 @@
 //! (reference-counted) and the first write on either side copies the page, unless the page
 //! belongs to a shared mapping (`MAP_SHARED`), whose frames stay shared.
 //!
+//! The guest's memory budget ([`budget`]) is one count for every address space: each host
+//! frame holding guest data (a page's own frame, a copy made on write, a shared page)
+//! counts once however many address spaces map it, and a first write that needs a frame
+//! beyond the budget faults (`Memory::out_of_memory` tells such a fault apart).
+//!
 //! Speed: loads, stores and instruction fetches go through small direct-mapped TLBs that
 //! cache the host address of a guest page, one per access kind, so the permission check is
 //! done once per page and not once per access. Every change to the page tables flushes them.
@@ -80,14 +85,110 @@ struct Frame(UnsafeCell<[u8; PAGE_SIZE as usize]>);
 static ZERO_PAGE: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
 
 impl Frame {
+    /// A new frame, counted in the [`budget`] until it is dropped.
     fn zeroed() -> Rc<Frame> {
         let f = Rc::<Frame>::new_zeroed();
+        budget::USED.with(|u| u.set(u.get() + 1));
         // SAFETY: all-zero bytes are a valid `Frame` (a byte array in an `UnsafeCell`).
         unsafe { f.assume_init() }
     }
 
     fn ptr(&self) -> *mut u8 {
         self.0.get() as *mut u8
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        budget::USED.with(|u| u.set(u.get() - 1));
+    }
+}
+
+/// The guest's memory budget: how many host frames hold guest data, in every address
+/// space together, and how many may.
+///
+/// Linux semantics this stands for: a container's memory cgroup (`docker run --memory`),
+/// whose limit counts each page once, however many processes map it. A page fault that
+/// would take the guest over the limit ends the faulting process (the kernel layer sends
+/// SIGKILL, as the cgroup's OOM killer would); an `mmap` or `brk` of private writable
+/// memory larger than the whole limit fails up front (`ENOMEM`), as Linux's heuristic
+/// overcommit refuses one allocation larger than all of RAM.
+///
+/// The emulator is single-threaded, so the count is a per-thread value (unit tests,
+/// each on a thread of its own, each get their own budget).
+pub mod budget {
+    use super::PAGE_SIZE;
+    use std::cell::Cell;
+
+    /// The limit a thread starts with (the emulator sets its own at boot).
+    pub const INITIAL_LIMIT: u64 = 2 << 30;
+
+    /// Where the limit came from, for messages.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Source {
+        /// rvbox's default: what the module's memory leaves room for.
+        Default,
+        /// The host asked for it (`RVBOX_MEMORY`, `rvbox run --memory`).
+        Host,
+    }
+
+    thread_local! {
+        /// Frames holding guest data now (made by `Frame::zeroed`, gone when dropped).
+        pub(super) static USED: Cell<u64> = const { Cell::new(0) };
+        static LIMIT: Cell<u64> = const { Cell::new(INITIAL_LIMIT / PAGE_SIZE) };
+        static SOURCE: Cell<Source> = const { Cell::new(Source::Default) };
+        /// A frame was refused since the last `take_refused`.
+        static REFUSED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Sets the limit, in bytes (rounded down to whole pages).
+    pub fn set_limit(bytes: u64, source: Source) {
+        LIMIT.with(|l| l.set(bytes / PAGE_SIZE));
+        SOURCE.with(|s| s.set(source));
+    }
+
+    /// The limit in bytes.
+    pub fn limit() -> u64 {
+        LIMIT.with(Cell::get) * PAGE_SIZE
+    }
+
+    /// Bytes of host memory holding guest data now.
+    pub fn used() -> u64 {
+        USED.with(Cell::get) * PAGE_SIZE
+    }
+
+    /// Where the limit came from.
+    pub fn source() -> Source {
+        SOURCE.with(Cell::get)
+    }
+
+    /// `true` if one more frame fits; else remembers the refusal (see `take_refused`).
+    pub(super) fn room_for_one() -> bool {
+        let room = USED.with(Cell::get) < LIMIT.with(Cell::get);
+        if !room {
+            REFUSED.with(|r| r.set(true));
+        }
+        room
+    }
+
+    /// Whether a frame was refused since the last call: a system call that failed with
+    /// `EFAULT` writing to the caller's memory ran out of memory rather than into a bad
+    /// address.
+    pub fn take_refused() -> bool {
+        REFUSED.with(|r| r.replace(false))
+    }
+
+    /// What the limit is, for a message: "the container's memory limit of 64 MiB
+    /// (--memory)".
+    pub fn describe() -> String {
+        let mib = limit() >> 20;
+        match source() {
+            Source::Host => format!("the container's memory limit of {mib} MiB (--memory)"),
+            Source::Default => format!(
+                "rvbox's default memory limit of {mib} MiB (what the module's 4 GiB leave; \
+                 choose one with --memory)"
+            ),
+        }
     }
 }
 
@@ -124,8 +225,9 @@ impl L2 {
 
     /// A frame the page may be written through: made (zeroed or copied from its borrowed
     /// bytes) if needed, or copied if another address space may share it (`COW`).
-    /// `None` when `in_use` has reached `limit`.
-    fn owned_frame(&mut self, i: usize, in_use: &mut u64, limit: u64) -> Option<*mut u8> {
+    /// `in_use` counts the address space's pages with a frame. With `limited`, `None`
+    /// when the [`budget`] has no room for a new frame.
+    fn owned_frame(&mut self, i: usize, in_use: &mut u64, limited: bool) -> Option<*mut u8> {
         let cow = self.prot[i] & prot::COW != 0;
         if let Backing::Owned(f) = &mut self.frames[i] {
             if !cow || Rc::strong_count(f) == 1 {
@@ -133,7 +235,10 @@ impl L2 {
                 return Some(f.ptr());
             }
             // Shared with another address space since a fork: this one gets a copy (it
-            // already counts the page, so the count does not change).
+            // already counts the page, so `in_use` does not change; the budget does).
+            if limited && !budget::room_for_one() {
+                return None;
+            }
             let copy = Frame::zeroed();
             // SAFETY: two distinct live frames of PAGE_SIZE bytes.
             unsafe { ptr::copy_nonoverlapping(f.ptr(), copy.ptr(), PAGE_SIZE as usize) };
@@ -142,7 +247,7 @@ impl L2 {
             self.prot[i] &= !prot::COW;
             return Some(base);
         }
-        if *in_use >= limit {
+        if limited && !budget::room_for_one() {
             return None;
         }
         *in_use += 1;
@@ -219,10 +324,10 @@ pub struct Memory {
     tlb_read: [TlbEntry; TLB_SIZE],
     tlb_write: [TlbEntry; TLB_SIZE],
     tlb_exec: [TlbEntry; TLB_SIZE],
-    /// Host pages allocated for guest data.
+    /// Pages of this address space with a frame (its resident set: a frame shared with
+    /// other address spaces counts in each, as Linux's RSS does; the [`budget`] counts
+    /// it once).
     frames_in_use: u64,
-    /// Limit on `frames_in_use`; beyond it, allocations fail.
-    frame_limit: u64,
     /// Bumped whenever a mapping changes in a way that can change what code is at an address:
     /// an unmap, remap or protection change of a page that was executable. (Decoded blocks
     /// only ever hold instructions fetched from executable pages, so changes to other pages,
@@ -284,17 +389,11 @@ impl Memory {
             tlb_write: [TLB_EMPTY; TLB_SIZE],
             tlb_exec: [TLB_EMPTY; TLB_SIZE],
             frames_in_use: 0,
-            frame_limit: u64::MAX,
             code_generation: 0,
         }
     }
 
-    /// Limits the host memory that guest pages may use, in bytes.
-    pub fn set_limit(&mut self, bytes: u64) {
-        self.frame_limit = bytes / PAGE_SIZE;
-    }
-
-    /// Bytes of host memory in use for guest pages.
+    /// Bytes of this address space's pages that have a frame (its resident set).
     pub fn resident_bytes(&self) -> u64 {
         self.frames_in_use * PAGE_SIZE
     }
@@ -381,7 +480,7 @@ impl Memory {
             Backing::Owned(f) if access != Access::Write || p & prot::COW == 0 => f.ptr(),
             // First write to a zero or borrowed page: it gets a frame of its own.
             _ if access == Access::Write => {
-                match l2.owned_frame(i2, &mut self.frames_in_use, self.frame_limit) {
+                match l2.owned_frame(i2, &mut self.frames_in_use, true) {
                     Some(base) => base,
                     // Out of guest memory: reported as a fault on a mapped page; the
                     // Linux layer tells this apart with `out_of_memory()`.
@@ -415,7 +514,7 @@ impl Memory {
         Ok(base)
     }
 
-    /// `true` if a write fault at `addr` came from running out of guest memory rather than
+    /// `true` if a write fault at `addr` came from the [`budget`] running out rather than
     /// from the page protection.
     pub fn out_of_memory(&self, addr: u64) -> bool {
         self.prot_at(addr).is_some_and(|p| p & prot::WRITE != 0)
@@ -490,7 +589,7 @@ impl Memory {
             }
         }
         // The loader is not bound by the guest's memory limit.
-        let base = l2.owned_frame(i2, &mut self.frames_in_use, u64::MAX)?;
+        let base = l2.owned_frame(i2, &mut self.frames_in_use, false)?;
         // A zero-page or borrowed entry may be cached for reads of this page.
         self.flush_tlb();
         Some(base)
@@ -595,7 +694,7 @@ impl Memory {
         }
         if !matches!(l2.frames[i2], Backing::Owned(_)) {
             // Made now, so that every sharer names the same frame.
-            l2.owned_frame(i2, &mut self.frames_in_use, u64::MAX)?;
+            l2.owned_frame(i2, &mut self.frames_in_use, false)?;
             self.flush_tlb();
         }
         let l2 = self.l1[i1].as_ref()?;
@@ -622,7 +721,6 @@ impl Memory {
     pub fn fork(&mut self) -> Memory {
         let mut child = Memory::new();
         child.l1 = (0..L1_SIZE).map(|_| None).collect();
-        child.frame_limit = self.frame_limit;
         child.code_generation = self.code_generation;
         for (i1, slot) in self.l1.iter_mut().enumerate() {
             let Some(l2) = slot else { continue };
@@ -635,7 +733,7 @@ impl Memory {
                 if p & prot::SHARED != 0 && !matches!(l2.frames[i], Backing::Owned(_)) {
                     // Not subject to the limit: the page exists already, as far as the
                     // guest can tell.
-                    l2.owned_frame(i, &mut self.frames_in_use, u64::MAX);
+                    l2.owned_frame(i, &mut self.frames_in_use, false);
                 }
                 c.frames[i] = match &l2.frames[i] {
                     Backing::Zero => Backing::Zero,
@@ -838,12 +936,66 @@ mod tests {
 
     #[test]
     fn limit_gives_out_of_memory() {
+        budget::set_limit(PAGE_SIZE, budget::Source::Host);
         let mut m = Memory::new();
-        m.set_limit(PAGE_SIZE);
         m.map(0x4000, 0x2000, prot::READ | prot::WRITE);
         m.write_u8(0x4000, 1).unwrap();
+        assert!(!budget::take_refused());
         let f = m.write_u8(0x5000, 1).unwrap_err();
         assert!(m.out_of_memory(f.addr));
+        assert!(budget::take_refused());
+        assert!(!budget::take_refused(), "taken");
+        assert_eq!(
+            budget::describe(),
+            "the container's memory limit of 0 MiB (--memory)"
+        );
+        // Freeing a page makes room again.
+        m.unmap(0x4000, 0x1000);
+        m.write_u8(0x5000, 1).unwrap();
+    }
+
+    /// One budget for every address space: frames shared after a fork count once, the
+    /// copies made on write count, and frames come back when their last user goes.
+    #[test]
+    fn budget_is_global_and_counts_each_frame_once() {
+        budget::set_limit(4 * PAGE_SIZE, budget::Source::Host);
+        let mut a = Memory::new();
+        a.map(0x10000, 0x4000, prot::READ | prot::WRITE);
+        a.write_u8(0x10000, 1).unwrap();
+        a.write_u8(0x11000, 1).unwrap();
+        assert_eq!(budget::used(), 2 * PAGE_SIZE);
+        let mut b = a.fork();
+        assert_eq!(budget::used(), 2 * PAGE_SIZE, "shared after the fork");
+        assert_eq!(
+            b.resident_bytes(),
+            2 * PAGE_SIZE,
+            "but in both resident sets"
+        );
+        b.write_u8(0x10000, 2).unwrap(); // a copy
+        assert_eq!(budget::used(), 3 * PAGE_SIZE);
+        b.write_u8(0x12000, 2).unwrap();
+        assert_eq!(budget::used(), 4 * PAGE_SIZE);
+        // Full: neither a fresh page nor a copy on write fits, in either space.
+        let f = a.write_u8(0x13000, 1).unwrap_err();
+        assert!(a.out_of_memory(f.addr));
+        let f = b.write_u8(0x11000, 1).unwrap_err();
+        assert!(b.out_of_memory(f.addr));
+        assert_eq!(b.read_u8(0x11000), Ok(1), "reads still work");
+        // The loader and fork are not refused, but are counted.
+        b.poke(0x13000, &[1]).unwrap();
+        assert_eq!(budget::used(), 5 * PAGE_SIZE);
+        drop(b);
+        assert_eq!(budget::used(), 2 * PAGE_SIZE);
+        a.write_u8(0x13000, 1).unwrap();
+        let page = SharedPage::new(b"x");
+        assert_eq!(
+            budget::used(),
+            4 * PAGE_SIZE,
+            "a shared page is a frame too"
+        );
+        drop(page);
+        drop(a);
+        assert_eq!(budget::used(), 0);
     }
 
     #[test]

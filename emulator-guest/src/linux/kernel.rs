@@ -205,6 +205,10 @@ pub struct Kernel {
     pub peak_resident: u64,
     /// The terminal, when the host gave the module one (`tty.rs`).
     pub terminal: Option<super::tty::Terminal>,
+    /// When the run must end (monotonic ns; `RVBOX_TIMEOUT`).
+    pub run_deadline: Option<u64>,
+    /// The run ended at `run_deadline`.
+    pub timed_out: bool,
 }
 
 /// How a task's turn ended.
@@ -231,6 +235,8 @@ impl Kernel {
             instret: 0,
             peak_resident: 0,
             terminal: None,
+            run_deadline: None,
+            timed_out: false,
         }))
     }
 
@@ -269,8 +275,10 @@ impl Kernel {
 /// The largest pid (`/proc/sys/kernel/pid_max` default for small machines).
 pub const PID_MAX: i32 = 32768;
 
-/// Runs the first process (pid 1) and everything it starts, until pid 1 ends. Returns how
-/// pid 1 ended.
+/// Runs the first process (pid 1) and everything it starts, until pid 1 ends or the run's
+/// deadline (`Kernel::run_deadline`) passes. Returns how pid 1 ended; at the deadline, as
+/// if SIGKILL had ended every process (nothing of theirs runs any more, no handler),
+/// with `Kernel::timed_out` set.
 pub fn run(mut first: Process) -> ExitReason {
     let k = first.kernel.clone();
     {
@@ -291,6 +299,11 @@ pub fn run(mut first: Process) -> ExitReason {
     loop {
         if let Some(e) = k.borrow().init_exit {
             return e;
+        }
+        let deadline = k.borrow().run_deadline;
+        if deadline.is_some_and(|d| host::now_monotonic_ns() >= d) {
+            k.borrow_mut().timed_out = true;
+            return ExitReason::Signaled(SIGKILL);
         }
         fire_timers(&k);
         super::tty::pump_if_due(&mut k.borrow_mut());
@@ -463,6 +476,13 @@ fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
                 deadline = Some(deadline.map_or(d, |x: u64| x.min(d)));
             }
             stdin |= t.wait.stdin && !terminal;
+        }
+    }
+    // Whatever the tasks wait for, the run's deadline ends the wait (but does not turn a
+    // deadlock into a wait).
+    if stdin || deadline.is_some() {
+        if let Some(end) = kb.run_deadline {
+            deadline = Some(deadline.map_or(end, |d| d.min(end)));
         }
     }
     drop(kb);
@@ -998,11 +1018,8 @@ impl Process {
                     } else if f.access == crate::mem::Access::Write
                         && self.mem.out_of_memory(f.addr)
                     {
-                        let msg = format!(
-                            "out of memory: the guest uses {} MiB, its limit",
-                            self.mem.resident_bytes() >> 20
-                        );
-                        self.fatal(SIGKILL, &msg);
+                        crate::mem::budget::take_refused();
+                        self.out_of_memory();
                     } else {
                         let what = match f.access {
                             crate::mem::Access::Read => "read from",
@@ -1028,6 +1045,7 @@ impl Process {
 
     /// Runs the system call the registers name (a7, a0-a5), at an `ecall`.
     fn dispatch_ecall(&mut self) -> Option<Result<u64, Errno>> {
+        crate::mem::budget::take_refused();
         let x = &self.cpu.x;
         let (nr, args) = (x[17], [x[10], x[11], x[12], x[13], x[14], x[15]]);
         super::syscalls::dispatch(self, nr, &args)
@@ -1042,8 +1060,15 @@ impl Process {
         }
     }
 
-    /// Puts a system call's result in a0 and moves past the ecall.
+    /// Puts a system call's result in a0 and moves past the ecall. A call that failed
+    /// with EFAULT because the memory budget had no frame for the caller's buffer ends
+    /// the caller instead, as a page fault there would have.
     fn complete_syscall(&mut self, pc: u64, ret: Result<u64, Errno>) {
+        if ret == Err(EFAULT) && crate::mem::budget::take_refused() {
+            self.end_wait();
+            self.out_of_memory();
+            return;
+        }
         self.cpu.x[10] = match ret {
             Ok(v) => v,
             Err(e) => (-(e as i64)) as u64,
@@ -1063,6 +1088,20 @@ impl Process {
             self.kernel.borrow_mut().forget_futex_wait(tid);
         }
         self.wait = Wait::default();
+    }
+
+    /// The memory budget has no frame for a page this task writes: it dies of SIGKILL, as
+    /// a container's memory cgroup's OOM killer would end it, with a line on stderr saying
+    /// so for any process (its parent would only report "Killed").
+    fn out_of_memory(&mut self) {
+        let line = format!(
+            "rvbox: {} (pid {}) killed by SIGKILL: out of memory: {} is used up\n",
+            String::from_utf8_lossy(&self.comm),
+            self.pid,
+            crate::mem::budget::describe()
+        );
+        let _ = host::write(2, line.as_bytes());
+        self.kill_group(ExitReason::Signaled(SIGKILL));
     }
 
     /// A synchronous signal from a fault. Fatal (with a message saying why) unless the

@@ -303,7 +303,6 @@ impl Process {
         self.exit_robust_list();
         let mut mem = Memory::new();
         let mut mm = Mm::new();
-        mem.set_limit(crate::linux::DEFAULT_MEMORY_LIMIT);
         // Mappings and /proc/PID/exe name the file itself (symlinks resolved), as Linux does.
         let exe = self.vfs.path_of_node(&node);
         let name = String::from_utf8_lossy(&exe).into_owned();
@@ -452,9 +451,6 @@ impl Process {
         self.kill_group(ExitReason::Signaled(sig));
     }
 }
-
-/// Guest memory a process may use unless the host says otherwise.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
 
 fn trim(s: &[u8]) -> &[u8] {
     let start = s

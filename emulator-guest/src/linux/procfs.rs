@@ -909,10 +909,11 @@ fn cpuinfo() -> String {
     )
 }
 
-/// `/proc/meminfo`: the guest's memory limit is its RAM; what it has touched is used.
+/// `/proc/meminfo`: the guest's memory limit is its RAM; what its processes have touched
+/// is used.
 fn meminfo(p: &Process) -> String {
     let total = p.mem_limit() / 1024;
-    let used = (p.mem.resident_bytes() / 1024).min(total);
+    let used = (crate::mem::budget::used() / 1024).min(total);
     let free = total - used;
     let vm = vm_stats(p);
     let mut s = String::new();
@@ -1740,7 +1741,7 @@ mod tests {
     #[test]
     fn system_files() {
         let mut p = process();
-        let limit = super::super::DEFAULT_MEMORY_LIMIT / 1024;
+        let limit = crate::mem::budget::INITIAL_LIMIT / 1024;
         let mi = text(&mut p, "/proc/meminfo");
         assert!(
             mi.starts_with(&format!("MemTotal:       {limit:>8} kB\nMemFree:        ")),

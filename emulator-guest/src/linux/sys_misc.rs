@@ -420,7 +420,7 @@ pub fn sysinfo(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let mut b = [0u8; 112];
     let uptime = host::now_monotonic_ns() / 1_000_000_000;
     let total = p.mem_limit();
-    let free = total.saturating_sub(p.mem.resident_bytes());
+    let free = total.saturating_sub(crate::mem::budget::used());
     b[0..8].copy_from_slice(&uptime.to_le_bytes());
     b[32..40].copy_from_slice(&total.to_le_bytes());
     b[40..48].copy_from_slice(&free.to_le_bytes());
@@ -604,8 +604,9 @@ fn read_strv(p: &mut Process, mut addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
 }
 
 impl Process {
-    /// The guest memory limit in bytes.
+    /// The guest's memory limit in bytes (its RAM, as `sysinfo` and `/proc/meminfo` say):
+    /// the budget every process's pages count against (`mem::budget`).
     pub fn mem_limit(&self) -> u64 {
-        super::DEFAULT_MEMORY_LIMIT
+        crate::mem::budget::limit()
     }
 }

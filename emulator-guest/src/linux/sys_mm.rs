@@ -33,7 +33,13 @@ pub fn brk(p: &mut Process, a: &[u64; 6]) -> SysResult {
     };
     let old_end = page_up(mm.brk).unwrap();
     if new_end > old_end {
-        if new_end > USER_END || !mm.is_free(old_end, new_end - old_end) {
+        // Growth larger than the whole memory limit fails, as Linux's heuristic
+        // overcommit refuses it.
+        let limit = crate::mem::budget::limit();
+        if new_end > USER_END
+            || new_end - old_end > limit
+            || !mm.is_free(old_end, new_end - old_end)
+        {
             return Ok(mm.brk);
         }
         mm.map_fixed(
@@ -374,6 +380,10 @@ pub fn mremap(p: &mut Process, a: &[u64; 6]) -> SysResult {
             p.mm.unmap(&mut p.mem, old + new_len, old_len - new_len);
         }
         return Ok(old);
+    }
+    // As mmap: private writable memory growing by more than the whole limit fails.
+    if pr & prot::WRITE != 0 && new_len - old_len > crate::mem::budget::limit() {
+        return Err(ENOMEM);
     }
     // Grow in place if the pages after it are free.
     if flags & MREMAP_FIXED == 0
