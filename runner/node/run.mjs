@@ -1,15 +1,28 @@
-#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode
+#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode --
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
-//   node runner/node/run.mjs [-e KEY=VALUE]... [-v HOST:GUEST[:ro]]... MODULE.wasm [ARGS...]
+//   node runner/node/run.mjs [OPTIONS] MODULE.wasm [--] [ARGS...]
 //
-// The guest gets ARGS after argv[0] (the module's file name), only the environment given
-// with -e (the host environment does not leak in, as with `docker run`), this process's
-// stdin/stdout/stderr, and as preopened directories the volumes given with -v (named by
-// their path in the container; `:ro` is enforced by the guest, told by RVBOX_READONLY,
-// as node:wasi itself cannot refuse writes). Exits with the guest's exit status;
-// with 125 after a one-line `rvbox: ...` message if the module is not an rvbox module,
-// cannot be loaded, or traps.
+// OPTIONS are `rvbox run`'s, with the same meaning:
+//   -e, --env KEY=VALUE | KEY   a variable (KEY alone: the host's value); wins over --env-file
+//   -v, --volume HOST:GUEST[:ro]  a host directory at GUEST in the container
+//   --env-file FILE             KEY=VALUE lines (docker's format)
+//   -w, --workdir DIR           the working directory instead of the image's
+//   --entrypoint PROG           instead of the image's Entrypoint (and Cmd); "" for none
+//   -u, --user USER[:GROUP]     instead of the image's User
+//   --memory LIMIT              the guest's memory limit (512m, 2g)
+//   --timeout DURATION          end the run after DURATION (10, 500ms, 2m) with status 124
+// The options become the guest's RVBOX_* variables (emulator-guest/src/knobs.rs): the guest
+// applies them itself. Node cannot interrupt wasm or cap its memory: --timeout is the
+// guest's own (a guest blocked reading stdin waits for input), --memory the guest's limit.
+//
+// The guest gets ARGS after argv[0] (the module's file name), only the environment the
+// options give (the host environment does not leak in, as with `docker run`), this
+// process's stdin/stdout/stderr, and as preopened directories the volumes given with -v
+// (named by their path in the container; `:ro` is enforced by the guest, told by
+// RVBOX_READONLY, as node:wasi itself cannot refuse writes). Exits with the guest's exit
+// status; with 125 after a one-line `rvbox: ...` message if the options are wrong, the
+// module is not an rvbox module, cannot be loaded, or traps.
 
 import { readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -20,8 +33,12 @@ import { basename } from 'node:path';
 // on a loaded one. And it has crashed (SIGSEGV in HandlerTable::LookupRange) unwinding
 // proc_exit after a run of some seconds: by then V8 has flushed the bytecode of the JS
 // frames under the guest's long call (wasi.start), which the unwinding walks. Run it as
-// `node --single-threaded-gc --no-flush-bytecode run.mjs` (the #! line, bench/ and the
+// `node --single-threaded-gc --no-flush-bytecode -- run.mjs` (the #! line, bench/ and the
 // tests do). (Setting V8 flags from here, after start-up, is itself unsafe.)
+//
+// The `--` after Node's own options matters: Node 20 takes a `--env-file` anywhere in its
+// command line as its own and exits if the file is missing (nodejs/node#54232), unless it
+// comes after `--`.
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
 // Installed before node:wasi is loaded (hence the dynamic import below).
@@ -54,7 +71,7 @@ function fail(msg, status = TRAP_STATUS) {
 }
 
 function usage() {
-  fail('usage: node run.mjs [-e KEY=VALUE]... [-v HOST:GUEST[:ro]]... MODULE.wasm [ARGS...]', 2);
+  fail('usage: node run.mjs [-e KEY=VALUE] [--env-file FILE] [-v HOST:GUEST[:ro]] [-w DIR] [--entrypoint PROG] [-u USER[:GROUP]] [--memory LIMIT] [--timeout DURATION] MODULE.wasm [--] [ARGS...]');
 }
 
 // Parses -v HOST:GUEST[:ro|rw] as `rvbox run` does (runner/src/run.rs, Volume::parse).
@@ -135,43 +152,108 @@ export function readMeta(name, bytes) {
   return meta;
 }
 
+// `--env-file`: docker's format (its opts/envfile.go), as runner/src/main.rs reads it.
+function readEnvFile(path) {
+  let bytes;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    fail(`--env-file ${path}: ${e.code === 'ENOENT' ? 'No such file or directory (os error 2)' : e.message}`);
+  }
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    // Which line: the first one that does not decode.
+    const lines = bytes.toString('latin1').split('\n');
+    let n = 0;
+    for (let i = 0; i < lines.length; i++) {
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(lines[i], 'latin1'));
+      } catch {
+        n = i + 1;
+        break;
+      }
+    }
+    fail(`--env-file ${path}: line ${n}: not valid UTF-8`);
+  }
+  const pairs = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '').replace(/^\s+/, '');
+    if (line === '' || line.startsWith('#')) return;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? line : line.slice(0, eq);
+    if (key === '') fail(`--env-file ${path}: line ${i + 1}: no variable name: ${JSON.stringify(line)}`);
+    if (/\s/.test(key)) fail(`--env-file ${path}: line ${i + 1}: the variable name ${JSON.stringify(key)} contains spaces`);
+    if (eq >= 0) pairs.push([key, line.slice(eq + 1)]);
+    else if (process.env[key] !== undefined) pairs.push([key, process.env[key]]);
+  });
+  return pairs;
+}
+
+// Options as `rvbox run` takes them (before or after MODULE), then ARGS: from the first
+// word after MODULE that is no option, or after `--`.
 function parseArgs(argv) {
-  const env = {};
+  let module;
+  const envFiles = [];
+  const envs = [];
+  const knobs = {};
   const volumes = [];
+  const withValue = {
+    '-e': 'env', '--env': 'env', '--env-file': 'env-file', '-v': 'volume', '--volume': 'volume',
+    '-w': 'workdir', '--workdir': 'workdir', '--entrypoint': 'entrypoint',
+    '-u': 'user', '--user': 'user', '--memory': 'memory', '--timeout': 'timeout',
+  };
   let i = 0;
   while (i < argv.length) {
     const a = argv[i];
     if (a === '--') {
       i++;
+      if (module === undefined && i < argv.length) module = argv[i++];
       break;
     }
-    if (a === '-e' || a === '--env') {
-      const kv = argv[i + 1];
-      if (kv === undefined) usage();
-      const eq = kv.indexOf('=');
-      if (eq <= 0) fail(`invalid environment variable ${JSON.stringify(kv)}: expected KEY=VALUE`, 2);
-      env[kv.slice(0, eq)] = kv.slice(eq + 1);
-      i += 2;
-    } else if (a.startsWith('--env=')) {
-      const kv = a.slice('--env='.length);
-      const eq = kv.indexOf('=');
-      if (eq <= 0) fail(`invalid environment variable ${JSON.stringify(kv)}: expected KEY=VALUE`, 2);
-      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    if (a === '-h' || a === '--help') usage();
+    let name;
+    let value;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0 && withValue[a.slice(0, eq)]) {
+      name = withValue[a.slice(0, eq)];
+      value = a.slice(eq + 1);
       i++;
-    } else if (a === '-v' || a === '--volume') {
-      if (argv[i + 1] === undefined) usage();
-      volumes.push(parseVolume(argv[i + 1]));
+    } else if (withValue[a]) {
+      name = withValue[a];
+      value = argv[i + 1];
+      if (value === undefined) fail(`a value is required for '${a}' but none was supplied`);
       i += 2;
-    } else if (a.startsWith('--volume=')) {
-      volumes.push(parseVolume(a.slice('--volume='.length)));
+    } else if (a.startsWith('-') && a !== '-' && module === undefined) {
+      fail(`unexpected argument '${a}' found`);
+    } else if (module === undefined) {
+      module = a;
       i++;
-    } else if (a === '-h' || a === '--help') {
-      usage();
+      continue;
     } else {
       break;
     }
+    if (name === 'env') {
+      const k = value.indexOf('=');
+      if (k === 0 || value === '') fail(`-e ${JSON.stringify(value)}: give KEY=VALUE or KEY`);
+      if (k > 0) envs.push([value.slice(0, k), value.slice(k + 1)]);
+      // KEY alone: the host's value, if it has one (as docker run -e KEY).
+      else if (process.env[value] !== undefined) envs.push([value, process.env[value]]);
+    } else if (name === 'env-file') {
+      envFiles.push(value);
+    } else if (name === 'volume') {
+      volumes.push(parseVolume(value));
+    } else {
+      knobs[name] = value;
+    }
   }
-  if (i >= argv.length) usage();
+  if (module === undefined) usage();
+  // As rvbox run: --env-file first, then -e (a later one wins), then the knobs.
+  const env = {};
+  for (const f of envFiles) for (const [k, v] of readEnvFile(f)) env[k] = v;
+  for (const [k, v] of envs) env[k] = v;
+  for (const [k, v] of Object.entries(knobs)) env[`RVBOX_${k.toUpperCase()}`] = v;
   const preopens = {};
   for (const v of volumes) {
     if (v.guest in preopens) fail(`two volumes at ${v.guest} in the container`);
@@ -179,7 +261,7 @@ function parseArgs(argv) {
   }
   const ro = volumes.filter((v) => v.readOnly).map((v) => v.guest);
   if (ro.length > 0) env.RVBOX_READONLY = ro.join(',');
-  return { module: argv[i], args: argv.slice(i + 1), env, preopens };
+  return { module, args: argv.slice(i), env, preopens };
 }
 
 async function main() {

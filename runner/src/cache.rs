@@ -21,7 +21,7 @@ use rvbox_converter::meta::ModuleMeta;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
-use crate::run::{log, wasmtime_err, CONFIG_FINGERPRINT};
+use crate::run::{log, wasmtime_err};
 
 /// Version of the wasmtime crate we link (pinned in Cargo.toml). Part of the cache key.
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -187,17 +187,17 @@ fn field(h: &mut Sha256, name: &str, value: &[u8]) {
 }
 
 /// The cache key of a module: hex sha256 over the module's id, its file size, its whole
-/// metadata (which carries the image config), the wasmtime version, the fingerprint of our
-/// engine `Config`, the target triple, and wasmtime's own compatibility hash of `engine`
-/// (compiler flags, CPU features, tunables).
-pub fn cache_key(engine: &Engine, meta: &ModuleMeta, file_size: u64) -> String {
+/// metadata (which carries the image config), the wasmtime version, `config` (the
+/// fingerprint of our engine `Config`, `run::config_fingerprint`), the target triple, and
+/// wasmtime's own compatibility hash of `engine` (compiler flags, CPU features, tunables).
+pub fn cache_key(engine: &Engine, meta: &ModuleMeta, file_size: u64, config: &str) -> String {
     let mut h = Sha256::new();
     field(&mut h, "module_id", meta.module_id.as_bytes());
     field(&mut h, "file_size", &file_size.to_le_bytes());
     let meta_json = serde_json::to_vec(meta).unwrap_or_default();
     field(&mut h, "meta", &meta_json);
     field(&mut h, "wasmtime", WASMTIME_VERSION.as_bytes());
-    field(&mut h, "config", CONFIG_FINGERPRINT.as_bytes());
+    field(&mut h, "config", config.as_bytes());
     field(&mut h, "target", target().as_bytes());
     {
         use std::hash::Hash;
@@ -210,12 +210,14 @@ pub fn cache_key(engine: &Engine, meta: &ModuleMeta, file_size: u64) -> String {
 }
 
 /// Loads the module at `path` from `cache`, or compiles it (and stores it in `cache`).
-/// With `cache == None` it only compiles. Only a failure to compile is an error.
+/// With `cache == None` it only compiles. Only a failure to compile is an error. `config`
+/// describes `engine`'s configuration (see [`cache_key`]).
 pub fn load_or_compile(
     engine: &Engine,
     path: &Path,
     meta: &ModuleMeta,
     cache: Option<&Cache>,
+    config: &str,
 ) -> anyhow::Result<(Module, Outcome)> {
     let Some(cache) = cache else {
         let bytes = read_module(path)?;
@@ -228,7 +230,7 @@ pub fn load_or_compile(
     let size = std::fs::metadata(path)
         .with_context(|| format!("{}", path.display()))?
         .len();
-    let key = cache_key(engine, meta, size);
+    let key = cache_key(engine, meta, size, config);
     match cache.load(engine, &key) {
         Ok(Some((module, entry))) => {
             log("cache", format_args!("cache hit {}", entry.display()));
@@ -281,11 +283,11 @@ fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::engine_config;
     use crate::run::testutil::{meta, rvbox_module, write, Then};
+    use crate::run::{config_fingerprint, engine_config};
 
     fn engine() -> Engine {
-        Engine::new(&engine_config()).unwrap()
+        Engine::new(&engine_config(false)).unwrap()
     }
 
     #[test]
@@ -293,19 +295,30 @@ mod tests {
         let e1 = engine();
         let e2 = engine();
         let m = meta("abc");
-        let k = cache_key(&e1, &m, 1000);
+        let plain = config_fingerprint(false);
+        let key = |e: &Engine, m: &ModuleMeta, size| cache_key(e, m, size, &plain);
+        let k = key(&e1, &m, 1000);
         assert_eq!(k.len(), 64);
         assert!(k.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(k, cache_key(&e2, &m, 1000), "same inputs, same key");
-        assert_ne!(k, cache_key(&e1, &m, 1001), "file size");
-        assert_ne!(k, cache_key(&e1, &meta("abd"), 1000), "module id");
+        assert_eq!(k, key(&e2, &m, 1000), "same inputs, same key");
+        assert_ne!(k, key(&e1, &m, 1001), "file size");
+        assert_ne!(k, key(&e1, &meta("abd"), 1000), "module id");
         let mut m2 = m.clone();
         m2.image.config.cmd = vec!["sh".into()];
-        assert_ne!(k, cache_key(&e1, &m2, 1000), "image config");
-        let mut other = engine_config();
+        assert_ne!(k, key(&e1, &m2, 1000), "image config");
+        let mut other = engine_config(false);
         other.cranelift_opt_level(wasmtime::OptLevel::None);
         let e3 = Engine::new(&other).unwrap();
-        assert_ne!(k, cache_key(&e3, &m, 1000), "engine config");
+        assert_ne!(k, key(&e3, &m, 1000), "engine config");
+        // Epoch interruption (--timeout) compiles other code: its own entry.
+        let e4 = Engine::new(&engine_config(true)).unwrap();
+        let k4 = cache_key(&e4, &m, 1000, &config_fingerprint(true));
+        assert_ne!(k, k4, "epoch interruption");
+        assert_ne!(
+            k,
+            cache_key(&e1, &m, 1000, &config_fingerprint(true)),
+            "fingerprint"
+        );
     }
 
     #[test]
@@ -327,7 +340,8 @@ mod tests {
         let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
         let e = engine();
 
-        let (_, first) = load_or_compile(&e, &m, &meta, Some(&cache)).unwrap();
+        let (_, first) =
+            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
         let Outcome::Stored(entry) = first else {
             panic!("expected Stored, got {first:?}")
         };
@@ -340,7 +354,14 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
 
-        let (module, second) = load_or_compile(&engine(), &m, &meta, Some(&cache)).unwrap();
+        let (module, second) = load_or_compile(
+            &engine(),
+            &m,
+            &meta,
+            Some(&cache),
+            &config_fingerprint(false),
+        )
+        .unwrap();
         assert_eq!(second, Outcome::Hit(entry.clone()));
         assert!(module.get_export("_start").is_some());
 
@@ -356,12 +377,14 @@ mod tests {
         let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
         let e = engine();
         let size = std::fs::metadata(&m).unwrap().len();
-        let entry = cache.entry_path(&cache_key(&e, &meta, size));
+        let entry = cache.entry_path(&cache_key(&e, &meta, size, &config_fingerprint(false)));
         std::fs::write(&entry, b"garbage").unwrap();
 
-        let (_, outcome) = load_or_compile(&e, &m, &meta, Some(&cache)).unwrap();
+        let (_, outcome) =
+            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
         assert_eq!(outcome, Outcome::Stored(entry.clone()), "rewritten");
-        let (_, outcome) = load_or_compile(&e, &m, &meta, Some(&cache)).unwrap();
+        let (_, outcome) =
+            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
         assert_eq!(outcome, Outcome::Hit(entry));
     }
 
@@ -373,7 +396,14 @@ mod tests {
         let cache = Cache::new(&not_dir);
         let m = write(dir.path(), "m.wasm", &rvbox_module("ro", Then::Return));
         let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
-        let (module, outcome) = load_or_compile(&engine(), &m, &meta, Some(&cache)).unwrap();
+        let (module, outcome) = load_or_compile(
+            &engine(),
+            &m,
+            &meta,
+            Some(&cache),
+            &config_fingerprint(false),
+        )
+        .unwrap();
         assert_eq!(outcome, Outcome::Failed);
         assert!(module.get_export("_start").is_some());
     }

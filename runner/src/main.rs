@@ -2,7 +2,8 @@
 //!
 //! A thin CLI: one function per subcommand; the converter and runner libraries do the work.
 //! Errors are printed as `rvbox: <message>`; exit statuses follow `docker run` (the guest's
-//! status, 128+N for a signal, 125 when rvbox itself fails).
+//! status, 128+N for a signal, 124 when `--timeout` ended the run, 125 when rvbox itself
+//! fails or is misused, 126/127 when the command cannot be run or found).
 
 mod cache;
 mod run;
@@ -39,17 +40,42 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Run a module: `rvbox run app.wasm [--] CMD ARGS...` (without CMD, the image's Cmd).
+    /// Run a module: `rvbox run [OPTIONS] app.wasm [--] CMD ARGS...` (without CMD, the
+    /// image's Cmd).
     Run {
         module: PathBuf,
         /// Set an environment variable in the container (KEY=VALUE, or KEY to pass the
-        /// host's value).
+        /// host's value). Wins over --env-file.
         #[arg(short, long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
         /// Mount a host directory in the container: HOST-DIR:CONTAINER-DIR[:ro]. Reads and
         /// writes go straight through to the host; `:ro` refuses writes (EROFS).
         #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
         volume: Vec<String>,
+        /// Read environment variables from a file: KEY=VALUE lines (the value as is, no
+        /// quotes processed), KEY alone for the host's value; `#` comments and blank lines
+        /// are skipped. May be given more than once.
+        #[arg(long = "env-file", value_name = "FILE")]
+        env_file: Vec<PathBuf>,
+        /// The working directory in the container (an absolute path; created if missing),
+        /// instead of the image's WorkingDir.
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// The program to run instead of the image's Entrypoint; the image's Cmd is then
+        /// not used. `--entrypoint ""`: no entrypoint, the command alone.
+        #[arg(long, value_name = "PROG")]
+        entrypoint: Option<String>,
+        /// The user (and group) to run as, names or numbers, instead of the image's User.
+        #[arg(short, long, value_name = "USER[:GROUP]")]
+        user: Option<String>,
+        /// The container's memory limit: bytes, or a number with a unit b, k, m, g (512m,
+        /// 2g); at least 6m. A process that needs more is killed (status 137). Without
+        /// it, the guest may use what the module's 4 GiB memory leaves.
+        #[arg(long, value_name = "LIMIT")]
+        memory: Option<String>,
+        /// End the run after DURATION (seconds, or 500ms, 10s, 2m, 1h) with status 124.
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
         /// Compile the module afresh instead of using the compiled-module cache.
         #[arg(long)]
         no_cache: bool,
@@ -80,7 +106,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            run::eprint_line(format_args!(
+                "rvbox: {}",
+                text.trim_end().strip_prefix("error: ").unwrap_or(&text)
+            ));
+            // `docker run`'s own misuse is 125 too.
+            let run = std::env::args().nth(1).is_some_and(|a| a == "run");
+            return ExitCode::from(if run { 125 } else { 2 });
+        }
+    };
     // rvbox's own failures: 125 for `run` (as `docker run`), 1 for the other commands.
     let fail_status = if matches!(cli.command, Command::Run { .. }) {
         125
@@ -97,11 +139,28 @@ fn main() -> ExitCode {
             module,
             env,
             volume,
+            env_file,
+            workdir,
+            entrypoint,
+            user,
+            memory,
+            timeout,
             no_cache,
             interactive,
             tty,
             args,
-        } => run_cmd(module, env, volume, no_cache, interactive, tty, args),
+        } => {
+            let container = Container {
+                env,
+                env_file,
+                workdir,
+                entrypoint,
+                user,
+                memory,
+                timeout,
+            };
+            run_cmd(module, container, volume, no_cache, interactive, tty, args)
+        }
         Command::Inspect { module, json } => inspect(&module, json),
         Command::Syscalls => syscalls(),
     };
@@ -156,9 +215,83 @@ fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result
     Ok(0)
 }
 
+/// What `rvbox run` says about the container: its environment and the `RVBOX_*` knobs.
+struct Container {
+    env: Vec<String>,
+    env_file: Vec<PathBuf>,
+    workdir: Option<String>,
+    entrypoint: Option<String>,
+    user: Option<String>,
+    memory: Option<String>,
+    timeout: Option<String>,
+}
+
+impl Container {
+    /// The guest's environment: --env-file's variables, then -e's (a later one wins), then
+    /// the knobs the options set (`emulator-guest/src/knobs.rs`).
+    fn env(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut pairs = Vec::new();
+        for file in &self.env_file {
+            pairs.extend(env_file::read(file)?);
+        }
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, v)) if !k.is_empty() => pairs.push((k.to_string(), v.to_string())),
+                None if !e.is_empty() => {
+                    // KEY alone: the host's value, if it has one (as docker run -e KEY).
+                    if let Ok(v) = std::env::var(e) {
+                        pairs.push((e.clone(), v));
+                    }
+                }
+                _ => anyhow::bail!("-e {e:?}: give KEY=VALUE or KEY"),
+            }
+        }
+        for (k, v) in [
+            ("RVBOX_WORKDIR", &self.workdir),
+            ("RVBOX_ENTRYPOINT", &self.entrypoint),
+            ("RVBOX_USER", &self.user),
+            ("RVBOX_MEMORY", &self.memory),
+            ("RVBOX_TIMEOUT", &self.timeout),
+        ] {
+            if let Some(v) = v {
+                pairs.push((k.into(), v.clone()));
+            }
+        }
+        Ok(pairs)
+    }
+}
+
+/// The limits the guest is given in `env` (by the options or by -e), parsed as the guest
+/// parses them: the host backs them up (`run::RunOptions::memory`, `timeout`).
+fn limits(env: &[(String, String)]) -> anyhow::Result<(Option<u64>, Option<run::Timeout>)> {
+    use rvbox_converter::guest::knobs;
+    let last = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let memory = match last("RVBOX_MEMORY") {
+        Some(m) => Some(knobs::parse_memory(m).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let timeout = match last("RVBOX_TIMEOUT") {
+        Some(t) => match knobs::parse_timeout(t).map_err(anyhow::Error::msg)? {
+            0 => None,
+            ns => Some(run::Timeout {
+                limit: std::time::Duration::from_nanos(ns),
+                text: knobs::timeout_text(t),
+            }),
+        },
+        None => None,
+    };
+    Ok((memory, timeout))
+}
+
 fn run_cmd(
     module: PathBuf,
-    env: Vec<String>,
+    container: Container,
     volume: Vec<String>,
     no_cache: bool,
     interactive: bool,
@@ -175,19 +308,8 @@ fn run_cmd(
         .iter()
         .map(|v| run::Volume::parse(v))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut pairs = Vec::new();
-    for e in env {
-        match e.split_once('=') {
-            Some((k, v)) if !k.is_empty() => pairs.push((k.to_string(), v.to_string())),
-            None if !e.is_empty() => {
-                // KEY alone: the host's value, if it has one (as docker run -e KEY).
-                if let Ok(v) = std::env::var(&e) {
-                    pairs.push((e, v));
-                }
-            }
-            _ => anyhow::bail!("-e {e:?}: give KEY=VALUE or KEY"),
-        }
-    }
+    let mut pairs = container.env()?;
+    let (memory, timeout) = limits(&pairs)?;
     let set_default = |pairs: &mut Vec<(String, String)>, k: &str, v: String| {
         if !pairs.iter().any(|(n, _)| n == k) {
             pairs.push((k.into(), v));
@@ -227,7 +349,94 @@ fn run_cmd(
         no_stdin: tty && !interactive,
         raw_terminal: (tty && interactive).then_some(0),
         volumes,
+        memory,
+        timeout,
     })
+}
+
+mod env_file {
+    //! `--env-file`: docker's format (`opts/envfile.go`). Each line is `KEY=VALUE` (the
+    //! value exactly as written: no quotes or escapes processed, spaces kept) or `KEY`
+    //! alone (the host's value, or nothing if the host has none); leading spaces are
+    //! skipped, as are blank lines and lines starting with `#`.
+
+    use std::path::Path;
+
+    use anyhow::{bail, Context};
+
+    pub fn read(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("--env-file {}", path.display()))?;
+        parse(&bytes, |k| std::env::var(k).ok())
+            .with_context(|| format!("--env-file {}", path.display()))
+    }
+
+    pub fn parse(
+        bytes: &[u8],
+        host: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let mut pairs = Vec::new();
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Ok(line) = std::str::from_utf8(line) else {
+                bail!("line {}: not valid UTF-8", i + 1);
+            };
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = match line.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (line, None),
+            };
+            if key.is_empty() {
+                bail!("line {}: no variable name: {line:?}", i + 1);
+            }
+            if key.contains(char::is_whitespace) {
+                bail!("line {}: the variable name {key:?} contains spaces", i + 1);
+            }
+            match value {
+                Some(v) => pairs.push((key.to_string(), v.to_string())),
+                None => {
+                    if let Some(v) = host(key) {
+                        pairs.push((key.to_string(), v));
+                    }
+                }
+            }
+        }
+        Ok(pairs)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn docker_format() {
+            let text = b"\xef\xbb\xbf# a comment\nA=1\n\n  B= two words \r\nC=\"quoted\"\nHOSTVAR\nMISSING\nD=x=y\n   # indented\nE=\n";
+            let host = |k: &str| (k == "HOSTVAR").then(|| "from host".to_string());
+            let want: Vec<(String, String)> = [
+                ("A", "1"),
+                ("B", " two words "),
+                ("C", "\"quoted\""),
+                ("HOSTVAR", "from host"),
+                ("D", "x=y"),
+                ("E", ""),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            assert_eq!(parse(text, host).unwrap(), want);
+            let err = |t: &[u8]| format!("{:#}", parse(t, host).unwrap_err());
+            assert_eq!(
+                err(b"A=1\nB C=x\n"),
+                "line 2: the variable name \"B C\" contains spaces"
+            );
+            assert_eq!(err(b"=x\n"), "line 1: no variable name: \"=x\"");
+            assert_eq!(err(b"A=\xff\n"), "line 1: not valid UTF-8");
+        }
+    }
 }
 
 /// The terminal size that COLUMNS/LINES of our environment give, if both are set.

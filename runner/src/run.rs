@@ -4,14 +4,28 @@
 //! (the host environment does not leak in), stdin/stdout/stderr of this process (or no
 //! stdin), and no preopened directories. With [`RunOptions::raw_terminal`] the host
 //! terminal is in raw mode while the guest runs (see `terminal.rs`).
+//!
+//! Limits: the guest keeps its own memory limit and time limit (`RVBOX_MEMORY`,
+//! `RVBOX_TIMEOUT` in its environment); the host backs them up, so that whatever the guest
+//! does, rvbox's memory stays bounded and a run with a time limit ends:
+//! - [`RunOptions::memory`] caps the module's linear memory at its initial size + the
+//!   guest's limit + room for the emulator's own data ([`memory_cap`]); the module's
+//!   4 GiB are a cap too. Growing past it stops the guest with a message, status 137.
+//! - [`RunOptions::timeout`] turns on epoch interruption: a guest still running
+//!   [`TIMEOUT_GRACE`] after its time limit is stopped; one blocked in a host call (a read
+//!   of stdin) cannot be, so a watchdog ends rvbox [`WATCHDOG_GRACE`] later. Both say
+//!   `rvbox: timed out after ...` and end with status 124.
 
 use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use wasmtime::{Config, Engine, Linker, OptLevel, Store, Strategy, Trap, WasmBacktrace};
+use wasmtime::{
+    Config, Engine, Linker, OptLevel, ResourceLimiter, Store, Strategy, Trap, WasmBacktrace,
+};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -33,6 +47,11 @@ pub struct RunOptions {
     /// Put this terminal (the host's stdin) into raw mode while the guest runs, for the
     /// guest's own line discipline (`run -it`).
     pub raw_terminal: Option<std::os::fd::RawFd>,
+    /// The guest's memory limit in bytes (its `RVBOX_MEMORY`): the module's linear memory
+    /// is capped to match ([`memory_cap`]).
+    pub memory: Option<u64>,
+    /// The guest's time limit (its `RVBOX_TIMEOUT`), backed up by the host.
+    pub timeout: Option<Timeout>,
     /// Host directories mounted into the guest (`-v`).
     pub volumes: Vec<Volume>,
 }
@@ -116,17 +135,42 @@ pub fn read_only_env(volumes: &[Volume]) -> Option<(String, String)> {
     (!ro.is_empty()).then(|| ("RVBOX_READONLY".to_string(), ro.join(",")))
 }
 
+/// A time limit for the run.
+#[derive(Debug, Clone)]
+pub struct Timeout {
+    pub limit: Duration,
+    /// How messages name it ("2s", "500ms").
+    pub text: String,
+}
+
+/// Exit status when the time limit ended the run (coreutils' `timeout`).
+pub const TIMEOUT_STATUS: i32 = 124;
+/// Exit status when the module ran out of memory (killed as by the OOM killer: 128+9).
+pub const OOM_STATUS: i32 = 137;
+/// How long after its time limit a guest that did not end by itself is interrupted.
+pub const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+/// How long after that interruption the watchdog ends rvbox (the guest is blocked in a
+/// host call, which cannot be interrupted).
+pub const WATCHDOG_GRACE: Duration = Duration::from_secs(2);
+
 /// Exit status when the guest traps or rvbox fails after the guest started (as `docker run`
 /// uses 125 for its own failures).
 pub const TRAP_STATUS: i32 = 125;
 
 /// Describes every [`Config`] option [`engine_config`] sets; part of the cache key, so
 /// change it whenever `engine_config` changes.
-pub(crate) const CONFIG_FINGERPRINT: &str = "rvbox-engine-v1;strategy=cranelift;opt=speed;\
-     memory_init_cow=1;memory_reservation=default;guards=default;parallel_compilation=1";
+pub(crate) fn config_fingerprint(epoch_interruption: bool) -> String {
+    format!(
+        "rvbox-engine-v1;strategy=cranelift;opt=speed;memory_init_cow=1;\
+         memory_reservation=default;guards=default;parallel_compilation=1;epoch={}",
+        u8::from(epoch_interruption)
+    )
+}
 
-/// The wasmtime configuration rvbox runs modules with.
-pub fn engine_config() -> Config {
+/// The wasmtime configuration rvbox runs modules with. `epoch_interruption` (for a time
+/// limit) makes the compiled code check the engine's epoch, which costs a little: only
+/// runs with a time limit have it, and both kinds are cached apart.
+pub fn engine_config(epoch_interruption: bool) -> Config {
     let mut config = Config::new();
     config
         .strategy(Strategy::Cranelift)
@@ -134,9 +178,107 @@ pub fn engine_config() -> Config {
         // The filesystem bundle is one large, page-aligned data segment: with CoW it is
         // mapped from the (cached) compiled module instead of copied at instantiation.
         .memory_init_cow(true)
-        .parallel_compilation(true);
+        .parallel_compilation(true)
+        .epoch_interruption(epoch_interruption);
     // wasm32 with the default 4 GiB reservation and guard pages: bounds checks are free.
     config
+}
+
+/// The most linear memory a module with `initial` bytes of it may have when its guest's
+/// limit is `guest_limit`: the guest's pages, plus room for the emulator's own data (page
+/// tables, decoded code, files written at run time): a quarter more and 256 MiB.
+pub fn memory_cap(initial: u64, guest_limit: u64) -> u64 {
+    initial
+        .saturating_add(guest_limit)
+        .saturating_add(guest_limit / 4)
+        .saturating_add(256 << 20)
+}
+
+/// What the store holds: the WASI context and the memory limiter.
+struct Host {
+    wasi: WasiP1Ctx,
+    limits: Limits,
+}
+
+/// Caps the module's linear memory; remembers a refused growth for the message.
+struct Limits {
+    /// The cap in bytes (the module's own maximum applies too).
+    cap: Option<u64>,
+    /// The cap a growth was refused at.
+    refused: Option<u64>,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let cap = match (self.cap, maximum) {
+            (Some(c), Some(m)) => Some(c.min(m as u64)),
+            (c, m) => c.or(m.map(|m| m as u64)),
+        };
+        match cap {
+            Some(cap) if desired as u64 > cap => {
+                self.refused = Some(cap);
+                // A trap rather than a failed `memory.grow`: the guest's allocator could
+                // only abort, with a less clear message.
+                Err(wasmtime::Error::msg("the module's memory is at its limit"))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+}
+
+/// Interrupts the guest once its time is up, and ends rvbox if even that does not stop it.
+/// Dropping it stands it down.
+struct Watchdog {
+    _done: mpsc::Sender<()>,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(engine: Engine, timeout: Timeout) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let (done, wait) = mpsc::channel::<()>();
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = fired.clone();
+        std::thread::spawn(move || {
+            let timed_out = |d| wait.recv_timeout(d) == Err(mpsc::RecvTimeoutError::Timeout);
+            if !timed_out(timeout.limit + TIMEOUT_GRACE) {
+                return;
+            }
+            flag.store(true, Ordering::SeqCst);
+            engine.increment_epoch();
+            if !timed_out(WATCHDOG_GRACE) {
+                return;
+            }
+            // The guest is blocked in a host call: end the process from here.
+            crate::terminal::restore();
+            eprint_line(format_args!(
+                "rvbox: timed out after {} (--timeout)",
+                timeout.text
+            ));
+            // SAFETY: _exit ends the process at once; nothing of ours needs to run (the
+            // terminal is restored, the guest's output is not buffered here).
+            unsafe { libc::_exit(TIMEOUT_STATUS) };
+        });
+        Watchdog { _done: done, fired }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Runs the module and returns the exit status rvbox should exit with: the guest's
@@ -167,12 +309,15 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     }
 
     let t0 = Instant::now();
-    let engine = Engine::new(&engine_config()).map_err(wasmtime_err)?;
-    let (module, outcome) = cache::load_or_compile(&engine, &opts.module, &meta, cache)?;
+    let epoch = opts.timeout.is_some();
+    let engine = Engine::new(&engine_config(epoch)).map_err(wasmtime_err)?;
+    let fingerprint = config_fingerprint(epoch);
+    let (module, outcome) =
+        cache::load_or_compile(&engine, &opts.module, &meta, cache, &fingerprint)?;
     let t_load = t0.elapsed();
 
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |cx| cx).map_err(wasmtime_err)?;
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi).map_err(wasmtime_err)?;
 
     let mut argv = Vec::with_capacity(opts.args.len() + 1);
     argv.push(argv0(&opts.module));
@@ -213,7 +358,19 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
         env.push(kv);
     }
     let wasi = builder.args(&argv).envs(&env).build_p1();
-    let mut store = Store::new(&engine, wasi);
+    let initial = module
+        .exports()
+        .find_map(|e| e.ty().memory().map(|m| m.minimum() * 65536))
+        .unwrap_or(0);
+    let limits = Limits {
+        cap: opts.memory.map(|m| memory_cap(initial, m)),
+        refused: None,
+    };
+    let mut store = Store::new(&engine, Host { wasi, limits });
+    store.limiter(|h| &mut h.limits);
+    if epoch {
+        store.set_epoch_deadline(1);
+    }
 
     let t1 = Instant::now();
     let instance = linker
@@ -233,8 +390,14 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
         None => None,
     };
     let t2 = Instant::now();
+    let watchdog = opts
+        .timeout
+        .clone()
+        .map(|t| Watchdog::start(engine.clone(), t));
     let result = start.call(&mut store, ());
     let t_run = t2.elapsed();
+    let timed_out = watchdog.as_ref().is_some_and(Watchdog::fired);
+    drop(watchdog);
     drop(raw); // before any message of ours
                // Anything still buffered in our stdout goes out now; a closed pipe is not our error.
     let _ = std::io::stdout().flush();
@@ -255,6 +418,25 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     };
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Ok(exit.0);
+    }
+    if timed_out && err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        let text = opts.timeout.as_ref().map_or("", |t| t.text.as_str());
+        eprint_line(format_args!("rvbox: timed out after {text} (--timeout)"));
+        return Ok(TIMEOUT_STATUS);
+    }
+    if let Some(cap) = store.data().limits.refused {
+        let why = match opts.memory {
+            Some(m) => format!(
+                "its limit of {} MiB (--memory {} MiB, and room for rvbox's own data)",
+                cap >> 20,
+                m >> 20
+            ),
+            None => format!("the {} MiB a wasm32 module can have", cap >> 20),
+        };
+        eprint_line(format_args!(
+            "rvbox: out of memory: the module's memory reached {why}; the guest was stopped"
+        ));
+        return Ok(OOM_STATUS);
     }
     // wasmtime refuses `proc_exit` statuses of 126 and above (a guest killed by signal N
     // exits with 128+N); the guest records its status where we can ask for it.

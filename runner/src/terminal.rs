@@ -10,6 +10,7 @@
 //! - the [`RawMode`] guard's `Drop`: normal exit, the guest's exit or fatal signal, a
 //!   trap, an error, a panic that unwinds;
 //! - a panic hook, before the panic message is printed;
+//! - the `--timeout` watchdog, before it ends rvbox (`run.rs`);
 //! - handlers for SIGTERM, SIGHUP, SIGINT and SIGQUIT (`kill`, a closed terminal window),
 //!   which restore the terminal and re-raise the signal with its default action, so rvbox
 //!   still dies of it and the shell sees the same status;
@@ -87,7 +88,7 @@ fn set(fd: RawFd, t: &libc::termios) -> io::Result<()> {
 
 /// Puts the terminal back as it was and leaves raw mode for good (later calls do
 /// nothing). Async-signal-safe: an atomic swap and tcsetattr.
-fn restore() {
+pub fn restore() {
     let p = ACTIVE.swap(null_mut(), Ordering::SeqCst);
     if !p.is_null() {
         // SAFETY: `p` came from `Box::into_raw` in `enter` and is never freed.

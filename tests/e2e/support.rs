@@ -128,7 +128,8 @@ pub fn rvbox_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("node");
     // As run.mjs's #! line: Node 20's V8 is unstable here with GC helper threads.
-    cmd.args(["--single-threaded-gc", "--no-flush-bytecode"])
+    // `--`: Node 20 would take run.mjs's `--env-file` for its own (see run.mjs).
+    cmd.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
         .arg(repo().join("runner/node/run.mjs"))
         .arg(module)
         .args(args);
@@ -226,7 +227,7 @@ pub fn host_run(host: Host, opts: &[&str], module: &Path, args: &[&str], stdin: 
         }
         Host::Node => {
             let mut c = Command::new("node");
-            c.args(["--single-threaded-gc", "--no-flush-bytecode"])
+            c.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
                 .arg(repo().join("runner/node/run.mjs"));
             c
         }

@@ -5,7 +5,8 @@
 //! when they are opened (a snapshot, as Linux `seq_file`s are on first read), and "magic
 //! links" (`exe`, `cwd`, `root`, `fd/N`) that lead to the object itself rather than to a
 //! path. `/sys` is the little of sysfs that C libraries and runtimes read (the CPU
-//! topology) and an empty cgroup2 tree, read-only as Docker mounts it.
+//! topology) and the container's cgroup2 directory with its memory limit and use (what
+//! runtimes read to size their heaps), read-only as Docker mounts it.
 //!
 //! The VFS walks these trees through `View`, a read-only view of the calling process (and,
 //! once there are several, of the process table: every per-process path goes through
@@ -147,6 +148,9 @@ const SYS_TREE: &[(&str, Kind, u32)] = &[
     ("devices/system/cpu/present", File, 0o444),
     ("fs", Dir, 0o755),
     ("fs/cgroup", Dir, 0o555),
+    ("fs/cgroup/cgroup.controllers", File, 0o444),
+    ("fs/cgroup/memory.current", File, 0o444),
+    ("fs/cgroup/memory.max", File, 0o444),
 ];
 
 /// What a path names.
@@ -844,6 +848,12 @@ fn generate(p: &mut Process, fs: Fs, path: &[Vec<u8>]) -> Result<Vec<u8>, Errno>
             b"devices/system/cpu/online"
             | b"devices/system/cpu/possible"
             | b"devices/system/cpu/present" => Ok(b"0\n".to_vec()),
+            b"fs/cgroup/cgroup.controllers" => Ok(b"memory\n".to_vec()),
+            // The guest's memory budget (`mem::budget`) is the container's memory limit.
+            b"fs/cgroup/memory.max" => Ok(format!("{}\n", p.mem_limit()).into_bytes()),
+            b"fs/cgroup/memory.current" => {
+                Ok(format!("{}\n", crate::mem::budget::used()).into_bytes())
+            }
             _ => Err(ENOENT),
         };
     }
@@ -1821,7 +1831,20 @@ mod tests {
         for f in ["online", "possible", "present"] {
             assert_eq!(text(&mut p, &format!("/sys/devices/system/cpu/{f}")), "0\n");
         }
-        assert!(names(&p, "/sys/fs/cgroup").is_empty());
+        assert_eq!(
+            names(&p, "/sys/fs/cgroup"),
+            ["cgroup.controllers", "memory.current", "memory.max"]
+        );
+        crate::mem::budget::set_limit(64 << 20, crate::mem::budget::Source::Host);
+        assert_eq!(text(&mut p, "/sys/fs/cgroup/memory.max"), "67108864\n");
+        let used: u64 = text(&mut p, "/sys/fs/cgroup/memory.current")
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(used, crate::mem::budget::used());
+        assert!(used > 0, "the test process has written pages");
+        let mi = text(&mut p, "/proc/meminfo");
+        assert!(mi.starts_with("MemTotal:          65536 kB\n"), "{mi}");
         let cg = node(&p, "/sys/fs/cgroup", Follow::Yes).unwrap();
         assert_eq!(cg.dev.get(), dev::CGROUP);
         let online = node(&p, "/sys/devices/system/cpu/online", Follow::Yes).unwrap();
