@@ -10,5 +10,6 @@ mod hosts;
 mod memory;
 mod processes;
 mod programs;
+mod run_options;
 mod tty;
 mod volumes;

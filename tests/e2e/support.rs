@@ -85,7 +85,8 @@ impl Run {
     }
 }
 
-fn run_cmd(mut cmd: Command, stdin: &[u8]) -> Run {
+/// Runs `cmd` with `stdin` as its input, to its end.
+pub fn run_cmd(mut cmd: Command, stdin: &[u8]) -> Run {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
