@@ -640,6 +640,8 @@ pub(crate) mod testutil {
         Spam(u32),
         /// Loop forever.
         Spin,
+        /// Grow the memory by 1 MiB at a time until that fails, then `proc_exit(9)`.
+        Grow,
     }
 
     pub fn meta(module_id: &str) -> ModuleMeta {
@@ -666,6 +668,11 @@ pub(crate) mod testutil {
             Then::Return => String::new(),
             Then::Trap => "unreachable".into(),
             Then::Spin => "(loop $l (br $l))".into(),
+            Then::Grow => {
+                "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+                (call $proc_exit (i32.const 9))"
+                    .into()
+            }
             Then::Spam(n) => format!(
                 r#"(local.set $i (i32.const 0))
                 (block $done (loop $l
@@ -817,6 +824,15 @@ mod tests {
             env: vec![("GREETING".into(), "hello world".into())],
             no_cache: std::env::var_os("RVBOX_TEST_NO_CACHE").is_some(),
             raw_terminal: std::env::var_os("RVBOX_TEST_CHILD_TTY").map(|_| 0),
+            memory: std::env::var("RVBOX_TEST_CHILD_MEMORY")
+                .ok()
+                .map(|m| m.parse().unwrap()),
+            timeout: std::env::var("RVBOX_TEST_CHILD_TIMEOUT")
+                .ok()
+                .map(|t| Timeout {
+                    limit: Duration::from_secs(t.parse().unwrap()),
+                    text: format!("{t}s"),
+                }),
             ..Default::default()
         };
         let status = match run(&opts) {
@@ -1074,6 +1090,80 @@ mod tests {
         let st = child.wait().unwrap();
         assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
         assert_eq!(termios_bytes(slave.as_raw_fd()), before);
+    }
+
+    /// A guest that does not stop at its time limit (this one knows nothing of
+    /// `RVBOX_TIMEOUT`) is interrupted by the host soon after.
+    #[test]
+    fn timeout_interrupts_a_guest_that_does_not_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "spin.wasm",
+            &rvbox_module("id-spin-t", Then::Spin),
+        );
+        let t0 = Instant::now();
+        let out = spawn_child(
+            &m,
+            &[],
+            &[
+                ("RVBOX_TEST_NO_CACHE", "1"),
+                ("RVBOX_TEST_CHILD_TIMEOUT", "1"),
+            ],
+        )
+        .output()
+        .unwrap();
+        let took = t0.elapsed();
+        assert_eq!(out.status.code(), Some(TIMEOUT_STATUS), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "rvbox: timed out after 1s (--timeout)\n"
+        );
+        assert!(took >= Duration::from_secs(1) + TIMEOUT_GRACE, "{took:?}");
+        assert!(took < Duration::from_secs(11), "{took:?}");
+    }
+
+    /// The module's memory cannot grow past its cap, nor past wasm32's 4 GiB: the guest is
+    /// stopped with a message and status 137.
+    #[test]
+    fn memory_growth_stops_at_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "grow.wasm",
+            &rvbox_module("id-grow", Then::Grow),
+        );
+        let limit = 8 << 20;
+        let cap = memory_cap(2 * 65536, limit);
+        let limit = limit.to_string();
+        let out = spawn_child(
+            &m,
+            &[],
+            &[
+                ("RVBOX_TEST_NO_CACHE", "1"),
+                ("RVBOX_TEST_CHILD_MEMORY", &limit),
+            ],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(OOM_STATUS), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "rvbox: out of memory: the module's memory reached its limit of {} MiB \
+                 (--memory 8 MiB, and room for rvbox's own data); the guest was stopped\n",
+                cap >> 20
+            )
+        );
+        let out = spawn_child(&m, &[], &[("RVBOX_TEST_NO_CACHE", "1")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(OOM_STATUS), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "rvbox: out of memory: the module's memory reached the 4096 MiB a wasm32 module \
+             can have; the guest was stopped\n"
+        );
     }
 
     #[test]

@@ -340,6 +340,8 @@ fn misuse_is_125_with_a_message() {
 fn rvbox_peak_rss(module: &Path, args: &[&str]) -> (Run, u64) {
     let warm = rvbox_run(module, &["true"], b"");
     assert_eq!(warm.status, 0, "{warm:?}");
+    // Reaped by wait4 below, which also gives its rusage.
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(rvbox_bin())
         .args(args)
         .env("RVBOX_CACHE_DIR", scratch().join("cache"))
