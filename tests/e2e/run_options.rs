@@ -38,7 +38,7 @@ fn node_opts(opts: &[&str], module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 /// run.mjs with exactly these arguments.
 fn node_run_raw(args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("node");
-    cmd.args(["--single-threaded-gc", "--"])
+    cmd.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
         .arg(repo().join("runner/node/run.mjs"))
         .args(args);
     run_cmd(cmd, stdin)
@@ -96,6 +96,22 @@ fn workdir_is_used_and_created() {
         0,
         "hi\ndir\n",
     );
+}
+
+/// The working directory may be in a volume (mounted before it is made).
+#[test]
+fn workdir_in_a_volume() {
+    let m = module("busybox");
+    let host = fresh_dir("run-options-workdir-volume");
+    let vol = format!("{}:/data", host.display());
+    both_give(
+        &["-v", &vol, "-w", "/data/sub"],
+        &m,
+        &["sh", "-c", "pwd; echo hi > f"],
+        0,
+        "/data/sub\n",
+    );
+    assert_eq!(std::fs::read_to_string(host.join("sub/f")).unwrap(), "hi\n");
 }
 
 #[test]
@@ -241,7 +257,7 @@ fn env_file_lines_comments_host_values_and_precedence() {
     let r = with_host(rvbox_cmd);
     let mut node_cmd = Command::new("node");
     node_cmd
-        .args(["--single-threaded-gc", "--"])
+        .args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
         .arg(repo().join("runner/node/run.mjs"))
         .args(opts)
         .arg(&m)
