@@ -53,3 +53,53 @@ fn main() {
 pub extern "C" fn rvbox_exit_status() -> i32 {
     rvbox_guest::host::exit_status()
 }
+
+/// The emulator's allocator: the system's, remembering the size of a request it could not
+/// meet (the module's memory could not grow: the host's cap or wasm32's 4 GiB), so that a
+/// host that sees the module abort can tell why (`rvbox_alloc_failed`).
+#[cfg(target_arch = "wasm32")]
+mod alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub static FAILED: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Alloc;
+
+    fn note(p: *mut u8, size: usize) -> *mut u8 {
+        if p.is_null() {
+            FAILED.store(size.max(1), Ordering::Relaxed);
+        }
+        p
+    }
+
+    // SAFETY: every method passes its arguments, with the same contract, to `System`.
+    unsafe impl GlobalAlloc for Alloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's contract for `alloc`.
+            note(unsafe { System.alloc(layout) }, layout.size())
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's contract for `alloc_zeroed`.
+            note(unsafe { System.alloc_zeroed(layout) }, layout.size())
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller's contract for `dealloc`.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: the caller's contract for `realloc`.
+            note(unsafe { System.realloc(ptr, layout, new_size) }, new_size)
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Alloc = Alloc;
+}
+
+/// The size of the last allocation the emulator could not get, or 0.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn rvbox_alloc_failed() -> usize {
+    alloc::FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}

@@ -13,8 +13,9 @@
 //   --memory LIMIT              the guest's memory limit (512m, 2g)
 //   --timeout DURATION          end the run after DURATION (10, 500ms, 2m) with status 124
 // The options become the guest's RVBOX_* variables (emulator-guest/src/knobs.rs): the guest
-// applies them itself. Node cannot interrupt wasm or cap its memory: --timeout is the
-// guest's own (a guest blocked reading stdin waits for input), --memory the guest's limit.
+// applies them itself. Node cannot interrupt wasm: --timeout is the guest's own (a guest
+// blocked reading stdin waits for input). --memory also caps the module's memory as `rvbox
+// run` does (runner/src/run.rs, memory_cap), by declaring a maximum for it.
 //
 // The guest gets ARGS after argv[0] (the module's file name), only the environment the
 // options give (the host environment does not leak in, as with `docker run`), this
@@ -100,6 +101,77 @@ function parseVolume(spec) {
   const guest = '/' + guestRaw.split('/').filter((c) => c && c !== '.').join('/');
   if (guest === '/') fail(`-v ${JSON.stringify(spec)}: a volume cannot be mounted on / (the image is the root)`);
   return { host: path, guest, readOnly };
+}
+
+// The guest's memory limit in bytes as the guest reads RVBOX_MEMORY (emulator-guest/src/
+// knobs.rs, parse_memory), or null if it is not one (the guest then says what is wrong).
+function memoryLimit(text) {
+  const m = /^(\d*\.?\d*)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(text.trim());
+  if (!m || m[1] === '' || m[1] === '.') return null;
+  const shift = { '': 0, b: 0, k: 10, m: 20, g: 30, t: 40 }[(m[2] ?? '').charAt(0).toLowerCase()];
+  return Math.floor(Number(m[1]) * 2 ** shift);
+}
+
+// The most memory the module may have with the guest's limit `limit`: its initial memory,
+// the limit, and room for the emulator's own data (as runner/src/run.rs, memory_cap).
+function memoryCap(initial, limit) {
+  return initial + limit + Math.floor(limit / 4) + 256 * 2 ** 20;
+}
+
+// Writes an unsigned LEB128.
+function putLeb(out, value) {
+  do {
+    let b = value % 128;
+    value = Math.floor(value / 128);
+    if (value > 0) b |= 0x80;
+    out.push(b);
+  } while (value > 0);
+}
+
+// The module with a maximum declared for its memory so that it cannot grow past `limit`
+// bytes of guest memory (see memoryCap): node:wasi has no limiter, but V8 keeps a memory
+// within its maximum (memory.grow fails). Returns [bytes, cap in bytes], or [bytes, null]
+// if the module defines no plain 32-bit memory.
+function capMemory(bytes, limit) {
+  let pos = 8;
+  while (pos < bytes.length) {
+    const id = bytes[pos];
+    const size = leb(bytes, pos + 1);
+    if (!size) break;
+    const [len, start] = size;
+    if (id === 5) {
+      const count = leb(bytes, start);
+      if (!count || count[0] !== 1) break;
+      let p = count[1];
+      const flags = bytes[p++];
+      if (flags & ~1) break; // shared or 64-bit
+      const min = leb(bytes, p);
+      if (!min) break;
+      let max = 65536;
+      if (flags & 1) {
+        const m = leb(bytes, min[1]);
+        if (!m) break;
+        max = m[0];
+      }
+      const capPages = Math.min(max, Math.floor(memoryCap(min[0] * 65536, limit) / 65536));
+      const payload = [];
+      putLeb(payload, 1); // one memory
+      payload.push(1); // with a maximum
+      putLeb(payload, min[0]);
+      putLeb(payload, capPages);
+      const section = [5];
+      putLeb(section, payload.length);
+      const out = Buffer.concat([
+        bytes.subarray(0, pos),
+        Buffer.from(section),
+        Buffer.from(payload),
+        bytes.subarray(start + len),
+      ]);
+      return [out, capPages * 65536];
+    }
+    pos = start + len;
+  }
+  return [bytes, null];
 }
 
 // Reads an unsigned LEB128 at bytes[pos]; returns [value, next position] or null.
@@ -281,6 +353,11 @@ async function main() {
     throw e;
   }
 
+  // --memory: the module's memory gets a maximum.
+  let cap = null;
+  const limit = env.RVBOX_MEMORY === undefined ? null : memoryLimit(env.RVBOX_MEMORY);
+  if (limit !== null) [bytes, cap] = capMemory(bytes, limit);
+
   let module;
   try {
     module = await WebAssembly.compile(bytes);
@@ -319,6 +396,22 @@ async function main() {
   try {
     status = wasi.start(instance);
   } catch (e) {
+    // The emulator aborts (a trap) when its memory cannot grow; it says so.
+    let failed = 0;
+    try {
+      failed = instance.exports.rvbox_alloc_failed?.() ?? 0;
+    } catch {
+      // an older module
+    }
+    if (failed > 0) {
+      const mib = (n) => Math.floor(n / 2 ** 20);
+      fail(
+        cap === null
+          ? `out of memory: the module's memory reached the ${mib(2 ** 32)} MiB a wasm32 module can have; the guest was stopped`
+          : `out of memory: the module's memory reached its limit of ${mib(cap)} MiB (--memory ${mib(limit)} MiB, and room for rvbox's own data); the guest was stopped`,
+        137,
+      );
+    }
     const msg = String(e?.message ?? e).split('\n')[0];
     fail(`guest trapped: ${msg}`);
   }

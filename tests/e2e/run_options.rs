@@ -547,6 +547,12 @@ fn memory_limit_caps_the_modules_own_memory() {
         "{err}"
     );
     assert!(rss_kib < 512 << 10, "rvbox used {} MiB", rss_kib >> 10);
+    // Node: the module's memory gets a maximum; the emulator cannot allocate, says so
+    // (Rust's "memory allocation of N bytes failed") and aborts; run.mjs tells why.
+    let n = node_opts(&["--memory", "64m"], &m, &args[4..], b"");
+    assert_eq!(n.status, 137, "{n:?}");
+    let last = n.stderr_str().lines().last().unwrap_or("").to_string();
+    assert_eq!(format!("{last}\n"), err, "{n:?}");
 }
 
 /// How long `f` takes, and what it returned.
