@@ -500,22 +500,27 @@ print('killed', killed, 'of', len(status))
 }
 
 /// Linux's heuristic overcommit: one private writable mapping larger than all the memory
-/// fails with ENOMEM; a smaller one succeeds (pages count only when written). What the
-/// guest sees as its RAM is the limit.
+/// fails with ENOMEM; a smaller one succeeds (pages count only when written); a larger
+/// brk fails too. What the guest sees as its RAM is the limit; its address space is not
+/// limited (as in a container).
 #[test]
 fn memory_limit_refuses_larger_mappings_and_is_the_guests_ram() {
     let m = module("debian");
-    let script = "import mmap\n\
+    let script = "import ctypes, mmap, resource\n\
         try:\n    mmap.mmap(-1, 128 << 20, flags=mmap.MAP_PRIVATE)\nexcept OSError as e:\n    print(e)\n\
         m = mmap.mmap(-1, 48 << 20, flags=mmap.MAP_PRIVATE)\nprint('48 MiB:', len(m))\n\
+        libc = ctypes.CDLL(None, use_errno=True)\nlibc.sbrk.restype = ctypes.c_void_p\n\
+        print('sbrk:', libc.sbrk(ctypes.c_long(128 << 20)) == 2**64 - 1, ctypes.get_errno())\n\
         print(open('/proc/meminfo').readline().split())\n\
-        print(open('/sys/fs/cgroup/memory.max').read().strip())";
+        print(open('/sys/fs/cgroup/memory.max').read().strip())\n\
+        print(resource.getrlimit(resource.RLIMIT_AS))";
     both_give(
         &["--memory", "64m"],
         &m,
         &["python3", "-c", script],
         0,
-        "[Errno 12] Cannot allocate memory\n48 MiB: 50331648\n['MemTotal:', '65536', 'kB']\n67108864\n",
+        "[Errno 12] Cannot allocate memory\n48 MiB: 50331648\nsbrk: True 12\n\
+         ['MemTotal:', '65536', 'kB']\n67108864\n(-1, -1)\n",
     );
 }
 

@@ -373,11 +373,12 @@ pub fn sethostname(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 const RLIM_INFINITY: u64 = u64::MAX;
 
-pub(super) fn rlimit(p: &Process, res: u64) -> Result<(u64, u64), Errno> {
+pub(super) fn rlimit(_p: &Process, res: u64) -> Result<(u64, u64), Errno> {
     Ok(match res {
         3 => (8 << 20, RLIM_INFINITY), // RLIMIT_STACK
         7 => (super::fd::NOFILE as u64, super::fd::NOFILE as u64), // RLIMIT_NOFILE
-        9 => (p.mem_limit(), p.mem_limit()), // RLIMIT_AS
+        // RLIMIT_AS is unlimited, as in a container: the memory limit is the memory
+        // cgroup's (`mem::budget`), and reserving address space costs nothing.
         0..=15 => (RLIM_INFINITY, RLIM_INFINITY),
         _ => return Err(EINVAL),
     })
