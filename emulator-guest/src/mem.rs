@@ -135,6 +135,8 @@ pub mod budget {
     thread_local! {
         /// Frames holding guest data now (made by `Frame::zeroed`, gone when dropped).
         pub(super) static USED: Cell<u64> = const { Cell::new(0) };
+        /// Of those, pages of file bytes in the in-memory layer (`try_charge_file`).
+        static FILES: Cell<u64> = const { Cell::new(0) };
         static LIMIT: Cell<u64> = const { Cell::new(INITIAL_LIMIT / PAGE_SIZE) };
         static SOURCE: Cell<Source> = const { Cell::new(Source::Default) };
         /// A frame was refused since the last `take_refused`.
@@ -169,6 +171,36 @@ pub mod budget {
             REFUSED.with(|r| r.set(true));
         }
         room
+    }
+
+    /// Takes `pages` pages of the budget for the bytes of files in the in-memory layer;
+    /// `false`, taking nothing, if they do not fit: files may fill half the limit (as a
+    /// tmpfs is half the memory by default), and not what processes use.
+    pub fn try_charge_file(pages: u64) -> bool {
+        let limit = LIMIT.with(Cell::get);
+        let fits = FILES.with(Cell::get).saturating_add(pages) <= limit / 2
+            && USED.with(Cell::get).saturating_add(pages) <= limit;
+        if fits {
+            charge_file(pages);
+        }
+        fits
+    }
+
+    /// Counts `pages` pages of file bytes even if they do not fit (they exist already).
+    pub fn charge_file(pages: u64) {
+        USED.with(|u| u.set(u.get().saturating_add(pages)));
+        FILES.with(|u| u.set(u.get().saturating_add(pages)));
+    }
+
+    /// Gives back pages of file bytes.
+    pub fn release_file(pages: u64) {
+        USED.with(|u| u.set(u.get().saturating_sub(pages)));
+        FILES.with(|u| u.set(u.get().saturating_sub(pages)));
+    }
+
+    /// Bytes of files in the in-memory layer (part of `used`).
+    pub fn files() -> u64 {
+        FILES.with(Cell::get) * PAGE_SIZE
     }
 
     /// Whether a frame was refused since the last call: a system call that failed with

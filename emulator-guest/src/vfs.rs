@@ -87,7 +87,17 @@ pub struct FileData {
     store: Store,
     /// Mapped pages by page index.
     pages: BTreeMap<u64, SharedPage>,
+    /// Pages of the memory budget its own bytes take (`reserve`).
+    charged: u64,
 }
+
+/// The largest file the in-memory layer holds: a module's memory is 4 GiB, and a file's
+/// bytes are one buffer that must be able to grow (a copy of 1 GiB needs room for both).
+pub const MAX_MEMORY_FILE: u64 = if cfg!(target_arch = "wasm32") {
+    1 << 30
+} else {
+    1 << 32
+};
 
 enum Store {
     /// Still the image's bytes.
@@ -102,15 +112,53 @@ impl FileData {
         FileData {
             store: Store::Lower(b),
             pages: BTreeMap::new(),
+            charged: 0,
         }
     }
 
     /// A file of its own holding `v`.
     pub fn upper(v: Vec<u8>) -> FileData {
+        // Bytes handed in are counted as they are.
+        let charged = (v.len() as u64).div_ceil(PAGE_SIZE);
+        crate::mem::budget::charge_file(charged);
         FileData {
             store: Store::Upper(v),
             pages: BTreeMap::new(),
+            charged,
         }
+    }
+
+    /// Makes sure the memory budget holds `new_len` bytes of the file's own (the image's
+    /// bytes cost nothing until copied): ENOSPC when they do not fit (the files of the
+    /// in-memory layer may fill half the memory limit, as a tmpfs); EFBIG past
+    /// `MAX_MEMORY_FILE`. Call before an `update` that grows the file.
+    pub fn reserve(&mut self, new_len: u64) -> Result<(), Errno> {
+        if new_len > MAX_MEMORY_FILE {
+            return Err(EFBIG);
+        }
+        let need = new_len.max(self.len()).div_ceil(PAGE_SIZE);
+        if need > self.charged {
+            if !crate::mem::budget::try_charge_file(need - self.charged) {
+                return Err(ENOSPC);
+            }
+            self.charged = need;
+        }
+        Ok(())
+    }
+
+    /// Makes the budget hold what the file's own bytes take now (gives back what a
+    /// shrink freed; counts a copy-up nobody reserved for).
+    fn settle(&mut self) {
+        let have = match &self.store {
+            Store::Lower(_) => 0,
+            Store::Upper(v) => (v.len() as u64).div_ceil(PAGE_SIZE),
+        };
+        if have < self.charged {
+            crate::mem::budget::release_file(self.charged - have);
+        } else {
+            crate::mem::budget::charge_file(have - self.charged);
+        }
+        self.charged = have;
     }
 
     /// `true` while the bytes are still the image's.
@@ -196,6 +244,7 @@ impl FileData {
             }
             page.zero_from(n);
         }
+        self.settle();
         r
     }
 
@@ -215,6 +264,12 @@ impl FileData {
         let page = SharedPage::new(&b[at..end]);
         self.pages.insert(i, page.clone());
         page
+    }
+}
+
+impl Drop for FileData {
+    fn drop(&mut self) {
+        crate::mem::budget::release_file(self.charged);
     }
 }
 
@@ -1361,6 +1416,27 @@ pub(crate) mod tests {
         drop((page, second));
         assert_eq!(&d.bytes()[..4], b"X1ab");
         assert!(d.pages.is_empty());
+    }
+
+    #[test]
+    fn file_bytes_count_against_the_memory_budget() {
+        use crate::mem::budget;
+        budget::set_limit(64 * PAGE_SIZE, budget::Source::Host);
+        let before = budget::used();
+        let mut d = FileData::upper(Vec::new());
+        // Files may fill half the limit.
+        assert_eq!(d.reserve(32 * PAGE_SIZE), Ok(()));
+        d.update(|v| v.resize(32 * PAGE_SIZE as usize, 1));
+        assert_eq!(budget::used() - before, 32 * PAGE_SIZE);
+        assert_eq!(budget::files(), 32 * PAGE_SIZE);
+        assert_eq!(d.reserve(32 * PAGE_SIZE + 1), Err(ENOSPC));
+        // Shrinking gives back; dropping gives back all.
+        d.update(|v| v.truncate(PAGE_SIZE as usize));
+        assert_eq!(budget::used() - before, PAGE_SIZE);
+        assert_eq!(d.reserve(MAX_MEMORY_FILE + 1), Err(EFBIG));
+        drop(d);
+        assert_eq!(budget::used(), before);
+        budget::set_limit(budget::INITIAL_LIMIT, budget::Source::Default);
     }
 
     #[test]

@@ -693,14 +693,15 @@ pub fn write(p: &mut Process, node: &Node, data: &[u8]) -> Result<usize, Errno> 
 pub fn statfs(p: &Process, node: &Node) -> [u8; 120] {
     let m = vfs::mount_of(node.dev.get());
     let (blocks, free, files, ffree) = match m.fstype {
-        // The in-memory layer has no fixed size: these are what Docker's overlay shows of
-        // a roomy disk.
-        // Volumes: WASI cannot tell the host file system's size; the same roomy disk.
-        "overlay" | "wasi" => (1u64 << 20, 1 << 19, 1 << 20, 1 << 19),
-        // tmpfs: half the memory, as Linux sizes it by default.
-        "tmpfs" => {
+        // Volumes: WASI cannot tell the host file system's size; what Docker's overlay
+        // shows of a roomy disk.
+        "wasi" => (1u64 << 20, 1 << 19, 1 << 20, 1 << 19),
+        // The in-memory layer (the root's writable layer, /dev, /dev/shm): its files may
+        // fill half the memory limit, as a tmpfs is sized by default.
+        "overlay" | "tmpfs" => {
             let b = p.mem_limit() / 2 / 4096;
-            (b, b, b, b)
+            let free = b.saturating_sub(crate::mem::budget::files() / 4096);
+            (b, free, b, free)
         }
         _ => (0, 0, 0, 0),
     };

@@ -335,7 +335,7 @@ impl Process {
                         None => file.pos.get(),
                     };
                     let end = at.checked_add(data.len() as u64).ok_or(EFBIG)?;
-                    if end > MAX_FILE {
+                    if end > MAX_HOST_FILE {
                         return Err(EFBIG);
                     }
                     crate::vfs::host_pages::sync_pages(n)?;
@@ -353,30 +353,31 @@ impl Process {
                 }
                 let mut content = n.content.borrow_mut();
                 let k = match &mut *content {
-                    Content::File(d) => d.update(|v| {
+                    Content::File(d) => {
                         let at = match pos {
                             // pwrite ignores O_APPEND on Linux... except it does not: with
                             // O_APPEND, pwrite appends (a documented Linux bug). Do the same.
-                            _ if file.flags.get() & O_APPEND != 0 => v.len() as u64,
+                            _ if file.flags.get() & O_APPEND != 0 => d.len(),
                             Some(p) => p,
                             None => file.pos.get(),
                         };
                         let end = at.checked_add(data.len() as u64).ok_or(EFBIG)?;
-                        if end > MAX_FILE {
-                            return Err(EFBIG);
-                        }
-                        if seals & F_SEAL_GROW != 0 && end > v.len() as u64 {
+                        if seals & F_SEAL_GROW != 0 && end > d.len() {
                             return Err(EPERM);
                         }
-                        if v.len() < end as usize {
-                            v.resize(end as usize, 0);
-                        }
-                        v[at as usize..end as usize].copy_from_slice(data);
-                        if pos.is_none() {
-                            file.pos.set(end);
-                        }
-                        Ok(data.len())
-                    })?,
+                        // The container's memory holds it: ENOSPC when full, as tmpfs.
+                        d.reserve(end)?;
+                        d.update(|v| {
+                            if v.len() < end as usize {
+                                v.resize(end as usize, 0);
+                            }
+                            v[at as usize..end as usize].copy_from_slice(data);
+                            if pos.is_none() {
+                                file.pos.set(end);
+                            }
+                            data.len()
+                        })
+                    }
                     Content::Dir(_) => return Err(EISDIR),
                     Content::Device(Device::Full) => return Err(ENOSPC),
                     Content::Device(_) => data.len(),
@@ -522,8 +523,8 @@ impl Process {
     }
 }
 
-/// The largest file the in-memory layer holds.
-const MAX_FILE: u64 = 1 << 32;
+/// The largest file of a volume we ask the host to hold (the host may refuse sooner).
+const MAX_HOST_FILE: u64 = i64::MAX as u64;
 
 pub(super) fn stat_node(n: &Node) -> Stat {
     crate::vfs::host_refresh(n, None);
@@ -1568,7 +1569,7 @@ fn truncate_node(p: &Process, n: &Node, len: u64, file: Option<&OpenFile>) -> Sy
     if (len as i64) < 0 {
         return Err(EINVAL);
     }
-    if len > MAX_FILE {
+    if len > MAX_HOST_FILE {
         return Err(EFBIG);
     }
     if n.is_host() {
@@ -1582,7 +1583,10 @@ fn truncate_node(p: &Process, n: &Node, len: u64, file: Option<&OpenFile>) -> Sy
         return Ok(0);
     }
     match &mut *n.content.borrow_mut() {
-        Content::File(d) => d.update(|v| v.resize(len as usize, 0)),
+        Content::File(d) => {
+            d.reserve(len)?;
+            d.update(|v| v.resize(len as usize, 0))
+        }
         Content::Dir(_) => return Err(EISDIR),
         _ => return Err(EINVAL),
     }
