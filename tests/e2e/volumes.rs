@@ -326,3 +326,48 @@ m[1:2] = b"y"
         assert_eq!(r.stdout_str(), "3\n", "{host:?}: {}", r.stderr_str());
     }
 }
+
+/// A run stopped by `--timeout` or killed by the memory limit keeps what it wrote to a
+/// volume: by write(2), and through a shared mapping (written back as the run ends).
+#[test]
+fn writes_survive_timeout_and_out_of_memory() {
+    let m = module("debian");
+    let py = |then: &str| {
+        format!(
+            "import mmap, os\n\
+             open('/data/w', 'w').write('written')\n\
+             f = open('/data/m', 'r+b')\n\
+             m = mmap.mmap(f.fileno(), 0)\n\
+             m[0:6] = b'mapped'\n\
+             {then}\n"
+        )
+    };
+    let cases = [
+        (
+            "timeout",
+            vec!["--timeout", "3"],
+            py("import time\ntime.sleep(100)"),
+            124,
+        ),
+        (
+            "oom",
+            vec!["--memory", "64m"],
+            py("x = []\nwhile True: x.append(bytearray(1 << 20))"),
+            137,
+        ),
+    ];
+    for host in HOSTS {
+        for (what, opts, script, status) in &cases {
+            let dir = fresh_dir(&format!("vol-{what}-{host:?}"));
+            std::fs::write(dir.join("m"), "......").unwrap();
+            let spec = format!("{}:/data", dir.display());
+            let mut all = opts.clone();
+            all.extend(["-v", &spec]);
+            let r = host_run(host, &all, &m, &["python3", "-c", script], b"");
+            assert_eq!(r.status, *status, "{host:?} {what}: {}", r.stderr_str());
+            let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap();
+            assert_eq!(read("w"), "written", "{host:?} {what}");
+            assert_eq!(read("m"), "mapped", "{host:?} {what}");
+        }
+    }
+}

@@ -671,34 +671,50 @@ pub fn shared_page(node: &Node, i: u64) -> Result<SharedPage, Errno> {
 /// end: bytes a mapping wrote past it are not the file's, as on Linux), and forgets the
 /// pages nobody maps any more.
 pub fn sync_pages(node: &Node) -> Result<(), Errno> {
-    let Some(pages) = host_node(node, |h| h.pages.borrow().clone()) else {
-        return Ok(());
-    };
-    if pages.is_empty() {
-        return Ok(());
-    }
-    let (vol, rel) = host_path(node).ok_or(EIO)?;
-    let fd = hostfs::open_at(
-        vol.dir,
-        &rel,
-        OpenHow {
-            write: true,
-            ..Default::default()
-        },
-    )?;
-    let size = hostfs::fstat(&fd)?.size;
-    let mut buf = vec![0u8; PAGE_SIZE as usize];
-    for (&i, page) in &pages {
-        let at = i * PAGE_SIZE;
-        if at >= size {
-            continue;
+    host_node(node, |h| {
+        h.write_back()?;
+        h.pages.borrow_mut().retain(|_, p| p.users() > 1);
+        Ok(())
+    })
+    .unwrap_or(Ok(()))
+}
+
+impl HostNode {
+    /// Writes the mapped pages back to the host file.
+    fn write_back(&self) -> Result<(), Errno> {
+        let pages = self.pages.borrow();
+        if pages.is_empty() {
+            return Ok(());
         }
-        let n = (size - at).min(PAGE_SIZE) as usize;
-        page.read(0, &mut buf[..n]);
-        hostfs::pwrite_all(&fd, &buf[..n], at)?;
+        let fd = hostfs::open_at(
+            self.vol.dir,
+            &self.rel_path(),
+            OpenHow {
+                write: true,
+                ..Default::default()
+            },
+        )?;
+        let size = hostfs::fstat(&fd)?.size;
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        for (&i, page) in pages.iter() {
+            let at = i * PAGE_SIZE;
+            if at >= size {
+                continue;
+            }
+            let n = (size - at).min(PAGE_SIZE) as usize;
+            page.read(0, &mut buf[..n]);
+            hostfs::pwrite_all(&fd, &buf[..n], at)?;
+        }
+        Ok(())
     }
-    host_node(node, |h| h.pages.borrow_mut().retain(|_, p| p.users() > 2));
-    Ok(())
+}
+
+impl Drop for HostNode {
+    /// The last mapping and descriptor of the file are gone (its process ended, however):
+    /// what the mappings wrote goes to the host now.
+    fn drop(&mut self) {
+        let _ = self.write_back();
+    }
 }
 
 /// After a write of `data` at `at` to volume file `node`: the mapped pages show it.
