@@ -221,6 +221,13 @@ pub fn exit_status() -> i32 {
     EXIT_STATUS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Records `status` for the `rvbox_exit_status` export, for a module that ends by
+/// returning from `_start` rather than by `exit`.
+pub fn finish(status: i32) {
+    let _ = io::stdout().flush();
+    EXIT_STATUS.store(status, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Ends the module with `status`.
 pub fn exit(status: i32) -> ! {
     let _ = io::stdout().flush();

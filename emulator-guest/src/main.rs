@@ -14,7 +14,17 @@ fn main() {
             );
             rvbox_guest::host::exit(125);
         };
+        // A host that asks for it (`RVBOX_RETURN_STATUS=1`: runner/node/run.mjs) gets the
+        // status from the `rvbox_exit_status` export after `_start` returns normally, not
+        // from proc_exit: Node 20's V8 has crashed unwinding proc_exit's exception.
+        let returns = host_env
+            .iter()
+            .any(|(k, v)| k == "RVBOX_RETURN_STATUS" && v == "1");
         let status = rvbox_guest::boot::boot(bundle, args, host_env);
+        if returns {
+            rvbox_guest::host::finish(status);
+            return;
+        }
         rvbox_guest::host::exit(status);
     }
     #[cfg(not(target_arch = "wasm32"))]

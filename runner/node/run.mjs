@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode --
+#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode --no-turbo-fast-api-calls --
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
 //   node runner/node/run.mjs [OPTIONS] MODULE.wasm [--] [ARGS...]
@@ -33,9 +33,12 @@ import { basename } from 'node:path';
 // marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle machine, often
 // on a loaded one. And it has crashed (SIGSEGV in HandlerTable::LookupRange) unwinding
 // proc_exit after a run of some seconds: by then V8 has flushed the bytecode of the JS
-// frames under the guest's long call (wasi.start), which the unwinding walks. Run it as
-// `node --single-threaded-gc --no-flush-bytecode -- run.mjs` (the #! line, bench/ and the
-// tests do). (Setting V8 flags from here, after start-up, is itself unsafe.)
+// frames under the guest's long call (wasi.start), which the unwinding walks. And its heap
+// has been corrupted (V8 fatal in MarkCompactCollector, or SIGSEGV) in runs making many
+// file system calls on preopens (volumes): with V8's fast API calls into node:wasi; not
+// without them. Run it as `node --single-threaded-gc --no-flush-bytecode
+// --no-turbo-fast-api-calls -- run.mjs` (the #! line, bench/ and the tests do). (Setting
+// V8 flags from here, after start-up, is itself unsafe.)
 //
 // The `--` after Node's own options matters: Node 20 takes a `--env-file` anywhere in its
 // command line as its own and exits if the file is missing (nodejs/node#54232), unless it
@@ -333,6 +336,7 @@ function parseArgs(argv) {
   }
   const ro = volumes.filter((v) => v.readOnly).map((v) => v.guest);
   if (ro.length > 0) env.RVBOX_READONLY = ro.join(',');
+  env.RVBOX_RETURN_STATUS = '1';
   return { module, args: argv.slice(i), env, preopens };
 }
 
@@ -376,7 +380,10 @@ async function main() {
     args: [name, ...args],
     env,
     preopens,
-    // proc_exit unwinds the guest back to start(), which returns its status. (With
+    // The guest ends by returning from _start, its status in the rvbox_exit_status export
+    // (RVBOX_RETURN_STATUS=1 asks for that): Node 20's V8 has crashed (SIGSEGV in
+    // HandlerTable::LookupRange) unwinding the exception proc_exit throws. A module that
+    // still calls proc_exit is unwound back to start(), which returns its status. (With
     // returnOnExit: false, node:wasi calls process.exit() from inside the guest's call, and
     // Node 20 then crashed now and then on exit after much output.)
     returnOnExit: true,
@@ -395,6 +402,9 @@ async function main() {
   let status;
   try {
     status = wasi.start(instance);
+    // The guest returned from _start (RVBOX_RETURN_STATUS) with its status recorded.
+    const recorded = instance.exports.rvbox_exit_status?.() ?? -1;
+    if (recorded >= 0) status = recorded;
   } catch (e) {
     // The emulator aborts (a trap) when its memory cannot grow; it says so.
     let failed = 0;

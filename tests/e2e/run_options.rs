@@ -38,9 +38,14 @@ fn node_opts(opts: &[&str], module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 /// run.mjs with exactly these arguments.
 fn node_run_raw(args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("node");
-    cmd.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
-        .arg(repo().join("runner/node/run.mjs"))
-        .args(args);
+    cmd.args([
+        "--single-threaded-gc",
+        "--no-flush-bytecode",
+        "--no-turbo-fast-api-calls",
+        "--",
+    ])
+    .arg(repo().join("runner/node/run.mjs"))
+    .args(args);
     run_cmd(cmd, stdin)
 }
 
@@ -257,7 +262,12 @@ fn env_file_lines_comments_host_values_and_precedence() {
     let r = with_host(rvbox_cmd);
     let mut node_cmd = Command::new("node");
     node_cmd
-        .args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
+        .args([
+            "--single-threaded-gc",
+            "--no-flush-bytecode",
+            "--no-turbo-fast-api-calls",
+            "--",
+        ])
         .arg(repo().join("runner/node/run.mjs"))
         .args(opts)
         .arg(&m)

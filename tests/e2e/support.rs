@@ -130,10 +130,15 @@ pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new("node");
     // As run.mjs's #! line: Node 20's V8 is unstable here with GC helper threads.
     // `--`: Node 20 would take run.mjs's `--env-file` for its own (see run.mjs).
-    cmd.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
-        .arg(repo().join("runner/node/run.mjs"))
-        .arg(module)
-        .args(args);
+    cmd.args([
+        "--single-threaded-gc",
+        "--no-flush-bytecode",
+        "--no-turbo-fast-api-calls",
+        "--",
+    ])
+    .arg(repo().join("runner/node/run.mjs"))
+    .arg(module)
+    .args(args);
     run_cmd(cmd, stdin)
 }
 
@@ -228,8 +233,13 @@ pub fn host_run(host: Host, opts: &[&str], module: &Path, args: &[&str], stdin: 
         }
         Host::Node => {
             let mut c = Command::new("node");
-            c.args(["--single-threaded-gc", "--no-flush-bytecode", "--"])
-                .arg(repo().join("runner/node/run.mjs"));
+            c.args([
+                "--single-threaded-gc",
+                "--no-flush-bytecode",
+                "--no-turbo-fast-api-calls",
+                "--",
+            ])
+            .arg(repo().join("runner/node/run.mjs"));
             c
         }
     };
