@@ -37,15 +37,8 @@ fn node_opts(opts: &[&str], module: &Path, args: &[&str], stdin: &[u8]) -> Run {
 
 /// run.mjs with exactly these arguments.
 fn node_run_raw(args: &[&str], stdin: &[u8]) -> Run {
-    let mut cmd = Command::new("node");
-    cmd.args([
-        "--single-threaded-gc",
-        "--no-flush-bytecode",
-        "--no-turbo-fast-api-calls",
-        "--",
-    ])
-    .arg(repo().join("runner/node/run.mjs"))
-    .args(args);
+    let mut cmd = node_command();
+    cmd.args(args);
     run_cmd(cmd, stdin)
 }
 
@@ -260,18 +253,8 @@ fn env_file_lines_comments_host_values_and_precedence() {
         .args(["--", "sh", "-c", script])
         .env("RVBOX_CACHE_DIR", scratch().join("cache"));
     let r = with_host(rvbox_cmd);
-    let mut node_cmd = Command::new("node");
-    node_cmd
-        .args([
-            "--single-threaded-gc",
-            "--no-flush-bytecode",
-            "--no-turbo-fast-api-calls",
-            "--",
-        ])
-        .arg(repo().join("runner/node/run.mjs"))
-        .args(opts)
-        .arg(&m)
-        .args(["--", "sh", "-c", script]);
+    let mut node_cmd = node_command();
+    node_cmd.args(opts).arg(&m).args(["--", "sh", "-c", script]);
     let n = with_host(node_cmd);
     // The variables this test is about, in the order `env | sort` lists them.
     let ours = |run: &Run| -> String {

@@ -125,20 +125,25 @@ pub fn rvbox_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
     rvbox(&all, stdin)
 }
 
-/// The same module under Node's `node:wasi`.
-pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
+/// `node FLAGS -- runner/node/run.mjs`, with the V8 flags of run.mjs's #! line (Node 20's
+/// V8 is unstable here without them, see run.mjs); `--`: Node 20 would take run.mjs's
+/// `--env-file` for its own.
+pub fn node_command() -> Command {
     let mut cmd = Command::new("node");
-    // As run.mjs's #! line: Node 20's V8 is unstable here with GC helper threads.
-    // `--`: Node 20 would take run.mjs's `--env-file` for its own (see run.mjs).
     cmd.args([
         "--single-threaded-gc",
         "--no-flush-bytecode",
         "--no-turbo-fast-api-calls",
         "--",
     ])
-    .arg(repo().join("runner/node/run.mjs"))
-    .arg(module)
-    .args(args);
+    .arg(repo().join("runner/node/run.mjs"));
+    cmd
+}
+
+/// The same module under Node's `node:wasi`.
+pub fn node_run(module: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut cmd = node_command();
+    cmd.arg(module).args(args);
     run_cmd(cmd, stdin)
 }
 
@@ -231,17 +236,7 @@ pub fn host_run(host: Host, opts: &[&str], module: &Path, args: &[&str], stdin: 
                 .env_remove("RVBOX_LOG");
             c
         }
-        Host::Node => {
-            let mut c = Command::new("node");
-            c.args([
-                "--single-threaded-gc",
-                "--no-flush-bytecode",
-                "--no-turbo-fast-api-calls",
-                "--",
-            ])
-            .arg(repo().join("runner/node/run.mjs"));
-            c
-        }
+        Host::Node => node_command(),
     };
     cmd.args(opts).arg(module).arg("--").args(args);
     run_cmd(cmd, stdin)

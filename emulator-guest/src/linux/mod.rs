@@ -36,7 +36,7 @@ use std::rc::Rc;
 
 use crate::cpu::Cpu;
 use crate::mem::{prot, Memory, PAGE_SIZE};
-use crate::vfs::{Content, Follow, Node, Vfs};
+use crate::vfs::{Follow, Node, Vfs};
 use errno::*;
 use fd::FdTable;
 use mm::{Mm, VmaKind};
@@ -244,14 +244,7 @@ impl Process {
         {
             return Err(EACCES);
         }
-        let file = if node.is_host() {
-            crate::vfs::FileBytes::Copy(self.vfs.host_read_all(&node)?)
-        } else {
-            match &mut *node.content.borrow_mut() {
-                Content::File(d) => d.snapshot(),
-                _ => return Err(EACCES),
-            }
-        };
+        let file = self.vfs.file_bytes(&node)?;
         let data = file.as_slice();
         if data.starts_with(b"#!") {
             if depth >= 4 {
@@ -287,14 +280,7 @@ impl Process {
         let interp_data = match elf.interp()? {
             Some(p) => {
                 let n = self.resolve(&self.cwd, p, Follow::Yes)?;
-                let d = if n.is_host() {
-                    crate::vfs::FileBytes::Copy(self.vfs.host_read_all(&n)?)
-                } else {
-                    match &mut *n.content.borrow_mut() {
-                        Content::File(d) => d.snapshot(),
-                        _ => return Err(EACCES),
-                    }
-                };
+                let d = self.vfs.file_bytes(&n)?;
                 Some((self.vfs.path_of_node(&n), d))
             }
             None => None,

@@ -569,6 +569,19 @@ impl Vfs {
         Ok(fd)
     }
 
+    /// The whole contents of a regular file as they are now (for exec): the image's bytes
+    /// in place, a copy of the in-memory layer's, or a volume file's read from the host;
+    /// EACCES for anything else.
+    pub fn file_bytes(&self, node: &Node) -> Result<FileBytes, Errno> {
+        if node.is_host() {
+            return Ok(FileBytes::Copy(self.host_read_all(node)?));
+        }
+        match &mut *node.content.borrow_mut() {
+            Content::File(d) => Ok(d.snapshot()),
+            _ => Err(EACCES),
+        }
+    }
+
     /// The whole contents of a volume file (for exec and private mappings).
     pub fn host_read_all(&self, node: &Node) -> Result<Vec<u8>, Errno> {
         let fd = self.host_open(node, true, false, false)?;
