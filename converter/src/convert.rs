@@ -50,21 +50,110 @@ pub enum Progress<'a> {
     },
 }
 
-/// Converts image `reference` into a module at `out`.
+/// How to convert.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The most uncompressed image data to read (`--max-image-size`).
+    pub max_image_size: u64,
+    /// Changes to the image's config (`--entrypoint`, `--cmd`, `--env`, ...).
+    pub overrides: Overrides,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_image_size: crate::DEFAULT_MAX_IMAGE_SIZE,
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+/// Changes to the image's config made at conversion, as a Dockerfile's instructions would
+/// make them on top of the image.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces Entrypoint; as in a Dockerfile, it also clears the image's Cmd unless `cmd`
+    /// is given.
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// `KEY=VALUE`: replaces the image's KEY, or adds it.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+impl Overrides {
+    /// Applies the changes to `c`.
+    pub fn apply(&self, c: &mut crate::meta::RunConfig) {
+        if let Some(e) = &self.entrypoint {
+            c.entrypoint = e.clone();
+            c.cmd.clear();
+        }
+        if let Some(cmd) = &self.cmd {
+            c.cmd = cmd.clone();
+        }
+        for kv in &self.env {
+            let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+            c.env
+                .retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+            c.env.push(kv.clone());
+        }
+        if let Some(w) = &self.workdir {
+            c.working_dir = w.clone();
+        }
+        if let Some(u) = &self.user {
+            c.user = u.clone();
+        }
+    }
+}
+
+/// Converts image `reference` into a module at `out`, with the default options.
 pub fn convert(
     reference: &str,
     out: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Error> {
-    let image = crate::image::open(reference)?;
-    let tree = crate::layers::apply(&image, &mut |p| progress(Progress::Layer(&p)))?;
+    convert_with(reference, out, &Options::default(), progress)
+}
+
+/// Reads image `reference` into a tree (layers applied, or a root directory read), with its
+/// metadata after the overrides.
+pub fn read_image(
+    reference: &str,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(crate::meta::ImageMeta, Tree), Error> {
+    let open_opts = crate::image::OpenOptions {
+        max_size: opts.max_image_size,
+    };
+    let mut image = crate::image::open_with(reference, &open_opts)?;
+    let tree = match &image.rootfs {
+        Some(dir) => crate::rootdir::read(dir, reference, opts.max_image_size, &mut |p| {
+            progress(Progress::Layer(&p))
+        })?,
+        None => crate::layers::apply_limited(&image, opts.max_image_size, &mut |p| {
+            progress(Progress::Layer(&p))
+        })?,
+    };
+    opts.overrides.apply(&mut image.meta.config);
+    Ok((image.meta, tree))
+}
+
+/// Converts image `reference` into a module at `out`.
+pub fn convert_with(
+    reference: &str,
+    out: &Path,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Error> {
+    let (image_meta, tree) = read_image(reference, opts, progress)?;
     let out_err = |source| Error::Output {
         path: out.to_path_buf(),
         source,
     };
 
     let flat = flatten(&tree);
-    let c = &image.meta.config;
+    let c = &image_meta.config;
     let bytes = |v: &[String]| v.iter().map(|s| s.as_bytes().to_vec()).collect();
     let config = bundle::RunConfig {
         entrypoint: bytes(&c.entrypoint),
@@ -117,7 +206,7 @@ pub fn convert(
         format: FORMAT,
         rvbox_version: env!("CARGO_PKG_VERSION").into(),
         module_id,
-        image: image.meta.clone(),
+        image: image_meta.clone(),
         bundle_size: layout.total_len,
         file_count: flat.specs.len() as u64,
         files_size: flat.files.iter().map(|f| f.2).sum(),

@@ -6,11 +6,17 @@ use std::path::PathBuf;
 /// Anything that can stop a conversion.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    #[error("{path}: no such directory; give an OCI layout directory (oci:DIR[:TAG])")]
+    #[error("{path}: no such directory; give an OCI layout directory (oci:DIR[:TAG]), an archive (oci-archive:FILE, docker-archive:FILE) or a root filesystem (dir:DIR)")]
     NoSuchImage { path: String },
 
+    #[error("{path}: no such file; give an archive as oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]")]
+    NoSuchArchive { path: String },
+
+    #[error("{what}: larger than the limit of {limit} bytes; if the image really is that big, raise --max-image-size")]
+    TooLarge { what: String, limit: u64 },
+
     #[error(
-        "{path}: not an OCI image layout (no oci-layout file); give an OCI layout directory (oci:DIR[:TAG])"
+        "{path}: not an OCI image layout (no oci-layout file); give an OCI layout directory (oci:DIR[:TAG]), an archive (oci-archive:FILE, docker-archive:FILE) or a root filesystem (dir:DIR)"
     )]
     NotAnImage { path: String },
 

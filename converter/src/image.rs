@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use sha2::Digest as _;
 
 use crate::error::ConvertError;
 use crate::meta::{ImageMeta, RunConfig};
+use crate::source::{BlobRef, Source};
 
 /// The image to convert: where it came from, how it runs, and its layers.
 #[derive(Debug, Clone)]
@@ -27,18 +28,23 @@ pub struct Image {
     pub meta: ImageMeta,
     /// In application order (lowest first).
     pub layers: Vec<Layer>,
+    /// `dir:` images: the root filesystem directory to read instead of layers.
+    pub rootfs: Option<PathBuf>,
 }
 
 /// One layer blob of the image.
 #[derive(Debug, Clone)]
 pub struct Layer {
-    /// Digest of the blob as stored (compressed), `sha256:...`.
-    pub digest: String,
+    /// Digest of the blob as stored (compressed), `sha256:...`; `None` where the image does
+    /// not name one (a `docker save` layer.tar: its diff_id is checked).
+    pub digest: Option<String>,
+    /// What to call the layer in messages: its digest, else its name in the archive.
+    pub label: String,
     pub media_type: String,
     /// Size of the blob as stored.
     pub size: u64,
-    /// The blob file.
-    pub path: PathBuf,
+    /// Where the blob's bytes are.
+    pub blob: BlobRef,
     /// Digest of the uncompressed tar stream, from the config's `rootfs.diff_ids`.
     pub diff_id: String,
 }
@@ -123,6 +129,10 @@ struct ExecConfig {
     working_dir: Option<String>,
     #[serde(default)]
     user: Option<String>,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    exposed_ports: Option<HashMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,18 +223,28 @@ fn parse_reference(reference: &str) -> (String, Option<String>) {
 }
 
 struct Layout {
-    dir: PathBuf,
+    source: Source,
 }
 
 impl Layout {
-    fn blob_path(&self, what: &str, digest: &str) -> Result<PathBuf, ConvertError> {
+    fn blob_name(&self, what: &str, digest: &str) -> Result<String, ConvertError> {
         let (alg, hex) = check_digest(what, digest)?;
-        Ok(self.dir.join("blobs").join(alg).join(hex))
+        Ok(format!("blobs/{alg}/{hex}"))
+    }
+
+    fn blob(&self, what: &str, digest: &str) -> Result<BlobRef, ConvertError> {
+        let name = self.blob_name(what, digest)?;
+        self.source
+            .get(&name)?
+            .ok_or_else(|| ConvertError::MissingBlob {
+                what: what.to_string(),
+                digest: digest.to_string(),
+                path: PathBuf::from(self.source.show(&name)),
+            })
     }
 
     /// Reads a (JSON) blob whole, checking its size and digest.
     fn read_blob(&self, what: &str, desc: &Descriptor) -> Result<Vec<u8>, ConvertError> {
-        let path = self.blob_path(what, &desc.digest)?;
         if desc.size > MAX_JSON_BLOB {
             return Err(ConvertError::BadImage {
                 what: format!("{what} {}", desc.digest),
@@ -234,57 +254,49 @@ impl Layout {
                 ),
             });
         }
-        let file = File::open(&path).map_err(|e| self.open_error(what, &desc.digest, path, e))?;
-        let mut data = Vec::new();
-        // Read at most one byte more than expected: enough to tell the size is wrong.
-        file.take(desc.size + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| ConvertError::io(self.dir.join("blobs"), e))?;
-        if data.len() as u64 != desc.size {
-            let actual = if data.len() as u64 > desc.size {
-                std::fs::metadata(self.blob_path(what, &desc.digest)?)
-                    .map(|m| m.len())
-                    .unwrap_or(data.len() as u64)
-            } else {
-                data.len() as u64
-            };
-            return Err(ConvertError::SizeMismatch {
-                what: what.to_string(),
-                digest: desc.digest.clone(),
-                expected: desc.size,
-                actual,
-            });
-        }
-        let mut h = Hasher::for_digest(&desc.digest);
-        h.update(&data);
-        let actual = h.finish();
-        if actual != desc.digest {
-            return Err(ConvertError::DigestMismatch {
-                what: what.to_string(),
-                digest: desc.digest.clone(),
-                actual,
-            });
-        }
-        Ok(data)
+        let blob = self.blob(what, &desc.digest)?;
+        read_verified(what, &desc.digest, desc.size, &blob)
     }
+}
 
-    fn open_error(
-        &self,
-        what: &str,
-        digest: &str,
-        path: PathBuf,
-        e: std::io::Error,
-    ) -> ConvertError {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ConvertError::MissingBlob {
-                what: what.to_string(),
-                digest: digest.to_string(),
-                path,
-            }
-        } else {
-            ConvertError::io(path, e)
-        }
+/// Reads a small blob whole and checks its size and digest.
+fn read_verified(
+    what: &str,
+    digest: &str,
+    size: u64,
+    blob: &BlobRef,
+) -> Result<Vec<u8>, ConvertError> {
+    if blob.len != size {
+        return Err(ConvertError::SizeMismatch {
+            what: what.to_string(),
+            digest: digest.to_string(),
+            expected: size,
+            actual: blob.len,
+        });
     }
+    let mut data = Vec::with_capacity(size as usize);
+    blob.open()
+        .and_then(|r| r.take(size).read_to_end(&mut data))
+        .map_err(|e| ConvertError::io(&blob.path, e))?;
+    if data.len() as u64 != size {
+        return Err(ConvertError::SizeMismatch {
+            what: what.to_string(),
+            digest: digest.to_string(),
+            expected: size,
+            actual: data.len() as u64,
+        });
+    }
+    let mut h = Hasher::for_digest(digest);
+    h.update(&data);
+    let actual = h.finish();
+    if actual != digest {
+        return Err(ConvertError::DigestMismatch {
+            what: what.to_string(),
+            digest: digest.to_string(),
+            actual,
+        });
+    }
+    Ok(data)
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(what: &str, data: &'a [u8]) -> Result<T, ConvertError> {
@@ -318,6 +330,7 @@ struct Resolver<'a> {
 
 struct Found {
     manifest_digest: String,
+    config_digest: String,
     manifest: Manifest,
     config: ConfigFile,
     platform: String,
@@ -423,6 +436,7 @@ impl Resolver<'_> {
         }
         Ok(Some(Found {
             manifest_digest: desc.digest.clone(),
+            config_digest: config_desc.digest.clone(),
             manifest,
             config,
             platform,
@@ -454,41 +468,217 @@ fn has_tag(desc: &Descriptor, tag: &str) -> bool {
         })
 }
 
-/// Opens the image named by `reference`: `PATH`, `oci:PATH` or `oci:PATH:TAG`, where PATH
-/// is an OCI image layout directory. TAG is matched against the
-/// `org.opencontainers.image.ref.name` annotation of index.json's entries (a full reference
-/// there, `name:TAG`, matches too). Without a tag: the only entry of index.json, else the
-/// one tagged `latest`, else index.json is taken as a multi-platform index.
-pub fn open(reference: &str) -> Result<Image, ConvertError> {
-    let (dir, tag) = parse_reference(reference);
-    let dir_path = PathBuf::from(&dir);
-    if !dir_path.is_dir() {
-        return Err(ConvertError::NoSuchImage { path: dir });
-    }
-    let layout_file = dir_path.join("oci-layout");
-    let layout_data = match std::fs::read(&layout_file) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ConvertError::NotAnImage { path: dir });
+/// What `open` may read.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Largest decompressed archive (`docker save | gzip`) to unpack to a temporary file.
+    pub max_size: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_size: crate::DEFAULT_MAX_IMAGE_SIZE,
         }
-        Err(e) => return Err(ConvertError::io(layout_file, e)),
+    }
+}
+
+/// A reference, split by its transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ref {
+    /// An OCI image layout directory, with a tag maybe.
+    Layout(String, Option<String>),
+    /// A tar archive of an OCI image layout.
+    OciArchive(String, Option<String>),
+    /// A `docker save` archive, with `NAME:TAG` or `@N` maybe.
+    DockerArchive(String, Option<String>),
+    /// A plain root filesystem directory.
+    RootDir(String),
+}
+
+/// Splits `FILE[:SUFFIX]` where FILE is an existing file: the first split whose left side
+/// names a file wins (FILE itself may contain `:`), else everything is FILE.
+fn split_file(rest: &str) -> (String, Option<String>) {
+    if Path::new(rest).is_file() {
+        return (rest.to_string(), None);
+    }
+    for (i, _) in rest.match_indices(':') {
+        let (file, suffix) = (&rest[..i], &rest[i + 1..]);
+        if !file.is_empty() && Path::new(file).is_file() {
+            return (
+                file.to_string(),
+                (!suffix.is_empty()).then(|| suffix.to_string()),
+            );
+        }
+    }
+    (rest.to_string(), None)
+}
+
+fn parse_transport(reference: &str) -> Ref {
+    if let Some(rest) = reference.strip_prefix("oci-archive:") {
+        let (file, tag) = split_file(rest);
+        return Ref::OciArchive(file, tag);
+    }
+    if let Some(rest) = reference.strip_prefix("docker-archive:") {
+        let (file, name) = split_file(rest);
+        return Ref::DockerArchive(file, name);
+    }
+    if let Some(rest) = reference.strip_prefix("dir:") {
+        return Ref::RootDir(rest.to_string());
+    }
+    if !reference.starts_with("oci:") {
+        // A bare file: an archive of either kind, told by what is inside.
+        let (file, suffix) = split_file(reference);
+        if Path::new(&file).is_file() {
+            return if archive_has(&file, "manifest.json") && !archive_has(&file, "index.json") {
+                Ref::DockerArchive(file, suffix)
+            } else {
+                Ref::OciArchive(file, suffix)
+            };
+        }
+    }
+    let (dir, tag) = parse_reference(reference);
+    Ref::Layout(dir, tag)
+}
+
+/// Whether the tar archive at `file` has a member `name` (only plain tars are looked into;
+/// a compressed one answers false).
+fn archive_has(file: &str, name: &str) -> bool {
+    let Ok(f) = File::open(file) else {
+        return false;
     };
+    let mut a = tar::Archive::new(std::io::BufReader::new(f));
+    let Ok(entries) = a.entries() else {
+        return false;
+    };
+    for e in entries.take(100_000) {
+        let Ok(e) = e else { return false };
+        if crate::source::clean_name(&String::from_utf8_lossy(&e.path_bytes())).as_deref()
+            == Some(name)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Opens the image named by `reference` with the default options.
+pub fn open(reference: &str) -> Result<Image, ConvertError> {
+    open_with(reference, &OpenOptions::default())
+}
+
+/// Opens the image named by `reference`:
+/// - `PATH`, `oci:PATH` or `oci:PATH:TAG`: an OCI image layout directory. TAG is matched
+///   against the `org.opencontainers.image.ref.name` annotation of index.json's entries (a
+///   full reference there, `name:TAG`, matches too). Without a tag: the only entry of
+///   index.json, else the one tagged `latest`, else index.json is taken as a
+///   multi-platform index.
+/// - `oci-archive:FILE[:TAG]`: the same, in a tar archive (as `skopeo copy` writes it).
+/// - `docker-archive:FILE[:NAME:TAG|:@N]`: a `docker save` archive (manifest.json); the
+///   image whose RepoTags has NAME:TAG, or the N-th; without one, the only image.
+/// - `dir:PATH`: a root filesystem directory (the config comes from flags).
+/// - A bare FILE is an archive of either kind, told by its contents.
+pub fn open_with(reference: &str, opts: &OpenOptions) -> Result<Image, ConvertError> {
+    match parse_transport(reference) {
+        Ref::Layout(dir, tag) => {
+            let dir_path = PathBuf::from(&dir);
+            if !dir_path.is_dir() {
+                return Err(ConvertError::NoSuchImage { path: dir });
+            }
+            open_layout(Source::dir(&dir_path), &dir, tag, reference)
+        }
+        Ref::OciArchive(file, tag) => {
+            let source = open_archive(&file, opts)?;
+            open_layout(source, &file, tag, reference)
+        }
+        Ref::DockerArchive(file, name) => {
+            let source = open_archive(&file, opts)?;
+            open_docker_archive(&source, name.as_deref(), reference)
+        }
+        Ref::RootDir(dir) => {
+            let path = PathBuf::from(&dir);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => {}
+                _ => {
+                    return Err(ConvertError::NoSuchImage { path: dir });
+                }
+            }
+            Ok(Image {
+                meta: ImageMeta {
+                    reference: reference.to_string(),
+                    platform: "linux/riscv64".into(),
+                    ..Default::default()
+                },
+                layers: Vec::new(),
+                rootfs: Some(path),
+            })
+        }
+    }
+}
+
+fn open_archive(file: &str, opts: &OpenOptions) -> Result<Source, ConvertError> {
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => Source::archive(Path::new(file), opts.max_size),
+        _ => Err(ConvertError::NoSuchArchive {
+            path: file.to_string(),
+        }),
+    }
+}
+
+/// An OCI image layout, in a directory or an archive.
+fn open_layout(
+    source: Source,
+    shown: &str,
+    tag: Option<String>,
+    reference: &str,
+) -> Result<Image, ConvertError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct OciLayout {
         image_layout_version: String,
     }
-    let layout_json: OciLayout = parse_json(&layout_file.display().to_string(), &layout_data)?;
+    let layout_data = match source.read_small("oci-layout", MAX_JSON_BLOB)? {
+        Some(d) => d,
+        None if source.is_archive() => {
+            return Err(ConvertError::NotAnImage {
+                path: format!(
+                    "{shown}: an archive without an oci-layout file{}",
+                    if source.get("manifest.json")?.is_some() {
+                        " (it has manifest.json: a docker-archive; use docker-archive:FILE)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        None => {
+            let looks_like_rootfs = ["bin", "usr", "etc"]
+                .iter()
+                .any(|d| Path::new(shown).join(d).is_dir());
+            return Err(ConvertError::NotAnImage {
+                path: if looks_like_rootfs {
+                    format!("{shown} (it looks like a root filesystem: use dir:{shown})")
+                } else {
+                    shown.to_string()
+                },
+            });
+        }
+    };
+    let layout_json: OciLayout = parse_json(&source.show("oci-layout"), &layout_data)?;
     let v = &layout_json.image_layout_version;
     if v != "1" && !v.starts_with("1.") {
         return Err(ConvertError::LayoutVersion {
-            path: dir,
+            path: shown.to_string(),
             version: v.clone(),
         });
     }
-    let index_file = dir_path.join("index.json");
-    let index_data = std::fs::read(&index_file).map_err(|e| ConvertError::io(&index_file, e))?;
-    let index: Index = parse_json(&index_file.display().to_string(), &index_data)?;
+    let index_data = source
+        .read_small("index.json", MAX_JSON_BLOB)?
+        .ok_or_else(|| ConvertError::BadImage {
+            what: source.show("index.json"),
+            msg: "missing; the layout is incomplete".into(),
+        })?;
+    let index: Index = parse_json(&source.show("index.json"), &index_data)?;
     let manifests = index.manifests.unwrap_or_default();
 
     let mut tags: Vec<String> = manifests
@@ -536,9 +726,7 @@ pub fn open(reference: &str) -> Result<Image, ConvertError> {
         }
     };
 
-    let layout = Layout {
-        dir: dir_path.clone(),
-    };
+    let layout = Layout { source };
     let mut resolver = Resolver {
         layout: &layout,
         seen: Vec::new(),
@@ -550,34 +738,11 @@ pub fn open(reference: &str) -> Result<Image, ConvertError> {
             available: resolver.seen.clone(),
         })?;
 
-    let mdigest = &found.manifest_digest;
-    let rootfs = found.config.rootfs.ok_or_else(|| ConvertError::BadImage {
-        what: format!("image config of manifest {mdigest}"),
-        msg: "no rootfs section".into(),
-    })?;
-    if rootfs.kind != "layers" {
-        return Err(ConvertError::BadImage {
-            what: format!("image config of manifest {mdigest}"),
-            msg: format!("rootfs type is {:?}, not \"layers\"", rootfs.kind),
-        });
-    }
-    let diff_ids = rootfs.diff_ids.unwrap_or_default();
-    let layer_descs = found.manifest.layers.unwrap_or_default();
-    if diff_ids.len() != layer_descs.len() {
-        return Err(ConvertError::BadImage {
-            what: format!("manifest {mdigest}"),
-            msg: format!(
-                "it lists {} layers but its config lists {} diff_ids",
-                layer_descs.len(),
-                diff_ids.len()
-            ),
-        });
-    }
-    let mut layers = Vec::with_capacity(layer_descs.len());
-    for (i, (d, diff_id)) in layer_descs.iter().zip(diff_ids).enumerate() {
+    let mdigest = found.manifest_digest.clone();
+    let layer_descs = found.manifest.layers.clone().unwrap_or_default();
+    let mut blobs = Vec::with_capacity(layer_descs.len());
+    for (i, d) in layer_descs.iter().enumerate() {
         let what = format!("layer {i}");
-        let path = layout.blob_path(&what, &d.digest)?;
-        check_digest(&format!("diff_id of layer {i}"), &diff_id)?;
         let media_type = d.media_type.clone().unwrap_or_default();
         if !is_layer_media_type(&media_type) {
             return Err(ConvertError::MediaType {
@@ -585,31 +750,93 @@ pub fn open(reference: &str) -> Result<Image, ConvertError> {
                 media_type,
             });
         }
-        let md = std::fs::metadata(&path)
-            .map_err(|e| layout.open_error(&what, &d.digest, path.clone(), e))?;
-        if md.len() != d.size {
+        let blob = layout.blob(&what, &d.digest)?;
+        if blob.len != d.size {
             return Err(ConvertError::SizeMismatch {
                 what,
                 digest: d.digest.clone(),
                 expected: d.size,
-                actual: md.len(),
+                actual: blob.len,
             });
         }
-        layers.push(Layer {
-            digest: d.digest.clone(),
+        blobs.push(LayerBlob {
+            digest: Some(d.digest.clone()),
             media_type,
-            size: d.size,
-            path,
+            blob,
+        });
+    }
+    image_from_config(
+        reference,
+        &format!("manifest {mdigest}"),
+        mdigest,
+        found.config_digest,
+        found.platform,
+        found.config,
+        blobs,
+    )
+}
+
+/// A layer blob before it is paired with its diff_id.
+struct LayerBlob {
+    digest: Option<String>,
+    media_type: String,
+    blob: BlobRef,
+}
+
+fn image_from_config(
+    reference: &str,
+    what: &str,
+    manifest_digest: String,
+    config_digest: String,
+    platform: String,
+    config: ConfigFile,
+    blobs: Vec<LayerBlob>,
+) -> Result<Image, ConvertError> {
+    let rootfs = config.rootfs.ok_or_else(|| ConvertError::BadImage {
+        what: format!("image config of {what}"),
+        msg: "no rootfs section".into(),
+    })?;
+    if rootfs.kind != "layers" {
+        return Err(ConvertError::BadImage {
+            what: format!("image config of {what}"),
+            msg: format!("rootfs type is {:?}, not \"layers\"", rootfs.kind),
+        });
+    }
+    let diff_ids = rootfs.diff_ids.unwrap_or_default();
+    if diff_ids.len() != blobs.len() {
+        return Err(ConvertError::BadImage {
+            what: what.to_string(),
+            msg: format!(
+                "it lists {} layers but its config lists {} diff_ids",
+                blobs.len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let mut layers = Vec::with_capacity(blobs.len());
+    for (i, (b, diff_id)) in blobs.into_iter().zip(diff_ids).enumerate() {
+        check_digest(&format!("diff_id of layer {i}"), &diff_id)?;
+        layers.push(Layer {
+            size: b.blob.len,
+            label: b.digest.clone().unwrap_or_else(|| b.blob.name.clone()),
+            digest: b.digest,
+            media_type: b.media_type,
+            blob: b.blob,
             diff_id,
         });
     }
-
-    let exec = found.config.config.unwrap_or_default();
+    let exec = config.config.unwrap_or_default();
+    let mut exposed_ports: Vec<String> = exec
+        .exposed_ports
+        .map(|m| m.into_keys().collect())
+        .unwrap_or_default();
+    exposed_ports.sort();
     Ok(Image {
         meta: ImageMeta {
             reference: reference.to_string(),
-            manifest_digest: found.manifest_digest,
-            platform: found.platform,
+            manifest_digest,
+            config_digest,
+            platform,
             config: RunConfig {
                 entrypoint: exec.entrypoint.unwrap_or_default(),
                 cmd: exec.cmd.unwrap_or_default(),
@@ -617,9 +844,182 @@ pub fn open(reference: &str) -> Result<Image, ConvertError> {
                 working_dir: exec.working_dir.unwrap_or_default(),
                 user: exec.user.unwrap_or_default(),
             },
+            labels: exec.labels.unwrap_or_default().into_iter().collect(),
+            exposed_ports,
         },
         layers,
+        rootfs: None,
     })
+}
+
+/// docker-archive's manifest.json: one entry per image.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerArchiveEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    layers: Vec<String>,
+}
+
+/// Docker's normalisation of an image name for matching RepoTags: `busybox` ->
+/// `docker.io/library/busybox:latest`.
+fn normalise_name(name: &str) -> String {
+    let (repo, tag) = match name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (name, "latest"),
+    };
+    let repo = match repo.split_once('/') {
+        None => format!("docker.io/library/{repo}"),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            repo.to_string()
+        }
+        Some(_) => format!("docker.io/{repo}"),
+    };
+    format!("{repo}:{tag}")
+}
+
+/// The digest a content-addressed name stands for: `blobs/sha256/HEX` or `HEX.json` (the
+/// config file of `docker save` and skopeo).
+fn digest_of_name(name: &str) -> Option<String> {
+    let name = crate::source::clean_name(name)?;
+    let d = if let Some(rest) = name.strip_prefix("blobs/") {
+        let (alg, hex) = rest.split_once('/')?;
+        format!("{alg}:{hex}")
+    } else {
+        let hex = name.strip_suffix(".json")?;
+        format!("sha256:{hex}")
+    };
+    check_digest("", &d).ok()?;
+    Some(d)
+}
+
+fn open_docker_archive(
+    source: &Source,
+    name: Option<&str>,
+    reference: &str,
+) -> Result<Image, ConvertError> {
+    let Some(data) = source.read_small("manifest.json", MAX_JSON_BLOB)? else {
+        return Err(ConvertError::NotAnImage {
+            path: format!(
+                "{}: no manifest.json, so not a docker-archive{}",
+                source.show(""),
+                if source.get("oci-layout")?.is_some() {
+                    " (it has oci-layout: an OCI archive; use oci-archive:FILE)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    };
+    let entries: Vec<DockerArchiveEntry> = parse_json(&source.show("manifest.json"), &data)?;
+    let all_tags: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
+        .collect();
+    let entry = match name {
+        Some(n) if n.starts_with('@') => {
+            let i: usize = n[1..].parse().map_err(|_| ConvertError::BadImage {
+                what: reference.to_string(),
+                msg: format!("{n:?}: after @ give the image's index in the archive (0, 1, ...)"),
+            })?;
+            entries.get(i).ok_or_else(|| ConvertError::BadImage {
+                what: reference.to_string(),
+                msg: format!("the archive has {} images; there is no @{i}", entries.len()),
+            })?
+        }
+        Some(n) => {
+            let want = normalise_name(n);
+            entries
+                .iter()
+                .find(|e| {
+                    e.repo_tags
+                        .iter()
+                        .flatten()
+                        .any(|t| t == n || normalise_name(t) == want)
+                })
+                .ok_or_else(|| ConvertError::NoSuchTag {
+                    reference: reference.to_string(),
+                    tag: n.to_string(),
+                    available: all_tags.clone(),
+                })?
+        }
+        None => match entries.as_slice() {
+            [one] => one,
+            [] => {
+                return Err(ConvertError::BadImage {
+                    what: source.show("manifest.json"),
+                    msg: "lists no images".into(),
+                })
+            }
+            _ => {
+                return Err(ConvertError::AmbiguousTag {
+                    reference: reference.to_string(),
+                    count: entries.len(),
+                    available: all_tags,
+                })
+            }
+        },
+    };
+
+    let config_blob = source
+        .get(&entry.config)?
+        .ok_or_else(|| ConvertError::BadImage {
+            what: source.show(&entry.config),
+            msg: "the image config named by manifest.json is missing".into(),
+        })?;
+    if config_blob.len > MAX_JSON_BLOB {
+        return Err(ConvertError::BadImage {
+            what: config_blob.name.clone(),
+            msg: format!("{} bytes of JSON is too much", config_blob.len),
+        });
+    }
+    // The config's name is its digest (the image ID): check it.
+    let config_data = match digest_of_name(&entry.config) {
+        Some(d) => read_verified("image config", &d, config_blob.len, &config_blob)?,
+        None => source
+            .read_small(&entry.config, MAX_JSON_BLOB)?
+            .unwrap_or_default(),
+    };
+    let config_digest = {
+        let mut h = Hasher::for_digest("sha256:");
+        h.update(&config_data);
+        h.finish()
+    };
+    let config: ConfigFile = parse_json(&source.show(&entry.config), &config_data)?;
+    let platform = platform_string(&config.os, &config.architecture, config.variant.as_deref());
+    if !is_wanted(&config.os, &config.architecture) {
+        return Err(ConvertError::NoPlatform {
+            reference: reference.to_string(),
+            available: vec![platform],
+        });
+    }
+    let mut blobs = Vec::with_capacity(entry.layers.len());
+    for (i, l) in entry.layers.iter().enumerate() {
+        let blob = source.get(l)?.ok_or_else(|| ConvertError::MissingBlob {
+            what: format!("layer {i}"),
+            digest: l.clone(),
+            path: PathBuf::from(source.show(l)),
+        })?;
+        // `blobs/sha256/HEX` names its content (docker 25+); `HEX/layer.tar` and
+        // skopeo's `HEX.tar` do not promise that: the diff_id check covers those.
+        let digest = l.strip_prefix("blobs/").and_then(|_| digest_of_name(l));
+        blobs.push(LayerBlob {
+            digest,
+            media_type: "application/vnd.docker.image.rootfs.diff.tar".into(),
+            blob,
+        });
+    }
+    image_from_config(
+        reference,
+        &source.show("manifest.json"),
+        String::new(),
+        config_digest,
+        platform,
+        config,
+        blobs,
+    )
 }
 
 /// Layer media types `layers::apply` reads: tar, gzip'd or zstd'd tar, OCI or Docker,

@@ -36,7 +36,6 @@
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
@@ -70,32 +69,89 @@ const MAX_SYMLINKS: usize = 40;
 const PROGRESS_ENTRIES: u64 = 256;
 const PROGRESS_BYTES: u64 = 4 << 20;
 
-/// Applies the image's layers in order into a new tree.
+/// Applies the image's layers in order into a new tree, with the default size limit.
 pub fn apply(image: &Image, progress: &mut dyn FnMut(LayerProgress)) -> Result<Tree, ConvertError> {
+    apply_limited(image, crate::DEFAULT_MAX_IMAGE_SIZE, progress)
+}
+
+/// Applies the image's layers in order into a new tree. `max_size` bounds the sum of the
+/// layers' uncompressed sizes (their tar streams): a decompression bomb stops there.
+pub fn apply_limited(
+    image: &Image,
+    max_size: u64,
+    progress: &mut dyn FnMut(LayerProgress),
+) -> Result<Tree, ConvertError> {
     let mut tree = Tree::new().map_err(ConvertError::Spool)?;
     let count = image.layers.len();
+    let budget = Rc::new(Cell::new(max_size));
     for (index, layer) in image.layers.iter().enumerate() {
-        apply_layer(&mut tree, index, count, layer, progress)?;
+        apply_layer(&mut tree, index, count, layer, &budget, max_size, progress)?;
     }
     tree.finish_spool().map_err(ConvertError::Spool)?;
     tree.compact();
     Ok(tree)
 }
 
-/// A reader that hashes and counts what passes through it.
+/// A reader that hashes (if asked) and counts what passes through it.
 struct HashReader<R> {
     inner: R,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     count: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count.set(self.count.get() + n as u64);
         Ok(n)
     }
+}
+
+/// The error a `Budget` reader gives when the image is too large.
+#[derive(Debug)]
+struct OverBudget;
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the image's uncompressed size is over the limit")
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
+/// A reader that fails once more than the shared budget of bytes has passed through it.
+struct Budget<R> {
+    inner: R,
+    left: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let left = self.left.get();
+        if n as u64 > left {
+            self.left.set(0);
+            return Err(io::Error::other(OverBudget));
+        }
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
+}
+
+/// Whether `e` (maybe wrapped by the tar reader) is a `Budget` overrun.
+fn is_over_budget(e: &io::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+    while let Some(err) = cur {
+        if err.is::<OverBudget>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    e.to_string()
+        .contains("uncompressed size is over the limit")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,23 +225,31 @@ fn apply_layer(
     index: usize,
     count: usize,
     layer: &Layer,
+    budget: &Rc<Cell<u64>>,
+    max_size: u64,
     progress: &mut dyn FnMut(LayerProgress),
 ) -> Result<(), ConvertError> {
     let bad = |msg: String| ConvertError::BadLayer {
-        digest: layer.digest.clone(),
+        digest: layer.label.clone(),
         msg,
     };
-    let file = File::open(&layer.path).map_err(|e| ConvertError::io(&layer.path, e))?;
+    let too_large = || ConvertError::TooLarge {
+        what: format!(
+            "the image's uncompressed layers (at layer {index}, {})",
+            layer.label
+        ),
+        limit: max_size,
+    };
+    let path = &layer.blob.path;
+    let file = layer.blob.open().map_err(|e| ConvertError::io(path, e))?;
     let read_count = Rc::new(Cell::new(0u64));
     let raw = HashReader {
         inner: file,
-        hasher: Hasher::for_digest(&layer.digest),
+        hasher: layer.digest.as_deref().map(Hasher::for_digest),
         count: read_count.clone(),
     };
     let mut buffered = BufReader::with_capacity(256 << 10, raw);
-    let magic = buffered
-        .fill_buf()
-        .map_err(|e| ConvertError::io(&layer.path, e))?;
+    let magic = buffered.fill_buf().map_err(|e| ConvertError::io(path, e))?;
     let compression = detect(magic, &layer.media_type).map_err(bad)?;
     let decoder = match compression {
         Compression::None => Decoder::Plain(buffered),
@@ -197,8 +261,11 @@ fn apply_layer(
     };
     let tar_count = Rc::new(Cell::new(0u64));
     let untarred = HashReader {
-        inner: decoder,
-        hasher: Hasher::for_digest(&layer.diff_id),
+        inner: Budget {
+            inner: decoder,
+            left: budget.clone(),
+        },
+        hasher: Some(Hasher::for_digest(&layer.diff_id)),
         count: tar_count,
     };
     let mut archive = tar::Archive::new(untarred);
@@ -207,7 +274,7 @@ fn apply_layer(
         progress(LayerProgress {
             index,
             count,
-            digest: layer.digest.clone(),
+            digest: layer.label.clone(),
             bytes_read,
             size: layer.size,
             entries,
@@ -218,7 +285,7 @@ fn apply_layer(
 
     let mut applier = Applier {
         tree,
-        digest: &layer.digest,
+        digest: &layer.label,
         added: HashSet::new(),
     };
     let result = (|| -> Result<u64, ConvertError> {
@@ -228,8 +295,21 @@ fn apply_layer(
             .entries()
             .map_err(|e| bad(format!("reading tar: {e}")))?;
         for entry in iter {
-            let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
-            applier.entry(&mut entry)?;
+            let mut entry = entry.map_err(|e| {
+                if is_over_budget(&e) {
+                    too_large()
+                } else {
+                    bad(format!("reading tar: {e}"))
+                }
+            })?;
+            applier.entry(&mut entry).map_err(|e| match e {
+                ConvertError::BadLayer { ref msg, .. }
+                    if msg.contains("uncompressed size is over the limit") =>
+                {
+                    too_large()
+                }
+                e => e,
+            })?;
             entries += 1;
             let bytes = read_count.get();
             if entries.is_multiple_of(PROGRESS_ENTRIES) || bytes - last_bytes >= PROGRESS_BYTES {
@@ -243,36 +323,44 @@ fn apply_layer(
     // Read the rest of the tar stream (end-of-archive padding) and the rest of the blob, so
     // both digests cover everything. A damaged blob usually fails in the tar or the decoder
     // before its digest can be checked; then the digest mismatch is the better error.
+    if budget.get() == 0 && matches!(result, Err(ConvertError::BadLayer { .. })) {
+        return Err(too_large());
+    }
     let mut untarred = archive.into_inner();
     let tail = io::copy(&mut untarred, &mut io::sink());
-    let tar_digest = untarred.hasher.finish();
-    let mut buffered = untarred.inner.into_inner();
+    if tail.as_ref().is_err_and(is_over_budget) {
+        return Err(too_large());
+    }
+    let tar_digest = untarred.hasher.take().expect("hashing").finish();
+    let mut buffered = untarred.inner.inner.into_inner();
     let raw_tail = io::copy(&mut buffered, &mut io::sink());
     let raw = buffered.into_inner();
-    let blob_digest = raw.hasher.finish();
     let blob_size = raw.count.get();
-    if raw_tail.is_ok() && blob_digest != layer.digest {
-        return Err(ConvertError::DigestMismatch {
-            what: format!("layer {index}"),
-            digest: layer.digest.clone(),
-            actual: blob_digest,
-        });
+    if let (Some(digest), Some(hasher), true) = (&layer.digest, raw.hasher, raw_tail.is_ok()) {
+        let blob_digest = hasher.finish();
+        if &blob_digest != digest {
+            return Err(ConvertError::DigestMismatch {
+                what: format!("layer {index}"),
+                digest: digest.clone(),
+                actual: blob_digest,
+            });
+        }
     }
     if raw_tail.is_ok() && blob_size != layer.size {
         return Err(ConvertError::SizeMismatch {
             what: format!("layer {index}"),
-            digest: layer.digest.clone(),
+            digest: layer.label.clone(),
             expected: layer.size,
             actual: blob_size,
         });
     }
     let entries = result?;
-    raw_tail.map_err(|e| ConvertError::io(&layer.path, e))?;
+    raw_tail.map_err(|e| ConvertError::io(path, e))?;
     tail.map_err(|e| bad(format!("after the end of the tar archive: {e}")))?;
     if tar_digest != layer.diff_id {
         return Err(ConvertError::DiffIdMismatch {
             index,
-            digest: layer.digest.clone(),
+            digest: layer.label.clone(),
             expected: layer.diff_id.clone(),
             actual: tar_digest,
         });

@@ -8,9 +8,16 @@ pub mod convert;
 pub mod error;
 pub mod image;
 pub mod layers;
+pub mod listing;
 pub mod meta;
 pub mod module;
+pub mod rootdir;
+pub mod source;
 pub mod tree;
 
-pub use convert::{convert, Error, Progress, Report};
+/// Default of `--max-image-size`: the most uncompressed layer data a conversion reads. A
+/// module's bundle lives in the guest's 4 GiB linear memory, so no larger image could run.
+pub const DEFAULT_MAX_IMAGE_SIZE: u64 = 4 << 30;
+
+pub use convert::{convert, convert_with, Error, Options, Overrides, Progress, Report};
 pub use rvbox_guest as guest;

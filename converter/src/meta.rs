@@ -34,11 +34,22 @@ pub struct ModuleMeta {
 pub struct ImageMeta {
     /// The reference as the user gave it (`oci:images/out/busybox:latest`).
     pub reference: String,
-    /// Digest of the manifest that was converted (`sha256:...`).
+    /// Digest of the manifest that was converted (`sha256:...`); empty for a
+    /// docker-archive (no manifest blob) or a `dir:` root filesystem.
     pub manifest_digest: String,
+    /// Digest of the image config (Docker's image ID); empty for `dir:`.
+    #[serde(default)]
+    pub config_digest: String,
     /// `os/architecture[/variant]`.
     pub platform: String,
+    /// How the guest starts (after the conversion flags were applied).
     pub config: RunConfig,
+    /// The image's labels, kept for `inspect`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The image's ExposedPorts (`80/tcp`), kept for `inspect`; nothing listens.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
 }
 
 /// The parts of the image config that decide how the guest starts.

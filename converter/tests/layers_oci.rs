@@ -737,7 +737,7 @@ fn not_an_oci_layout() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{p}: not an OCI image layout (no oci-layout file); give an OCI layout directory (oci:DIR[:TAG])"
+            "{p}: not an OCI image layout (no oci-layout file); give an OCI layout directory (oci:DIR[:TAG]), an archive (oci-archive:FILE, docker-archive:FILE) or a root filesystem (dir:DIR)"
         )
     );
     let err = image::open(&format!("oci:{p}/missing")).unwrap_err();
@@ -759,14 +759,14 @@ fn not_an_oci_layout() {
 fn tampered_layer_blob_is_refused() {
     let l = Layout::single(vec![gz(Tar::new().file("f", &[7u8; 4000]).build())]);
     let image = image::open(&l.reference()).unwrap();
-    let path = &image.layers[0].path;
+    let path = &image.layers[0].blob.path;
     let mut data = std::fs::read(path).unwrap();
     let n = data.len();
     data[n / 2] ^= 0x55; // same size, different content
     std::fs::write(path, &data).unwrap();
     let err = apply_all(&image).unwrap_err();
     assert!(matches!(err, ConvertError::DigestMismatch { .. }), "{err}");
-    assert!(err.to_string().contains(&image.layers[0].digest), "{err}");
+    assert!(err.to_string().contains(&image.layers[0].label), "{err}");
 
     // Appended bytes: caught by open (size).
     data[n / 2] ^= 0x55;

@@ -29,8 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert an image into a module: IMAGE is an OCI image layout directory
-    /// (DIR, oci:DIR or oci:DIR:TAG).
+    /// Convert an image into a module. IMAGE: an OCI image layout directory (DIR,
+    /// oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG], as skopeo writes it), a
+    /// `docker save` archive (docker-archive:FILE[:NAME:TAG|:@N]), or a root filesystem
+    /// directory (dir:DIR, config from the flags). A bare FILE is an archive of either kind.
     Convert {
         image: String,
         /// The module to write.
@@ -39,6 +41,12 @@ enum Command {
         /// No progress output.
         #[arg(short, long)]
         quiet: bool,
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// The most uncompressed image data to read (bytes, or 500m, 2g); a larger image,
+        /// or a decompression bomb, stops there with an error.
+        #[arg(long, value_name = "SIZE", default_value = "4g")]
+        max_image_size: String,
     },
     /// Run a module: `rvbox run [OPTIONS] app.wasm [--] CMD ARGS...` (without CMD, the
     /// image's Cmd).
@@ -97,9 +105,13 @@ enum Command {
     /// Show what is inside a module.
     Inspect {
         module: PathBuf,
-        /// Machine-readable output.
+        /// Machine-readable output (with --files: one JSON object per line, with each
+        /// file's sha256).
         #[arg(long)]
         json: bool,
+        /// List the files the module carries (as the guest sees them at start).
+        #[arg(long)]
+        files: bool,
     },
     /// List the Linux system calls the emulator implements.
     Syscalls,
@@ -134,7 +146,9 @@ fn main() -> ExitCode {
             image,
             output,
             quiet,
-        } => convert(&image, &output, quiet),
+            config,
+            max_image_size,
+        } => convert(&image, &output, quiet, &config, &max_image_size),
         Command::Run {
             module,
             env,
@@ -161,7 +175,17 @@ fn main() -> ExitCode {
             };
             run_cmd(module, container, volume, no_cache, interactive, tty, args)
         }
-        Command::Inspect { module, json } => inspect(&module, json),
+        Command::Inspect {
+            module,
+            json,
+            files,
+        } => {
+            if files {
+                inspect_files(&module, json)
+            } else {
+                inspect(&module, json)
+            }
+        }
         Command::Syscalls => syscalls(),
     };
     match r {
@@ -173,8 +197,104 @@ fn main() -> ExitCode {
     }
 }
 
-fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result<i32> {
+/// `rvbox convert`'s changes to the image's config, applied as a Dockerfile would.
+#[derive(clap::Args)]
+struct ConfigFlags {
+    /// Replace the image's Entrypoint (and drop its Cmd, as a Dockerfile's ENTRYPOINT
+    /// does): a JSON array (`'["/app","--serve"]'`), or a string run by /bin/sh -c; ""
+    /// for none.
+    #[arg(long, value_name = "CMD")]
+    entrypoint: Option<String>,
+    /// Replace the image's Cmd: a JSON array, or a string run by /bin/sh -c.
+    #[arg(long, value_name = "CMD")]
+    cmd: Option<String>,
+    /// Set a variable of the image's Env (replacing one of the same name). Repeatable.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Replace the image's WorkingDir.
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Replace the image's User (USER[:GROUP], names resolved in the image at run time).
+    #[arg(short, long, value_name = "USER")]
+    user: Option<String>,
+}
+
+/// A Dockerfile-style command: a JSON array (exec form) or a string for `/bin/sh -c`.
+fn command_form(flag: &str, v: &str) -> anyhow::Result<Vec<String>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Ok(Vec::new());
+    }
+    if t.starts_with('[') {
+        return serde_json::from_str(t).map_err(|e| {
+            anyhow::anyhow!("{flag} {v:?}: not a JSON array of strings ({e}); write it as '[\"prog\",\"arg\"]' or as a plain string run by /bin/sh -c")
+        });
+    }
+    Ok(vec!["/bin/sh".into(), "-c".into(), v.into()])
+}
+
+impl ConfigFlags {
+    fn overrides(&self) -> anyhow::Result<rvbox_converter::Overrides> {
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !k.contains(char::is_whitespace) => {}
+                _ => anyhow::bail!("--env {e:?}: give KEY=VALUE"),
+            }
+        }
+        if let Some(w) = &self.workdir {
+            if !w.starts_with('/') {
+                anyhow::bail!("--workdir {w:?}: give an absolute path");
+            }
+        }
+        Ok(rvbox_converter::Overrides {
+            entrypoint: self
+                .entrypoint
+                .as_deref()
+                .map(|v| command_form("--entrypoint", v))
+                .transpose()?,
+            cmd: self
+                .cmd
+                .as_deref()
+                .map(|v| command_form("--cmd", v))
+                .transpose()?,
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+        })
+    }
+}
+
+/// A size: bytes, or a number with k, m, g, t (binary units).
+fn parse_size(flag: &str, s: &str) -> anyhow::Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'g')) => (&t[..i], 1 << 30),
+        Some((i, 't')) => (&t[..i], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| anyhow::anyhow!("{flag} {s:?}: give a size in bytes, or like 500m, 4g"))
+}
+
+fn convert(
+    image: &str,
+    output: &std::path::Path,
+    quiet: bool,
+    config: &ConfigFlags,
+    max_image_size: &str,
+) -> anyhow::Result<i32> {
     use rvbox_converter::Progress;
+    let opts = rvbox_converter::Options {
+        max_image_size: parse_size("--max-image-size", max_image_size)?,
+        overrides: config.overrides()?,
+    };
     let show = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut progress = |p: Progress| {
@@ -195,7 +315,7 @@ fn convert(image: &str, output: &std::path::Path, quiet: bool) -> anyhow::Result
             Progress::Bundle { files, total } => eprint!("\r\x1b[Kbundling files {files}/{total}"),
         }
     };
-    let report = rvbox_converter::convert(image, output, &mut progress)
+    let report = rvbox_converter::convert_with(image, output, &opts, &mut progress)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if show {
         eprintln!();
@@ -473,8 +593,16 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
         meta.rvbox_version, meta.format
     );
     println!("module id:   {}", meta.module_id);
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     println!("image:       {}", meta.image.reference);
-    println!("digest:      {}", meta.image.manifest_digest);
+    println!("digest:      {}", or_dash(&meta.image.manifest_digest));
+    println!("image id:    {}", or_dash(&meta.image.config_digest));
     println!("platform:    {}", meta.image.platform);
     println!("entrypoint:  {}", list(&c.entrypoint));
     println!("cmd:         {}", list(&c.cmd));
@@ -495,6 +623,18 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
             &c.user
         }
     );
+    if !meta.image.labels.is_empty() {
+        println!("labels:");
+        for (k, v) in &meta.image.labels {
+            println!("  {k}={v}");
+        }
+    }
+    if !meta.image.exposed_ports.is_empty() {
+        println!(
+            "ports:       {} (exposed by the image; nothing listens in a module)",
+            meta.image.exposed_ports.join(" ")
+        );
+    }
     println!(
         "files:       {} entries, {:.1} MiB in regular files",
         meta.file_count,
@@ -504,6 +644,27 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
         "bundle:      {:.1} MiB (page-aligned)",
         meta.bundle_size as f64 / 1048576.0
     );
+    Ok(0)
+}
+
+fn inspect_files(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
+    use std::io::Write;
+    read_meta_file(module)?;
+    let bytes = std::fs::read(module)?;
+    let entries = rvbox_converter::listing::list(&bytes, json)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", module.display()))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in &entries {
+        let r = if json {
+            writeln!(out, "{}", serde_json::to_string(e)?)
+        } else {
+            writeln!(out, "{}", rvbox_converter::listing::line(e))
+        };
+        if r.is_err() {
+            break; // a closed pipe (| head)
+        }
+    }
+    let _ = out.flush();
     Ok(0)
 }
 
