@@ -13,7 +13,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out="$here/out"
-ALL_NAMES=(busybox busybox-amd64 busybox-multi testprogs debian)
+ALL_NAMES=(busybox busybox-amd64 busybox-multi testprogs debian layers)
 
 DEBIAN_MIRROR=${RVBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SUITE=trixie
@@ -46,13 +46,14 @@ recipe_files() {
     busybox-amd64 | busybox-multi) echo "$here/build.sh" "$here/oci.py" ;;
     testprogs) echo "$here/build.sh" "$here/oci.py" "$here"/../tests/guest/*.c ;;
     debian) echo "$here/build.sh" "$here/oci.py" ;;
+    layers) echo "$here/build.sh" "$here/oci.py" "$here/layers.py" ;;
     esac
 }
 
 # Names that must be built (and are read) before NAME.
 deps() {
     case "$1" in
-    busybox-amd64 | busybox-multi | testprogs) echo busybox ;;
+    busybox-amd64 | busybox-multi | testprogs | layers) echo busybox ;;
     esac
 }
 
@@ -105,10 +106,13 @@ build() {
 
     log "$name: installing into images/out/$name"
     rm -f "$out/$name.stamp"
-    rm -rf "$out/$name" "$out/$name.rootfs"
+    rm -rf "$out/$name" "$out/$name.rootfs" "$out/$name.forms"
     mv "$cur_tmp/layout" "$out/$name"
     if [[ -d "$cur_tmp/rootfs" ]]; then
         mv "$cur_tmp/rootfs" "$out/$name.rootfs"
+    fi
+    if [[ -d "$cur_tmp/forms" ]]; then
+        mv "$cur_tmp/forms" "$out/$name.forms"
     fi
     printf '%s\n' "$key" >"$out/$name.stamp.tmp"
     mv "$out/$name.stamp.tmp" "$out/$name.stamp"
@@ -327,6 +331,59 @@ build_debian() {
     python3 "$here/oci.py" check "$tmp/layout" >/dev/null
 }
 
+# layers: three layers that exercise every case of layer application (images/layers.py:
+# whiteouts, opaque dirs, hardlinks across layers, replaced types, long names, a sparse
+# file, devices, modes, owners, ...). The rootfs is what `umoci unpack` makes of the image:
+# the oracle for the tree rvbox bundles. layers.forms/ holds the same image as an OCI
+# archive, a docker-archive (plain and gzipped) and layouts with zstd and uncompressed layers.
+build_layers() {
+    local tmp=$1 epoch=1700000000 created i sudo=
+    need umoci skopeo python3 tar zstd gzip
+    [[ $(id -u) -eq 0 ]] || sudo="sudo -n"
+    created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+    python3 "$here/layers.py" "$tmp" "$out/busybox.rootfs/usr/bin/busybox"
+    for i in 3 4; do
+        (cd "$tmp/layer$i-files" && find . -mindepth 1 -exec touch -h -d "@$epoch" {} +)
+        (cd "$tmp/layer$i-files" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort) >"$tmp/files$i"
+    done
+    # Layer 3, GNU format: GNU long name and long link records. Layer 4, PAX format:
+    # sparse files (format 1.0; Go's archive/tar, so umoci and containerd, read it).
+    tar -C "$tmp/layer3-files" --create --file="$tmp/layer3.tar" --format=gnu \
+        --no-recursion --numeric-owner --owner=0 --group=0 --files-from="$tmp/files3"
+    tar -C "$tmp/layer4-files" --create --file="$tmp/layer4.tar" --format=pax --sparse \
+        --sparse-version=1.0 --no-recursion --numeric-owner --owner=0 --group=0 \
+        --files-from="$tmp/files4"
+    umoci init --layout "$tmp/layout"
+    umoci new --image "$tmp/layout:latest"
+    for i in 1 2 3 4; do
+        umoci raw add-layer --image "$tmp/layout:latest" --history.created="$created" \
+            --history.created_by="rvbox images/layers.py: layer $i" "$tmp/layer$i.tar"
+    done
+    umoci config --image "$tmp/layout:latest" --no-history \
+        --os linux --architecture riscv64 \
+        --config.entrypoint /bin/busybox --config.cmd sh \
+        --config.env "$IMAGE_PATH_ENV" --config.env GREETING=hello \
+        --config.workingdir /srv --config.user app:staff \
+        --config.label org.example.name=layers --config.label "org.example.note=two words" \
+        --config.exposedports 8080/tcp --config.exposedports 53/udp \
+        --created "$created"
+    umoci gc --layout "$tmp/layout"
+    python3 "$here/oci.py" add-platform "$tmp/layout"
+    python3 "$here/oci.py" check "$tmp/layout" >/dev/null
+    log "layers: umoci unpack (the oracle tree)"
+    $sudo umoci unpack --image "$tmp/layout:latest" "$tmp/bundle" >/dev/null
+    $sudo mv "$tmp/bundle/rootfs" "$tmp/rootfs"
+    $sudo rm -rf "$tmp/bundle"
+    log "layers: other forms (skopeo archives, zstd and plain layers)"
+    mkdir "$tmp/forms"
+    skopeo copy -q "oci:$tmp/layout:latest" "oci-archive:$tmp/forms/oci.tar:latest"
+    skopeo copy -q "oci:$tmp/layout:latest" "docker-archive:$tmp/forms/docker.tar:rvbox/layers:latest"
+    gzip -c "$tmp/forms/docker.tar" >"$tmp/forms/docker.tar.gz"
+    python3 "$here/oci.py" recompress "$tmp/layout" "$tmp/forms/zstd" zstd
+    python3 "$here/oci.py" recompress "$tmp/layout" "$tmp/forms/plain" none
+    python3 "$here/oci.py" check "$tmp/forms/zstd" "$tmp/forms/plain" >/dev/null
+}
+
 # ---------------------------------------------------------------- main
 
 [[ $# -gt 0 ]] || usage
@@ -334,7 +391,7 @@ names=()
 for a in "$@"; do
     case "$a" in
     all) names+=("${ALL_NAMES[@]}") ;;
-    busybox | busybox-amd64 | busybox-multi | testprogs | debian) names+=("$a") ;;
+    busybox | busybox-amd64 | busybox-multi | testprogs | debian | layers) names+=("$a") ;;
     -h | --help) usage ;;
     *) echo "images: unknown image '$a'" >&2; usage ;;
     esac

@@ -17,6 +17,11 @@
       that lists the "latest" manifest of every LAYOUT in the given order,
       each with its platform.
 
+  oci.py recompress SRC DST zstd|none
+      Write a new layout DST holding SRC's "latest" image with every layer
+      recompressed (zstd through the zstd program, or uncompressed), media types
+      changed to match; the config (and so the diff_ids) is unchanged.
+
   oci.py check LAYOUT
       Verify every blob reachable from index.json: digest and size match.
 """
@@ -147,6 +152,32 @@ def cmd_multi(dst, layouts):
     write_layout(dst, [idesc])
 
 
+def cmd_recompress(src, dst, how):
+    import gzip
+    import subprocess
+    mdesc = find_tag(src)
+    manifest = json.loads(read_blob(src, mdesc))
+    os.makedirs(os.path.join(dst, "blobs", "sha256"), exist_ok=True)
+    copy_blob(src, dst, manifest["config"]["digest"])
+    layers = []
+    for layer in manifest["layers"]:
+        data = read_blob(src, layer)
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        if how == "zstd":
+            data = subprocess.run(["zstd", "-q", "-c", "-19"], input=data,
+                                  stdout=subprocess.PIPE, check=True).stdout
+            mt = "application/vnd.oci.image.layer.v1.tar+zstd"
+        else:
+            mt = "application/vnd.oci.image.layer.v1.tar"
+        layers.append(write_blob(dst, data, mt))
+    manifest["layers"] = layers
+    new = write_blob(dst, dumps(manifest), MT_MANIFEST)
+    new["annotations"] = {REF_NAME: "latest"}
+    new["platform"] = platform_of(src, mdesc)
+    write_layout(dst, [new])
+
+
 def cmd_check(layout):
     seen = 0
 
@@ -181,6 +212,8 @@ def main(argv):
         cmd_retarget(argv[1], argv[2], argv[3])
     elif len(argv) >= 3 and argv[0] == "multi":
         cmd_multi(argv[1], argv[2:])
+    elif len(argv) == 4 and argv[0] == "recompress" and argv[3] in ("zstd", "none"):
+        cmd_recompress(argv[1], argv[2], argv[3])
     elif len(argv) >= 2 and argv[0] == "check":
         for layout in argv[1:]:
             cmd_check(layout)

@@ -286,6 +286,7 @@ fn apply_layer(
     let mut applier = Applier {
         tree,
         digest: &layer.label,
+        budget: budget.clone(),
         added: HashSet::new(),
     };
     let result = (|| -> Result<u64, ConvertError> {
@@ -419,9 +420,223 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
     }
 }
 
+/// A file in one of the PAX sparse formats GNU tar writes (0.0, 0.1, 1.0), as Go's
+/// archive/tar reads them: the real name, size and the map of data chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PaxSparse {
+    name: Option<Vec<u8>>,
+    real_size: u64,
+    /// (offset, length) of each data chunk; `None` in format 1.0 until read from the data.
+    map: Vec<(u64, u64)>,
+    /// Format 1.0: the map is at the start of the entry's data.
+    map_in_data: bool,
+}
+
+/// Most chunks a sparse map may list (Go allows as many as fit in its header limits).
+const MAX_SPARSE_CHUNKS: usize = 1 << 20;
+
+fn parse_u64(v: &[u8]) -> Result<u64, String> {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("bad number {:?} in a sparse file header", show(v)))
+}
+
+/// The PAX sparse records of an entry, if it has them.
+fn pax_sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<PaxSparse>, String> {
+    let Some(exts) = entry.pax_extensions().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let (mut major, mut minor) = (None, None);
+    let mut name = None;
+    let mut real_size = None;
+    let mut map_text: Option<Vec<u8>> = None;
+    let mut offsets = Vec::new();
+    let mut sizes = Vec::new();
+    let mut any = false;
+    for ext in exts {
+        let ext = ext.map_err(|e| e.to_string())?;
+        let v = ext.value_bytes();
+        match ext.key_bytes() {
+            b"GNU.sparse.major" => major = Some(parse_u64(v)?),
+            b"GNU.sparse.minor" => minor = Some(parse_u64(v)?),
+            b"GNU.sparse.name" => name = Some(v.to_vec()),
+            b"GNU.sparse.realsize" | b"GNU.sparse.size" => real_size = Some(parse_u64(v)?),
+            b"GNU.sparse.map" => map_text = Some(v.to_vec()),
+            b"GNU.sparse.offset" => offsets.push(parse_u64(v)?),
+            b"GNU.sparse.numbytes" => sizes.push(parse_u64(v)?),
+            k if k.starts_with(b"GNU.sparse.") => {}
+            _ => continue,
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    let real_size = real_size.ok_or("a sparse file without its real size")?;
+    let mut sp = PaxSparse {
+        name,
+        real_size,
+        map: Vec::new(),
+        map_in_data: false,
+    };
+    match (major, minor) {
+        (Some(1), Some(0)) => sp.map_in_data = true,
+        (Some(m), _) if m != 0 => return Err(format!("sparse format {m}.x is not supported")),
+        _ => {
+            if let Some(text) = map_text {
+                // 0.1: "offset,size,offset,size,..."
+                let nums: Vec<u64> = text
+                    .split(|&b| b == b',')
+                    .filter(|t| !t.is_empty())
+                    .map(parse_u64)
+                    .collect::<Result<_, _>>()?;
+                if nums.len() % 2 != 0 {
+                    return Err("odd number of values in GNU.sparse.map".into());
+                }
+                sp.map = nums.chunks(2).map(|c| (c[0], c[1])).collect();
+            } else {
+                // 0.0: repeated GNU.sparse.offset / GNU.sparse.numbytes records.
+                if offsets.len() != sizes.len() {
+                    return Err("unpaired GNU.sparse.offset/numbytes records".into());
+                }
+                sp.map = offsets.into_iter().zip(sizes).collect();
+            }
+            check_sparse_map(&sp.map, real_size)?;
+        }
+    }
+    Ok(Some(sp))
+}
+
+/// Chunks in order, not overlapping, inside the file.
+fn check_sparse_map(map: &[(u64, u64)], real_size: u64) -> Result<(), String> {
+    if map.len() > MAX_SPARSE_CHUNKS {
+        return Err(format!("sparse map with {} chunks", map.len()));
+    }
+    let mut end = 0u64;
+    for &(off, len) in map {
+        let stop = off.checked_add(len).ok_or("sparse chunk past 2^64")?;
+        if off < end || stop > real_size {
+            return Err("sparse map chunks overlap, are out of order or past the file's end".into());
+        }
+        end = stop;
+    }
+    Ok(())
+}
+
+/// Expands a PAX sparse entry's data into the file's real content (holes as zeros).
+struct SparseReader<'e, R: Read> {
+    inner: &'e mut R,
+    map: std::vec::IntoIter<(u64, u64)>,
+    real_size: u64,
+    pos: u64,
+    /// The current chunk: (offset, remaining bytes).
+    chunk: Option<(u64, u64)>,
+}
+
+impl<'e, R: Read> SparseReader<'e, R> {
+    fn new(inner: &'e mut R, mut sp: PaxSparse) -> io::Result<Self> {
+        if sp.map_in_data {
+            sp.map = read_sparse_map_1_0(inner)?;
+            check_sparse_map(&sp.map, sp.real_size).map_err(io::Error::other)?;
+        }
+        let mut map = sp.map.into_iter();
+        let chunk = map.next();
+        Ok(SparseReader {
+            inner,
+            map,
+            real_size: sp.real_size,
+            pos: 0,
+            chunk,
+        })
+    }
+}
+
+/// Format 1.0's map at the start of the data: decimal numbers, one per line (count, then
+/// offset/size pairs), padded to a 512-byte block.
+fn read_sparse_map_1_0(r: &mut impl Read) -> io::Result<Vec<(u64, u64)>> {
+    let mut consumed = 0u64;
+    let mut read_num = |consumed: &mut u64| -> io::Result<u64> {
+        let mut digits = Vec::new();
+        loop {
+            let mut b = [0u8];
+            r.read_exact(&mut b)?;
+            *consumed += 1;
+            if b[0] == b'\n' {
+                break;
+            }
+            if !b[0].is_ascii_digit() || digits.len() > 20 {
+                return Err(io::Error::other("bad sparse map in the data"));
+            }
+            digits.push(b[0]);
+        }
+        parse_u64(&digits).map_err(io::Error::other)
+    };
+    let n = read_num(&mut consumed)? as usize;
+    if n > MAX_SPARSE_CHUNKS {
+        return Err(io::Error::other(format!("sparse map with {n} chunks")));
+    }
+    let mut map = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let off = read_num(&mut consumed)?;
+        let len = read_num(&mut consumed)?;
+        map.push((off, len));
+    }
+    let pad = (512 - consumed % 512) % 512;
+    io::copy(&mut r.take(pad), &mut io::sink())?;
+    Ok(map)
+}
+
+impl<R: Read> Read for SparseReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.pos >= self.real_size {
+            return Ok(0);
+        }
+        // Empty chunks (GNU tar ends a map with one at the file's end) hold nothing.
+        while let Some((_, 0)) = self.chunk {
+            self.chunk = self.map.next();
+        }
+        let room = buf.len() as u64;
+        let n = match self.chunk {
+            // In a hole before the next chunk (or after the last one).
+            Some((off, _)) if self.pos < off => {
+                let n = (off - self.pos).min(room) as usize;
+                buf[..n].fill(0);
+                n
+            }
+            Some((off, left)) => {
+                let want = left.min(room) as usize;
+                let n = self.inner.read(&mut buf[..want])?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "sparse file data cut short",
+                    ));
+                }
+                let left = left - n as u64;
+                self.chunk = if left == 0 {
+                    self.map.next()
+                } else {
+                    Some((off + n as u64, left))
+                };
+                n
+            }
+            None => {
+                let n = (self.real_size - self.pos).min(room) as usize;
+                buf[..n].fill(0);
+                n
+            }
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 struct Applier<'a> {
     tree: &'a mut Tree,
     digest: &'a str,
+    /// Bytes of uncompressed data the image may still have (shared with `Budget`).
+    budget: Rc<Cell<u64>>,
     /// Directory entries made by the current layer: (directory, name).
     added: HashSet<(NodeId, Vec<u8>)>,
 }
@@ -580,8 +795,18 @@ impl Applier<'_> {
     }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ConvertError> {
-        let path = entry.path_bytes().into_owned();
+        let mut path = entry.path_bytes().into_owned();
         let mut etype = entry.header().entry_type();
+        let sparse = if etype == EntryType::Regular {
+            pax_sparse(entry).map_err(|e| self.bad(format!("entry {}: {e}", show(&path))))?
+        } else {
+            None
+        };
+        if let Some(sp) = &sparse {
+            if let Some(name) = &sp.name {
+                path = name.clone();
+            }
+        }
         match etype {
             EntryType::XGlobalHeader
             | EntryType::XHeader
@@ -678,10 +903,27 @@ impl Applier<'_> {
             }
             Some(k) => k,
             None => {
-                let (offset, len) = self
-                    .tree
-                    .spool_from(entry)
-                    .map_err(|e| self.bad(format!("entry {}: {e}", show(&path))))?;
+                let spooled = match sparse {
+                    Some(sp) => {
+                        // Holes are spooled as zeros: they count against the size budget.
+                        let holes = sp.real_size.saturating_sub(sp.map.iter().map(|c| c.1).sum());
+                        let left = self.budget.get();
+                        if holes > left {
+                            self.budget.set(0);
+                            return Err(self.bad(format!(
+                                "entry {}: the image's uncompressed size is over the limit",
+                                show(&path)
+                            )));
+                        }
+                        self.budget.set(left - holes);
+                        let mut r = SparseReader::new(entry, sp)
+                            .map_err(|e| self.bad(format!("entry {}: {e}", show(&path))))?;
+                        self.tree.spool_from(&mut r)
+                    }
+                    None => self.tree.spool_from(entry),
+                };
+                let (offset, len) =
+                    spooled.map_err(|e| self.bad(format!("entry {}: {e}", show(&path))))?;
                 NodeKind::File { offset, len }
             }
         };
