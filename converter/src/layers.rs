@@ -517,7 +517,9 @@ fn check_sparse_map(map: &[(u64, u64)], real_size: u64) -> Result<(), String> {
     for &(off, len) in map {
         let stop = off.checked_add(len).ok_or("sparse chunk past 2^64")?;
         if off < end || stop > real_size {
-            return Err("sparse map chunks overlap, are out of order or past the file's end".into());
+            return Err(
+                "sparse map chunks overlap, are out of order or past the file's end".into(),
+            );
         }
         end = stop;
     }
@@ -906,7 +908,9 @@ impl Applier<'_> {
                 let spooled = match sparse {
                     Some(sp) => {
                         // Holes are spooled as zeros: they count against the size budget.
-                        let holes = sp.real_size.saturating_sub(sp.map.iter().map(|c| c.1).sum());
+                        let holes = sp
+                            .real_size
+                            .saturating_sub(sp.map.iter().map(|c| c.1).sum());
                         let left = self.budget.get();
                         if holes > left {
                             self.budget.set(0);

@@ -36,6 +36,7 @@ pub fn images() -> PathBuf {
                 "busybox-multi",
                 "testprogs",
                 "debian",
+                "layers",
             ])
             .status()
             .expect("run images/build.sh");
