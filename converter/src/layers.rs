@@ -141,6 +141,172 @@ impl<R: Read> Read for Budget<R> {
     }
 }
 
+/// Largest GNU long name/link or PAX header entry (as Go's archive/tar allows): the tar
+/// reader loads these whole into memory.
+const MAX_META_ENTRY: u64 = 1 << 20;
+
+/// Watches the headers of a tar stream as it passes to the tar reader, so that the
+/// entries that reader loads whole into memory (GNU long names and links, PAX headers)
+/// cannot be huge: a decompression bomb in a long name would otherwise be a memory bomb.
+/// It follows the stream block by block as the reader will: a header, the GNU sparse
+/// extension headers after it, then the entry's data padded to 512 bytes, with the size
+/// from a preceding PAX `size` record where there is one.
+struct TarGuard<R> {
+    inner: R,
+    block: [u8; 512],
+    fill: usize,
+    /// Bytes of the current entry's data (with padding) still to pass.
+    skip: u64,
+    /// The data of a PAX header being collected, and how much of it is left.
+    pax: Option<Vec<u8>>,
+    pax_left: u64,
+    /// A PAX `size` record for the next entry.
+    pax_size: Option<u64>,
+    /// GNU sparse extension headers follow; then `pending` bytes of data.
+    sparse_ext: bool,
+    pending: u64,
+}
+
+impl<R> TarGuard<R> {
+    fn new(inner: R) -> Self {
+        TarGuard {
+            inner,
+            block: [0; 512],
+            fill: 0,
+            skip: 0,
+            pax: None,
+            pax_left: 0,
+            pax_size: None,
+            sparse_ext: false,
+            pending: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let k = (self.skip.min(data.len() as u64)) as usize;
+                if let Some(p) = &mut self.pax {
+                    let take = (self.pax_left.min(k as u64)) as usize;
+                    p.extend_from_slice(&data[..take]);
+                    self.pax_left -= take as u64;
+                }
+                self.skip -= k as u64;
+                data = &data[k..];
+                if self.skip == 0 {
+                    if let Some(p) = self.pax.take() {
+                        self.pax_size = pax_record(&p, b"size")
+                            .and_then(|v| std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()));
+                    }
+                }
+                continue;
+            }
+            let k = (512 - self.fill).min(data.len());
+            self.block[self.fill..self.fill + k].copy_from_slice(&data[..k]);
+            self.fill += k;
+            data = &data[k..];
+            if self.fill == 512 {
+                self.fill = 0;
+                self.header()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        let b = &self.block;
+        if self.sparse_ext {
+            self.sparse_ext = b[504] != 0;
+            if !self.sparse_ext {
+                self.skip = self.pending;
+            }
+            return Ok(());
+        }
+        if b.iter().all(|&x| x == 0) {
+            return Ok(()); // end-of-archive blocks
+        }
+        let flag = b[156];
+        let Some(mut size) = tar_number(&b[124..136]) else {
+            return Ok(()); // the tar reader reports a bad header itself
+        };
+        let is_meta = matches!(flag, b'L' | b'K' | b'x' | b'g' | b'X');
+        if !is_meta {
+            if let Some(ps) = self.pax_size.take() {
+                size = ps;
+            }
+        }
+        if is_meta && size > MAX_META_ENTRY {
+            return Err(io::Error::other(format!(
+                "a {} entry of {size} bytes (more than {MAX_META_ENTRY}); refusing to load it",
+                match flag {
+                    b'L' => "GNU long name",
+                    b'K' => "GNU long link",
+                    _ => "PAX header",
+                }
+            )));
+        }
+        let padded = size.div_ceil(512).saturating_mul(512);
+        if flag == b'x' || flag == b'X' {
+            self.pax = Some(Vec::with_capacity(size as usize));
+            self.pax_left = size;
+        }
+        if flag == b'S' && b[482] != 0 {
+            self.sparse_ext = true;
+            self.pending = padded;
+            return Ok(());
+        }
+        self.skip = padded;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for TarGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.feed(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// A tar numeric field: octal (NUL/space padded) or base-256 (high bit set).
+fn tar_number(f: &[u8]) -> Option<u64> {
+    if f[0] & 0x80 != 0 {
+        let mut v: u64 = (f[0] & 0x7f) as u64;
+        for &x in &f[1..] {
+            v = v.checked_mul(256)?.checked_add(x as u64)?;
+        }
+        return Some(v);
+    }
+    let s = std::str::from_utf8(f).ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c == ' ');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+/// The value of `key` in PAX records (`LEN key=value\n`...), the last one if repeated.
+fn pax_record<'a>(data: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut rest = data;
+    let mut found = None;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        if len <= sp + 1 || len > rest.len() {
+            return found;
+        }
+        let rec = &rest[sp + 1..len];
+        let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+        if let Some(eq) = rec.iter().position(|&b| b == b'=') {
+            if &rec[..eq] == key {
+                found = Some(&rec[eq + 1..]);
+            }
+        }
+        rest = &rest[len..];
+    }
+    found
+}
+
 /// Whether `e` (maybe wrapped by the tar reader) is a `Budget` overrun.
 fn is_over_budget(e: &io::Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
@@ -261,10 +427,10 @@ fn apply_layer(
     };
     let tar_count = Rc::new(Cell::new(0u64));
     let untarred = HashReader {
-        inner: Budget {
+        inner: TarGuard::new(Budget {
             inner: decoder,
             left: budget.clone(),
-        },
+        }),
         hasher: Some(Hasher::for_digest(&layer.diff_id)),
         count: tar_count,
     };
@@ -333,7 +499,7 @@ fn apply_layer(
         return Err(too_large());
     }
     let tar_digest = untarred.hasher.take().expect("hashing").finish();
-    let mut buffered = untarred.inner.inner.into_inner();
+    let mut buffered = untarred.inner.inner.inner.into_inner();
     let raw_tail = io::copy(&mut buffered, &mut io::sink());
     let raw = buffered.into_inner();
     let blob_size = raw.count.get();

@@ -986,3 +986,203 @@ fn compare_with_host(t: &Tree, host: &Path, prefix: &[u8]) -> usize {
     }
     n
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile input
+
+/// A PAX extended header entry (`x`) carrying `records`.
+fn pax_header(t: &mut Tar, records: &[(&str, &str)]) {
+    let mut data = Vec::new();
+    for (k, v) in records {
+        // "LEN key=value\n", LEN counting itself.
+        let body = format!(" {k}={v}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        data.extend_from_slice(format!("{len}{body}").as_bytes());
+    }
+    let h = header(tar::EntryType::XHeader, 0o644, data.len() as u64);
+    t.raw(h, "PaxHeaders/x", &data);
+}
+
+#[test]
+fn absolute_paths_and_hardlinks_outside_stay_inside_or_fail() {
+    let t = build(vec![gz(Tar::new()
+        .raw(header(tar::EntryType::Regular, 0o644, 1), "/etc/abs", b"a")
+        .file("etc/passwd", b"image's own")
+        .build())]);
+    assert_eq!(contents(&t, "etc/abs"), b"a");
+    // A hardlink "to the host's /etc/passwd" is a link to the image's own.
+    let t = build(vec![gz(Tar::new()
+        .file("etc/passwd", b"image's own")
+        .hardlink("x", "../../../etc/passwd")
+        .build())]);
+    assert_eq!(contents(&t, "x"), b"image's own");
+    // To something the image does not have: refused, naming the entry.
+    let l = Layout::single(vec![gz(Tar::new()
+        .hardlink("x", "../../../etc/shadow")
+        .build())]);
+    let err = apply_all(&image::open(&l.reference()).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("no such file earlier"), "{err}");
+}
+
+#[test]
+fn duplicate_entries_the_last_wins() {
+    let t = build(vec![gz(Tar::new()
+        .file("f", b"first")
+        .file("f", b"second")
+        .dir("d/", 0o700)
+        .file("d/x", b"x")
+        .dir("d/", 0o755)
+        .build())]);
+    assert_eq!(contents(&t, "f"), b"second");
+    assert_eq!(names(&t, "d"), ["x"]);
+    assert_eq!(t.node(t.lookup(b"d").unwrap()).meta.mode, 0o755);
+}
+
+#[test]
+fn truncated_layers_are_refused() {
+    let full = Tar::new()
+        .file("a", &[1u8; 5000])
+        .file("b", &[2u8; 5000])
+        .build();
+    for cut in [600, 3000, 6000, full.len() - 1024] {
+        for comp in [Comp::None, Comp::Gzip, Comp::Zstd] {
+            let tar = full[..cut].to_vec();
+            let stored = compress(&tar, comp);
+            // Also a compressed stream cut short (the tar inside complete or not).
+            let stored_cut = stored[..stored.len() * 3 / 4].to_vec();
+            for blob in [stored, stored_cut] {
+                let l = Layout::new();
+                let layer = l.blob(OCI_TAR, &blob);
+                let config = json!({"architecture":"riscv64","os":"linux",
+                    "rootfs":{"type":"layers","diff_ids":[sha(&full)]}});
+                let c = l.blob(OCI_CONFIG, config.to_string().as_bytes());
+                let m =
+                    json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,"config":c,"layers":[layer]});
+                let md = l.blob(OCI_MANIFEST, m.to_string().as_bytes());
+                l.index_json(vec![tagged(md, "latest")]);
+                let err = apply_all(&image::open(&l.reference()).unwrap()).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        ConvertError::BadLayer { .. } | ConvertError::DiffIdMismatch { .. }
+                    ),
+                    "cut {cut}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn decompression_bombs_stop_at_the_size_limit() {
+    // 64 MiB of zeros: ~64 KiB of gzip.
+    let tar = Tar::new().file("bomb", &vec![0u8; 64 << 20]).build();
+    let l = Layout::single(vec![gz(tar)]);
+    let image = image::open(&l.reference()).unwrap();
+    let err = layers::apply_limited(&image, 16 << 20, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, ConvertError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("--max-image-size"), "{err}");
+    // Under a limit it fits.
+    assert!(layers::apply_limited(&image, 80 << 20, &mut |_| {}).is_ok());
+
+    // A 1 TiB sparse file made of holes counts too, without writing a byte of it.
+    let mut t = Tar::new();
+    pax_header(
+        &mut t,
+        &[
+            ("GNU.sparse.major", "0"),
+            ("GNU.sparse.minor", "1"),
+            ("GNU.sparse.size", "1099511627776"),
+            ("GNU.sparse.map", "0,4"),
+        ],
+    );
+    t.file("holes", b"data");
+    let l = Layout::single(vec![gz(t.build())]);
+    let image = image::open(&l.reference()).unwrap();
+    let err = apply_all(&image).unwrap_err();
+    assert!(matches!(err, ConvertError::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn huge_long_names_are_refused_before_they_are_loaded() {
+    // A GNU long name entry of 64 MiB (compressed to almost nothing).
+    let mut t = Tar::new();
+    let name = vec![b'n'; 64 << 20];
+    let h = header(tar::EntryType::GNULongName, 0o644, name.len() as u64);
+    t.raw(h, "././@LongLink", &name);
+    t.file("x", b"x");
+    let l = Layout::single(vec![gz(t.build())]);
+    let err = apply_all(&image::open(&l.reference()).unwrap()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("GNU long name entry of 67108864 bytes"),
+        "{err}"
+    );
+    // The same for a PAX header.
+    let mut t = Tar::new();
+    let v = "p".repeat(2 << 20);
+    pax_header(&mut t, &[("path", &v)]);
+    t.file("x", b"x");
+    let l = Layout::single(vec![gz(t.build())]);
+    let err = apply_all(&image::open(&l.reference()).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("PAX header entry"), "{err}");
+}
+
+#[test]
+fn pax_sparse_formats_0_0_and_0_1() {
+    // 0.1: the map as one record, name and real size in records.
+    let mut t = Tar::new();
+    pax_header(
+        &mut t,
+        &[
+            ("GNU.sparse.major", "0"),
+            ("GNU.sparse.minor", "1"),
+            ("GNU.sparse.name", "real/name"),
+            ("GNU.sparse.size", "20"),
+            ("GNU.sparse.map", "2,3,10,2"),
+        ],
+    );
+    t.file("GNUSparseFile.1/name", b"abcde");
+    // 0.0: repeated offset/numbytes records.
+    pax_header(
+        &mut t,
+        &[
+            ("GNU.sparse.size", "8"),
+            ("GNU.sparse.offset", "0"),
+            ("GNU.sparse.numbytes", "1"),
+            ("GNU.sparse.offset", "7"),
+            ("GNU.sparse.numbytes", "1"),
+        ],
+    );
+    t.file("old", b"xy");
+    let tree = build(vec![gz(t.build())]);
+    assert_eq!(
+        contents(&tree, "real/name"),
+        b"\0\0abc\0\0\0\0\0de\0\0\0\0\0\0\0\0"
+    );
+    assert_eq!(contents(&tree, "old"), b"x\0\0\0\0\0\0y");
+    // A map past the end of the file: refused.
+    let mut t = Tar::new();
+    pax_header(
+        &mut t,
+        &[("GNU.sparse.size", "4"), ("GNU.sparse.map", "2,5")],
+    );
+    t.file("bad", b"abcde");
+    let l = Layout::single(vec![gz(t.build())]);
+    let err = apply_all(&image::open(&l.reference()).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("sparse map"), "{err}");
+}
+
+#[test]
+fn very_many_files() {
+    let mut t = Tar::new();
+    for i in 0..50_000 {
+        t.file(&format!("d{}/f{i}", i % 100), b"");
+    }
+    let tree = build(vec![gz(t.build())]);
+    assert_eq!(names(&tree, "d7").len(), 500);
+    assert_eq!(tree.len(), 1 + 100 + 50_000);
+}
