@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build linux/riscv64 OCI image layouts used by rvbox tests into images/out/.
 #
-#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi testprogs debian (or "all")
+#   images/build.sh NAME...     NAME: busybox busybox-amd64 busybox-multi testprogs debian layers (or "all")
 #
 # Each NAME becomes images/out/NAME (an OCI image layout, tag "latest") plus
 # images/out/NAME.stamp. A name is rebuilt only if its output or stamp is

@@ -92,6 +92,45 @@ pub fn apply_limited(
     Ok(tree)
 }
 
+/// For fuzzing: applies `data` as one layer blob (plain, gzip or zstd tar) to a new tree,
+/// with every check but the digests (`diff_id` is not known): what an image's layer can
+/// make the applier do.
+#[doc(hidden)]
+pub fn fuzz_one_layer(data: &[u8], max_size: u64) -> Result<Tree, ConvertError> {
+    let mut tree = Tree::new().map_err(ConvertError::Spool)?;
+    let layer = Layer {
+        digest: None,
+        label: "fuzz".into(),
+        media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+        size: data.len() as u64,
+        blob: crate::source::BlobRef {
+            path: "fuzz".into(),
+            offset: 0,
+            len: data.len() as u64,
+            file: None,
+            name: "fuzz".into(),
+        },
+        diff_id: format!("sha256:{}", "0".repeat(64)),
+    };
+    let budget = Rc::new(Cell::new(max_size));
+    match apply_stream(
+        &mut tree,
+        0,
+        1,
+        &layer,
+        data,
+        &budget,
+        max_size,
+        &mut |_| {},
+    ) {
+        Ok(()) | Err(ConvertError::DiffIdMismatch { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    tree.finish_spool().map_err(ConvertError::Spool)?;
+    tree.compact();
+    Ok(tree)
+}
+
 /// A reader that hashes (if asked) and counts what passes through it.
 struct HashReader<R> {
     inner: R,
@@ -395,6 +434,23 @@ fn apply_layer(
     max_size: u64,
     progress: &mut dyn FnMut(LayerProgress),
 ) -> Result<(), ConvertError> {
+    let path = &layer.blob.path;
+    let file = layer.blob.open().map_err(|e| ConvertError::io(path, e))?;
+    apply_stream(tree, index, count, layer, file, budget, max_size, progress)
+}
+
+/// `apply_layer` on the blob's bytes from `file`.
+#[allow(clippy::too_many_arguments)]
+fn apply_stream(
+    tree: &mut Tree,
+    index: usize,
+    count: usize,
+    layer: &Layer,
+    file: impl Read,
+    budget: &Rc<Cell<u64>>,
+    max_size: u64,
+    progress: &mut dyn FnMut(LayerProgress),
+) -> Result<(), ConvertError> {
     let bad = |msg: String| ConvertError::BadLayer {
         digest: layer.label.clone(),
         msg,
@@ -407,7 +463,6 @@ fn apply_layer(
         limit: max_size,
     };
     let path = &layer.blob.path;
-    let file = layer.blob.open().map_err(|e| ConvertError::io(path, e))?;
     let read_count = Rc::new(Cell::new(0u64));
     let raw = HashReader {
         inner: file,
