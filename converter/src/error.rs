@@ -137,3 +137,18 @@ impl ConvertError {
         }
     }
 }
+
+/// `msg` on one line, at most 300 characters: error texts from parsers can quote the bad
+/// input (a tar header full of garbage), which must not flood or break a terminal.
+pub(crate) fn one_line(msg: &str) -> String {
+    let mut s: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let s2: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    s = s2;
+    if s.chars().count() > 300 {
+        s = s.chars().take(300).collect::<String>() + "...";
+    }
+    s
+}

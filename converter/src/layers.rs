@@ -453,7 +453,7 @@ fn apply_stream(
 ) -> Result<(), ConvertError> {
     let bad = |msg: String| ConvertError::BadLayer {
         digest: layer.label.clone(),
-        msg,
+        msg: crate::error::one_line(&msg),
     };
     let too_large = || ConvertError::TooLarge {
         what: format!(
@@ -868,7 +868,7 @@ impl Applier<'_> {
     fn bad(&self, msg: String) -> ConvertError {
         ConvertError::BadLayer {
             digest: self.digest.to_string(),
-            msg,
+            msg: crate::error::one_line(&msg),
         }
     }
 

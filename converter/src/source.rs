@@ -131,8 +131,7 @@ impl Source {
                 });
             }
             tmp.rewind().map_err(ConvertError::Spool)?;
-            // Name the open file through /proc so errors can show something; reads use the
-            // handle.
+            // Messages name the archive as given; reads use the handle.
             (PathBuf::from(&shown), Some(Arc::new(tmp)))
         } else {
             (path.to_path_buf(), None)
@@ -147,7 +146,19 @@ impl Source {
             .entries()
             .map_err(|e| bad_archive(&shown, format!("reading tar: {e}")))?;
         for entry in entries {
-            let entry = entry.map_err(|e| bad_archive(&shown, format!("reading tar: {e}")))?;
+            let entry = entry.map_err(|e| {
+                if members.is_empty() {
+                    bad_archive(
+                        &shown,
+                        format!("not a tar archive, or damaged at its start ({e})"),
+                    )
+                } else {
+                    bad_archive(
+                        &shown,
+                        format!("reading tar: {e}; the archive is damaged or cut short"),
+                    )
+                }
+            })?;
             let raw = entry.path_bytes();
             let Ok(name) = std::str::from_utf8(&raw) else {
                 continue;
@@ -302,7 +313,7 @@ impl Source {
 fn bad_archive(shown: &str, msg: String) -> ConvertError {
     ConvertError::BadImage {
         what: shown.to_string(),
-        msg,
+        msg: crate::error::one_line(&msg),
     }
 }
 

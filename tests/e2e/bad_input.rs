@@ -128,3 +128,192 @@ fn unknown_command_is_127() {
         "rvbox: no-such-program: executable file not found in $PATH\n"
     );
 }
+
+/// A converted reference that must fail: status 1, one `rvbox:` line containing `want`, no
+/// output and nothing left in the output's directory.
+fn refused(reference: &str, want: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wasm");
+    let r = convert(reference, &out);
+    let err = r.stderr_str();
+    assert_eq!(r.status, 1, "{reference}: {err}");
+    assert_eq!(err.lines().count(), 1, "{reference}: {err}");
+    assert!(err.starts_with("rvbox: "), "{err}");
+    assert!(err.contains(want), "{reference}: want {want:?} in: {err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "{reference}: leftovers"
+    );
+}
+
+#[test]
+fn damaged_and_wrong_archives_are_refused_with_a_clear_error() {
+    let images = images();
+    let forms = images.join("layers.forms");
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // Archives cut short: in a blob, and before the blobs.
+    for (name, len) in [("oci.tar", 0.6), ("docker.tar", 0.6), ("oci.tar", 0.001)] {
+        let data = std::fs::read(forms.join(name)).unwrap();
+        let cut = (data.len() as f64 * len) as usize;
+        let file = p(&format!("cut-{len}-{name}"));
+        std::fs::write(&file, &data[..cut]).unwrap();
+        let kind = if name == "oci.tar" {
+            "oci-archive"
+        } else {
+            "docker-archive"
+        };
+        let r = convert(&format!("{kind}:{file}"), &dir.path().join("x.wasm"));
+        assert_eq!(r.status, 1, "{file}: {}", r.stderr_str());
+        assert_eq!(r.stderr_str().lines().count(), 1, "{}", r.stderr_str());
+        assert!(!dir.path().join("x.wasm").exists());
+    }
+    // A layer blob changed inside an archive (same size): the digest check names it.
+    let mut data = std::fs::read(forms.join("oci.tar")).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0x40;
+    std::fs::write(p("tampered.tar"), &data).unwrap();
+    let r = convert(
+        &format!("oci-archive:{}", p("tampered.tar")),
+        &dir.path().join("x.wasm"),
+    );
+    assert_eq!(r.status, 1);
+    let err = r.stderr_str();
+    assert!(
+        err.contains("does not match its digest") || err.contains("layer"),
+        "{err}"
+    );
+    // The wrong transport, a missing file, not a tar, a missing tag.
+    refused(
+        &format!("docker-archive:{}", forms.join("oci.tar").display()),
+        "use oci-archive:FILE",
+    );
+    refused(
+        &format!("oci-archive:{}", forms.join("docker.tar").display()),
+        "use docker-archive:FILE",
+    );
+    refused(&format!("oci-archive:{}", p("missing.tar")), "no such file");
+    std::fs::write(p("text.tar"), "not a tar archive\n".repeat(100)).unwrap();
+    refused(&format!("oci-archive:{}", p("text.tar")), "text.tar");
+    refused(
+        &format!(
+            "docker-archive:{}:nosuch:tag",
+            forms.join("docker.tar").display()
+        ),
+        "no image tagged \"nosuch:tag\" here; tags here: docker.io/rvbox/layers:latest",
+    );
+    refused(
+        &format!("oci-archive:{}:v9", forms.join("oci.tar").display()),
+        "no image tagged \"v9\"",
+    );
+    // A root filesystem of amd64 programs.
+    let amd = dir.path().join("amd64root");
+    std::fs::create_dir_all(amd.join("bin")).unwrap();
+    std::fs::copy("/bin/true", amd.join("bin/true")).unwrap();
+    refused(
+        &format!("dir:{}", amd.display()),
+        "no linux/riscv64 image here; it has linux/amd64 (1 ELF files)",
+    );
+    // A directory that is a root filesystem, given as a layout: the error says dir:.
+    refused(
+        images.join("layers.rootfs").to_str().unwrap(),
+        "it looks like a root filesystem: use dir:",
+    );
+    // A decompression bomb stops at --max-image-size.
+    let r = rvbox(
+        &[
+            "convert",
+            images.join("layers").to_str().unwrap(),
+            "-o",
+            &p("x.wasm"),
+            "--max-image-size",
+            "1m",
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr_str()
+            .contains("larger than the limit of 1048576 bytes")
+            && r.stderr_str().contains("--max-image-size"),
+        "{}",
+        r.stderr_str()
+    );
+}
+
+#[test]
+fn hostile_layers_write_nothing_on_the_host() {
+    // An image whose layer aims at host paths: `..`, absolute names, a symlinked parent
+    // pointing out, a hardlink out. The conversion keeps all of it inside the image.
+    let tag = format!("rvbox-escape-{}", std::process::id());
+    let victim = std::env::temp_dir().join(&tag);
+    let _ = std::fs::remove_file(&victim);
+    let work = tempfile::tempdir().unwrap();
+    let layer = work.path().join("layer.tar");
+    let script = format!(
+        r#"
+import tarfile, io, sys
+t = tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT)
+def f(name, data=b"pwned", mode=0o644):
+    ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = mode; t.addfile(ti, io.BytesIO(data))
+def l(name, target, kind=tarfile.SYMTYPE):
+    ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = target; t.addfile(ti)
+f("../../../../../../../..{tmp}/{tag}")
+f("{tmp}/{tag}-abs")
+l("out", "../../../../../../../..{tmp}")
+f("out/{tag}-via-symlink")
+l("abs", "{tmp}")
+f("abs/{tag}-via-abs")
+f("bin/busybox", open("{busybox}", "rb").read(), 0o755)
+t.close()
+"#,
+        tmp = std::env::temp_dir().display(),
+        busybox = images().join("busybox.rootfs/usr/bin/busybox").display(),
+    );
+    let st = std::process::Command::new("python3")
+        .args(["-c", &script, layer.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Into an OCI layout with umoci, then converted.
+    let layout = work.path().join("layout");
+    let sh = format!(
+        "umoci init --layout {l} && umoci new --image {l}:latest && \
+         umoci raw add-layer --image {l}:latest {layer} && \
+         umoci config --image {l}:latest --os linux --architecture riscv64 \
+           --config.entrypoint /bin/busybox",
+        l = layout.display(),
+        layer = layer.display()
+    );
+    let st = std::process::Command::new("sh")
+        .args(["-c", &sh])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let out = work.path().join("escape.wasm");
+    let r = convert(layout.to_str().unwrap(), &out);
+    assert_eq!(r.status, 0, "{}", r.stderr_str());
+    let tmp = std::env::temp_dir();
+    for suffix in ["", "-abs", "-via-symlink", "-via-abs"] {
+        assert!(
+            !tmp.join(format!("{tag}{suffix}")).exists(),
+            "{tag}{suffix} escaped to the host"
+        );
+    }
+    // Inside the image they are where Linux would put them in the container's root.
+    let r = rvbox_run(
+        &out,
+        &[
+            "sh",
+            "-c",
+            &format!("ls {0}/ | grep -c {tag}", tmp.display()),
+        ],
+        b"",
+    );
+    assert_eq!(r.stdout_str(), "4\n", "{}", r.stderr_str());
+}
