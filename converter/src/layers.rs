@@ -712,7 +712,7 @@ fn pax_sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<PaxSparse
                     .filter(|t| !t.is_empty())
                     .map(parse_u64)
                     .collect::<Result<_, _>>()?;
-                if nums.len() % 2 != 0 {
+                if !nums.len().is_multiple_of(2) {
                     return Err("odd number of values in GNU.sparse.map".into());
                 }
                 sp.map = nums.chunks(2).map(|c| (c[0], c[1])).collect();

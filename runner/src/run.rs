@@ -653,7 +653,7 @@ pub(crate) mod testutil {
                 reference: "oci:test".into(),
                 manifest_digest: "sha256:00".into(),
                 platform: "linux/riscv64".into(),
-                config: Default::default(),
+                ..Default::default()
             },
             bundle_size: 0,
             file_count: 0,
