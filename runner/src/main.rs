@@ -197,6 +197,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// A layer's digest shortened as docker shows it (`sha256:0123456789ab...` ->
+/// `0123456789ab`), or the end of its name in an archive.
+fn short_label(label: &str) -> &str {
+    match label.split_once(':') {
+        Some(("sha256" | "sha512", hex)) => hex.get(..12).unwrap_or(hex),
+        _ => {
+            let n = label.len();
+            let mut start = n.saturating_sub(24);
+            while !label.is_char_boundary(start) {
+                start += 1;
+            }
+            &label[start..]
+        }
+    }
+}
+
 /// `rvbox convert`'s changes to the image's config, applied as a Dockerfile would.
 #[derive(clap::Args)]
 struct ConfigFlags {
@@ -306,7 +322,7 @@ fn convert(
                 "\r\x1b[Klayer {}/{} {} {:>6} KiB / {} KiB, {} entries{}",
                 l.index + 1,
                 l.count,
-                l.digest.get(7..19).unwrap_or(&l.digest),
+                short_label(&l.digest),
                 l.bytes_read / 1024,
                 l.size / 1024,
                 l.entries,
