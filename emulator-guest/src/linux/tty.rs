@@ -31,8 +31,9 @@
 //!   leader detaches nothing.
 //! - `IUTF8` is off by default, as in the kernel (terminal emulators turn it on).
 //!
-//! Not done: the host cannot tell the guest that its window changed size (no SIGWINCH
-//! from outside; `TIOCSWINSZ` inside works); the exit of a session leader other than pid 1
+//! The host tells the guest that its window changed size in band, with a report in the
+//! input that [`ResizeFilter`] takes out (`RVBOX_TTY_RESIZE=1`; the browser page sends
+//! them). Not done: the exit of a session leader other than pid 1
 //! does not hang the terminal up ([`Tty::session_leader_exited`] is not called yet);
 //! end of file on host stdin reads as end of file (Linux would hang up); rvbox's own
 //! messages (`RVBOX_LOG`, fatal signals) bypass output processing.
@@ -1389,6 +1390,95 @@ use super::Process;
 use crate::host;
 use crate::vfs::{Content, Device};
 
+/// The window-size report a host may put in the terminal's input when the module's
+/// environment asks for it (`RVBOX_TTY_RESIZE=1`): an APC string
+/// `ESC _ rvbox:winsize;ROWS;COLS ESC \\`. WASI has no way for a host to say the window
+/// changed, so the news comes in band, as the user's keys do; [`ResizeFilter`] takes it
+/// out and the terminal acts as on `TIOCSWINSZ` (SIGWINCH for the foreground group).
+pub const RESIZE_PREFIX: &[u8] = b"\x1b_rvbox:winsize;";
+
+/// The longest report: the prefix, two 5-digit numbers, `;`, `ESC \\`.
+const RESIZE_MAX: usize = RESIZE_PREFIX.len() + 5 + 1 + 5 + 2;
+
+/// Takes window-size reports ([`RESIZE_PREFIX`]) out of the terminal's input. A host
+/// writes a report in one piece, so a report cut by the end of a read is completed by the
+/// next read; what only starts like one (a lone `ESC`, `ESC _`, a user's own APC string)
+/// is passed on unchanged as soon as it stops matching, or when no more input is waiting
+/// ([`ResizeFilter::flush`]). **Pure: knows nothing of the host.**
+#[derive(Default)]
+pub struct ResizeFilter {
+    held: Vec<u8>,
+}
+
+impl ResizeFilter {
+    /// Feeds input: what is not part of a report is appended to `out`; returns the last
+    /// size reported as (rows, cols), if any.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<(u16, u16)> {
+        let mut size = None;
+        let mut queue: VecDeque<u8> = input.iter().copied().collect();
+        while let Some(b) = queue.pop_front() {
+            if self.held.is_empty() {
+                if b == 0x1b {
+                    self.held.push(b);
+                } else {
+                    out.push(b);
+                }
+                continue;
+            }
+            let after_esc = self.held.last() == Some(&0x1b) && self.held.len() > 1;
+            self.held.push(b);
+            let n = self.held.len();
+            let ok = if n <= RESIZE_PREFIX.len() {
+                self.held[..] == RESIZE_PREFIX[..n]
+            } else if after_esc {
+                b == b'\\'
+            } else {
+                (b.is_ascii_digit() || b == b';' || b == 0x1b) && n <= RESIZE_MAX
+            };
+            if !ok {
+                // Not a report: its first byte is input; the rest is looked at again.
+                out.push(0x1b);
+                for &h in self.held[1..].iter().rev() {
+                    queue.push_front(h);
+                }
+                self.held.clear();
+                continue;
+            }
+            if after_esc {
+                let body = &self.held[RESIZE_PREFIX.len()..n - 2];
+                let parsed = std::str::from_utf8(body).ok().and_then(|t| {
+                    let (r, c) = t.split_once(';')?;
+                    Some((r.parse::<u16>().ok()?, c.parse::<u16>().ok()?))
+                });
+                match parsed {
+                    Some(rc) => {
+                        size = Some(rc);
+                        self.held.clear();
+                    }
+                    None => {
+                        out.push(0x1b);
+                        for &h in self.held[1..].iter().rev() {
+                            queue.push_front(h);
+                        }
+                        self.held.clear();
+                    }
+                }
+            }
+        }
+        size
+    }
+
+    /// Whether the start of a report is held back, waiting for the rest.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// No more input is waiting: what was held is plain input after all.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.held);
+    }
+}
+
 /// Set at start-up when the module owns a terminal (see [`Terminal::from_env`]). One
 /// module has one terminal, so this is process-wide, like the host's stdio.
 static TERMINAL_MODE: AtomicBool = AtomicBool::new(false);
@@ -1407,6 +1497,8 @@ pub struct Terminal {
     /// terminal return end of file (as after a hang-up).
     host_eof: bool,
     last_pump_ns: u64,
+    /// Window-size reports are taken out of the input (`RVBOX_TTY_RESIZE=1`).
+    resize: Option<ResizeFilter>,
 }
 
 impl Terminal {
@@ -1435,6 +1527,7 @@ impl Terminal {
             pending: Vec::new(),
             host_eof: false,
             last_pump_ns: 0,
+            resize: (get("RVBOX_TTY_RESIZE") == Some("1")).then(ResizeFilter::default),
         })
     }
 
@@ -1496,7 +1589,26 @@ pub fn pump(kb: &mut Kernel, mut cur: Option<&mut Process>) {
             }
             let want = room.min(buf.len());
             match host::read_stdin(&mut buf[..want]) {
-                Ok(n) if n > 0 => t.pending.extend_from_slice(&buf[..n]),
+                Ok(n) if n > 0 => match t.resize.as_mut() {
+                    Some(f) => {
+                        if let Some((rows, cols)) = f.feed(&buf[..n], &mut t.pending) {
+                            let ws = Winsize {
+                                rows,
+                                cols,
+                                ..t.tty.winsize()
+                            };
+                            signals.extend(t.tty.set_winsize(ws));
+                            changed = true;
+                        }
+                        if f.holding() && !host::wait_stdin(Some(0)) {
+                            f.flush(&mut t.pending);
+                        }
+                        if t.pending.is_empty() {
+                            continue;
+                        }
+                    }
+                    None => t.pending.extend_from_slice(&buf[..n]),
+                },
                 _ => {
                     t.host_eof = true;
                     changed = true;
@@ -1747,6 +1859,69 @@ impl Process {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feeds `chunks` one after another; (what passed, the sizes reported).
+    fn filter(chunks: &[&[u8]]) -> (Vec<u8>, Vec<(u16, u16)>) {
+        let mut f = ResizeFilter::default();
+        let (mut out, mut sizes) = (Vec::new(), Vec::new());
+        for c in chunks {
+            sizes.extend(f.feed(c, &mut out));
+        }
+        f.flush(&mut out);
+        (out, sizes)
+    }
+
+    #[test]
+    fn resize_reports_are_taken_out_of_the_input() {
+        let r = b"\x1b_rvbox:winsize;50;132\x1b\\";
+        assert_eq!(filter(&[r]), (vec![], vec![(50, 132)]));
+        // Around typed input, and cut anywhere by the ends of reads.
+        let mut all = b"ls\r".to_vec();
+        all.extend_from_slice(r);
+        all.extend_from_slice(b"\x1b[A");
+        for cut in 0..=all.len() {
+            let (a, b) = all.split_at(cut);
+            assert_eq!(
+                filter(&[a, b]),
+                (b"ls\r\x1b[A".to_vec(), vec![(50, 132)]),
+                "cut at {cut}"
+            );
+        }
+        // Two in one read: each is reported (the last one is returned).
+        let mut f = ResizeFilter::default();
+        let mut out = Vec::new();
+        let two = b"\x1b_rvbox:winsize;1;2\x1b\\\x1b_rvbox:winsize;3;4\x1b\\";
+        assert_eq!(f.feed(two, &mut out), Some((3, 4)));
+        assert!(out.is_empty() && !f.holding());
+    }
+
+    #[test]
+    fn what_only_looks_like_a_report_is_input() {
+        for plain in [
+            &b"\x1b"[..],                             // a lone ESC (the key)
+            b"\x1b\x1b[A",                            // ESC, then an arrow key
+            b"\x1b_",                                 // Alt-_
+            b"\x1b_other;1;2\x1b\\",                  // someone else's APC
+            b"\x1b_rvbox:winsize;x;2\x1b\\",          // not numbers
+            b"\x1b_rvbox:winsize;12\x1b\\",           // one number
+            b"\x1b_rvbox:winsize;99999999;1\x1b\\",   // too long
+            b"\x1b_rvbox:winsize;1;70000\x1b\\",      // not a u16
+            b"\x1b_rvbox:winsize;1;2\x1bx",            // ESC not followed by '\\'
+        ] {
+            assert_eq!(filter(&[plain]), (plain.to_vec(), vec![]), "{plain:?}");
+        }
+        // A held start is given up when no more input waits.
+        let mut f = ResizeFilter::default();
+        let mut out = Vec::new();
+        assert_eq!(f.feed(b"a\x1b_rv", &mut out), None);
+        assert!(f.holding());
+        assert_eq!(out, b"a");
+        f.flush(&mut out);
+        assert_eq!(out, b"a\x1b_rv");
+        // A report right after a false start still counts.
+        let (out, sizes) = filter(&[b"\x1b_x\x1b_rvbox:winsize;5;6\x1b\\"]);
+        assert_eq!((out, sizes), (b"\x1b_x".to_vec(), vec![(5, 6)]));
+    }
 
     fn tty() -> Tty {
         let mut t = Tty::new(Winsize {
