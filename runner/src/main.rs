@@ -8,6 +8,7 @@
 mod cache;
 mod run;
 mod terminal;
+mod web;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -115,6 +116,49 @@ enum Command {
     },
     /// List the Linux system calls the emulator implements.
     Syscalls,
+    /// Write a static web site that runs a module in a browser tab, with a terminal:
+    /// `rvbox web app.wasm -o site/ [--] [CMD ARGS...]`; serve it with `rvbox serve`.
+    Web {
+        module: PathBuf,
+        /// The site's directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The page's title (default: the image's name).
+        #[arg(long)]
+        title: Option<String>,
+        /// An environment variable for the container, as with `rvbox run`.
+        #[arg(short, long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Environment variables from a file, as with `rvbox run`.
+        #[arg(long = "env-file", value_name = "FILE")]
+        env_file: Vec<PathBuf>,
+        /// The working directory in the container.
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// The program to run instead of the image's Entrypoint.
+        #[arg(long, value_name = "PROG")]
+        entrypoint: Option<String>,
+        /// The user (and group) to run as.
+        #[arg(short, long, value_name = "USER[:GROUP]")]
+        user: Option<String>,
+        /// The container's memory limit (512m, 2g).
+        #[arg(long, value_name = "LIMIT")]
+        memory: Option<String>,
+        /// The command the page runs and its arguments (default: the image's Cmd).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Serve a site written by `rvbox web` over HTTP, with the cross-origin isolation
+    /// headers it needs (COOP/COEP).
+    Serve {
+        site: PathBuf,
+        /// The port (0: any free one; the address is printed).
+        #[arg(short, long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -187,6 +231,30 @@ fn main() -> ExitCode {
             }
         }
         Command::Syscalls => syscalls(),
+        Command::Web {
+            module,
+            output,
+            title,
+            env,
+            env_file,
+            workdir,
+            entrypoint,
+            user,
+            memory,
+            args,
+        } => {
+            let container = Container {
+                env,
+                env_file,
+                workdir,
+                entrypoint,
+                user,
+                memory,
+                timeout: None,
+            };
+            web_cmd(&module, &output, title, container, args)
+        }
+        Command::Serve { site, port, bind } => serve_cmd(&site, &bind, port),
     };
     match r {
         Ok(code) => ExitCode::from(code as u8),
@@ -580,6 +648,47 @@ fn terminal_size() -> Option<(u16, u16)> {
     let cols = std::env::var("COLUMNS").ok()?.parse().ok()?;
     let rows = std::env::var("LINES").ok()?.parse().ok()?;
     Some((cols, rows))
+}
+
+fn web_cmd(
+    module: &std::path::Path,
+    output: &std::path::Path,
+    title: Option<String>,
+    container: Container,
+    args: Vec<String>,
+) -> anyhow::Result<i32> {
+    let meta: ModuleMeta = read_meta_file(module)?;
+    let env = container.env()?;
+    limits(&env)?; // a bad --memory is refused now, not in the browser
+    let config = web::SiteConfig {
+        title: title.unwrap_or_else(|| meta.image.reference.clone()),
+        args,
+        env,
+    };
+    let size = web::write_site(module, output, &config)?;
+    eprintln!(
+        "{} -> {} ({:.1} MiB); serve it with: rvbox serve {}",
+        module.display(),
+        output.display(),
+        size as f64 / 1048576.0,
+        output.display()
+    );
+    Ok(0)
+}
+
+fn serve_cmd(site: &std::path::Path, bind: &str, port: u16) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    if !site.join("index.html").is_file() {
+        anyhow::bail!("{}: no index.html (write a site with `rvbox web`)", site.display());
+    }
+    let listener = std::net::TcpListener::bind((bind, port))
+        .with_context(|| format!("listening on {bind}:{port}"))?;
+    let addr = listener.local_addr()?;
+    println!("serving {} at http://{addr}/ (^C to stop)", site.display());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    web::serve(site, listener)?;
+    Ok(0)
 }
 
 fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
