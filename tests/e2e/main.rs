@@ -6,6 +6,7 @@ mod support;
 
 mod applets;
 mod bad_input;
+mod browser;
 mod hosts;
 mod image_forms;
 mod memory;
