@@ -70,9 +70,16 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         Err(msg) => return fail(STATUS_RVBOX_FAILED, &msg),
     };
 
+    // A host that reports resizes (`RVBOX_TTY_RESIZE=1`) gives LINES/COLUMNS as the
+    // terminal's first size only: in the programs' environment they would go stale, and
+    // busybox and ncurses prefer them to TIOCGWINSZ (a terminal's environment has none).
+    let resizable = owned_terminal.is_some()
+        && host_env
+            .iter()
+            .any(|(k, v)| k == "RVBOX_TTY_RESIZE" && v == "1");
     let mut env: Vec<Vec<u8>> = config.env.clone();
     for (k, v) in &host_env {
-        if k.starts_with("RVBOX_") {
+        if k.starts_with("RVBOX_") || resizable && (k == "LINES" || k == "COLUMNS") {
             continue;
         }
         let key = format!("{k}=");

@@ -85,6 +85,8 @@ function flush() {
 const encoder = new TextEncoder();
 
 function sendInput(bytes) {
+  // Typed ahead while loading, the keys wait; after the end, nobody would read them.
+  if (api.state === 'exited' || api.state === 'error') return;
   for (let i = 0; i < bytes.length; i += MAX_PAYLOAD) send(STDIN, bytes.subarray(i, i + MAX_PAYLOAD));
 }
 

@@ -8,6 +8,8 @@
 //   {type: TEXT, wait?: REGEX, timeout?}  keys to the terminal, then wait
 //   {resize: [WIDTH, HEIGHT]}             the viewport; waits for the terminal to follow
 //   {drop: {name, text}}                  a file dropped on the page (a real drop event)
+//   {error: REGEX, timeout?}              until the page shows an error that matches
+// spec.blockServiceWorkers: the browser refuses service workers.
 // In a REGEX, ${rows} and ${cols} are the terminal's size as of the last step.
 // Prints one JSON object: {ok, steps: [{ms, text?, rows, cols}], timings, error?}; `text`
 // is the terminal's text when a wait matched. Exits 0 even when a step fails (the test
@@ -32,6 +34,7 @@ try {
     executablePath: spec.chromium,
     headless: true,
     viewport: { width: 1000, height: 600 },
+    serviceWorkers: spec.blockServiceWorkers ? 'block' : 'allow',
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -91,6 +94,19 @@ try {
       }, step.drop);
     }
     if (step.wait !== undefined) r.text = await waitFor(step.wait, step.timeout ?? 30000);
+    if (step.error !== undefined) {
+      const re = new RegExp(step.error);
+      const end = Date.now() + (step.timeout ?? 30000);
+      for (;;) {
+        const shown = await page.locator('#status').textContent();
+        if (re.test(shown)) {
+          r.text = shown;
+          break;
+        }
+        if (Date.now() > end) throw new Error(`the page shows no error matching /${re.source}/: ${shown}`);
+        await page.waitForTimeout(50);
+      }
+    }
     last = await size();
     Object.assign(r, last, { ms: Date.now() - started });
     out.steps.push(r);
