@@ -298,3 +298,33 @@ fn static_host_without_headers() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// `rvbox web` writes nothing for a file that is no rvbox module; `rvbox serve` refuses a
+/// directory that is no site.
+#[test]
+fn web_and_serve_refuse_wrong_input() {
+    let dir = fresh_dir("web-wrong");
+    let bad = dir.join("plain.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
+    let site = dir.join("site");
+    let o = Command::new(rvbox_bin())
+        .arg("web")
+        .arg(&bad)
+        .arg("-o")
+        .arg(&site)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("rvbox: ") && err.lines().count() == 1, "{err}");
+    assert!(!site.exists(), "a site was written for a module that is none");
+    let o = Command::new(rvbox_bin())
+        .arg("serve")
+        .arg(&dir)
+        .args(["--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no index.html"), "{err}");
+}
