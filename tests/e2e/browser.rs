@@ -286,7 +286,7 @@ fn static_host_without_headers() {
     let r = std::panic::catch_unwind(|| {
         let steps = json!([
             {"wait": "/ # $", "timeout": 120000},
-            {"type": "echo isolated\r", "wait": "\nisolated\s*\n/ # $"},
+            {"type": "echo isolated\r", "wait": "\\nisolated\\s*\\n/ # $"},
         ]);
         drive("static", &url, steps, &shot);
         let steps = json!([{"error": "needs SharedArrayBuffer.*Cross-Origin-Opener-Policy"}]);
