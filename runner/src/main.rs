@@ -661,7 +661,11 @@ fn web_cmd(
     let env = container.env()?;
     limits(&env)?; // a bad --memory is refused now, not in the browser
     let config = web::SiteConfig {
-        title: title.unwrap_or_else(|| meta.image.reference.clone()),
+        // The image's name without its directory or registry (busybox, python:3.12).
+        title: title.unwrap_or_else(|| {
+            let r = meta.image.reference.trim_end_matches('/');
+            r.rsplit('/').next().unwrap_or(r).to_string()
+        }),
         args,
         env,
     };

@@ -19,7 +19,7 @@ const SEQ = 2;
 const DATA = 16;
 
 export const STDIN = 1;      // payload: bytes typed (and window-size reports)
-export const FILE_BEGIN = 2; // payload: JSON {name, size}
+export const FILE_BEGIN = 2; // payload: JSON {name, size, mtime (ms since the epoch)}
 export const FILE_DATA = 3;  // payload: the next bytes of that file
 export const FILE_END = 4;   // payload: none
 

@@ -46,8 +46,17 @@ async function isolate() {
   const key = 'rvbox-coi-reloaded';
   if (sessionStorage.getItem(key)) return false;
   show('Installing the service worker for cross-origin isolation…');
-  await navigator.serviceWorker.register(new URL('sw.js', location.href));
-  await navigator.serviceWorker.ready;
+  try {
+    await navigator.serviceWorker.register(new URL('sw.js', location.href));
+    // A browser may accept the worker and never run it (service workers turned off).
+    const timeout = new Promise((_, reject) => {
+      setTimeout(() => reject(new Error('timed out')), 10000);
+    });
+    await Promise.race([navigator.serviceWorker.ready, timeout]);
+  } catch (e) {
+    console.warn(`rvbox: no service worker: ${e.message}`);
+    return false;
+  }
   sessionStorage.setItem(key, '1');
   location.reload();
   return new Promise(() => {}); // the reload ends this page
@@ -96,7 +105,7 @@ async function sendFiles(files) {
     const name = f.name.replace(/[/\\]/g, '_');
     if (!name || name === '.' || name === '..') continue;
     const data = new Uint8Array(await f.arrayBuffer());
-    send(FILE_BEGIN, encoder.encode(JSON.stringify({ name, size: data.length })));
+    send(FILE_BEGIN, encoder.encode(JSON.stringify({ name, size: data.length, mtime: f.lastModified })));
     for (let i = 0; i < data.length; i += MAX_PAYLOAD) send(FILE_DATA, data.subarray(i, i + MAX_PAYLOAD));
     send(FILE_END, new Uint8Array(0));
     show(`Copied ${name} (${data.length} bytes) to /mnt/${name}`);

@@ -23,6 +23,35 @@ import {
   ChannelReader, STDIN, FILE_BEGIN, FILE_DATA, FILE_END,
 } from './channel.js';
 
+// browser_wasi_shim 0.4.2 writes a filestat's times at offsets 38, 46 and 52, over the top
+// bytes of the size and over each other; WASI preview1 has them at 40, 48 and 56.
+wasi.Filestat.prototype.write_bytes = function writeFilestat(view, ptr) {
+  view.setBigUint64(ptr, this.dev, true);
+  view.setBigUint64(ptr + 8, this.ino, true);
+  view.setUint8(ptr + 16, this.filetype);
+  view.setBigUint64(ptr + 24, this.nlink, true);
+  view.setBigUint64(ptr + 32, this.size, true);
+  view.setBigUint64(ptr + 40, this.atim, true);
+  view.setBigUint64(ptr + 48, this.mtim, true);
+  view.setBigUint64(ptr + 56, this.ctim, true);
+};
+
+// A file copied in from the page: one link (the shim says 0), its times the file's.
+class DroppedFile extends File {
+  constructor(data, mtimeMs) {
+    super(data);
+    this.time = BigInt(Math.round(mtimeMs)) * 1000000n;
+  }
+  stat() {
+    const s = super.stat();
+    s.nlink = 1n;
+    s.atim = this.time;
+    s.mtim = this.time;
+    s.ctim = this.time;
+    return s;
+  }
+}
+
 // Must match converter/src/meta.rs.
 const SECTION = 'rvbox';
 const FORMAT = 1;
@@ -53,8 +82,8 @@ class Input {
           this.queued += payload.length;
           break;
         case FILE_BEGIN: {
-          const { name, size } = JSON.parse(new TextDecoder().decode(payload));
-          this.file = { name, data: new Uint8Array(size), at: 0 };
+          const { name, size, mtime } = JSON.parse(new TextDecoder().decode(payload));
+          this.file = { name, mtime: mtime ?? Date.now(), data: new Uint8Array(size), at: 0 };
           break;
         }
         case FILE_DATA:
@@ -65,7 +94,7 @@ class Input {
           break;
         case FILE_END:
           if (this.file) {
-            this.mnt.dir.contents.set(this.file.name, new File(this.file.data));
+            this.mnt.dir.contents.set(this.file.name, new DroppedFile(this.file.data, this.file.mtime));
             this.file = null;
           }
           break;
@@ -224,6 +253,8 @@ async function start({ config, channel, rows, cols }) {
   }
 
   const mnt = new PreopenDirectory('/mnt', new Map());
+  const dirStat = mnt.dir.stat.bind(mnt.dir);
+  mnt.dir.stat = () => Object.assign(dirStat(), { nlink: 2n });
   const input = new Input(new ChannelReader(channel), mnt);
   // The page's terminal: the guest runs its line discipline on it (RVBOX_TTY), learns its
   // size from LINES/COLUMNS and its changes from in-band reports (RVBOX_TTY_RESIZE).

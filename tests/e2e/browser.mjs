@@ -11,8 +11,8 @@
 //   {error: REGEX, timeout?}              until the page shows an error that matches
 // spec.blockServiceWorkers: the browser refuses service workers.
 // In a REGEX, ${rows} and ${cols} are the terminal's size as of the last step.
-// Prints one JSON object: {ok, steps: [{ms, text?, rows, cols}], timings, error?}; `text`
-// is the terminal's text when a wait matched. Exits 0 even when a step fails (the test
+// Prints one JSON object: {ok, steps: [{ms, text?, pageMs?, rows, cols}], timings, error?};
+// `text` is the terminal's text when a wait matched, `pageMs` when (ms since navigation). Exits 0 even when a step fails (the test
 // says what went wrong from `error` and the text), 2 if Chromium cannot be started.
 
 import { readFileSync } from 'node:fs';
@@ -49,8 +49,17 @@ const page = browser.pages()[0] ?? await browser.newPage();
 page.on('console', (m) => out.console.push(`${m.type()}: ${m.text()}`));
 page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
 
-const size = () => page.evaluate(() => ({ rows: window.rvbox?.term?.rows, cols: window.rvbox?.term?.cols }));
-const text = () => page.evaluate(() => window.rvbox?.text() ?? '');
+// Page reads that a navigation (the service worker's one reload) may interrupt: retried.
+async function evaluate(fn, fallback) {
+  try {
+    return await page.evaluate(fn);
+  } catch (e) {
+    if (/context was destroyed|navigat/i.test(e.message)) return fallback;
+    throw e;
+  }
+}
+const size = () => evaluate(() => ({ rows: window.rvbox?.term?.rows, cols: window.rvbox?.term?.cols }), {});
+const text = () => evaluate(() => window.rvbox?.text() ?? '', '');
 let last = { rows: 0, cols: 0 };
 
 async function waitFor(pattern, timeout) {
@@ -59,7 +68,7 @@ async function waitFor(pattern, timeout) {
   for (;;) {
     const t = await text();
     if (re.test(t)) return t;
-    const state = await page.evaluate(() => ({ state: window.rvbox?.state, error: window.rvbox?.error }));
+    const state = await evaluate(() => ({ state: window.rvbox?.state, error: window.rvbox?.error }), {});
     if (state.state === 'error') throw new Error(`the page shows an error: ${state.error}\n${t}`);
     if (Date.now() > end) throw new Error(`no match for /${re.source}/ in ${timeout} ms; the terminal shows:\n${t}`);
     await page.waitForTimeout(50);
@@ -93,12 +102,16 @@ try {
         document.getElementById('term').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
       }, step.drop);
     }
-    if (step.wait !== undefined) r.text = await waitFor(step.wait, step.timeout ?? 30000);
+    if (step.wait !== undefined) {
+      r.text = await waitFor(step.wait, step.timeout ?? 30000);
+      // When it matched, in ms since the page's navigation started.
+      r.pageMs = await evaluate(() => performance.now(), null);
+    }
     if (step.error !== undefined) {
       const re = new RegExp(step.error);
       const end = Date.now() + (step.timeout ?? 30000);
       for (;;) {
-        const shown = await page.locator('#status').textContent();
+        const shown = await evaluate(() => document.getElementById('status')?.textContent ?? '', '');
         if (re.test(shown)) {
           r.text = shown;
           break;
