@@ -683,7 +683,10 @@ fn web_cmd(
 fn serve_cmd(site: &std::path::Path, bind: &str, port: u16) -> anyhow::Result<i32> {
     use anyhow::Context;
     if !site.join("index.html").is_file() {
-        anyhow::bail!("{}: no index.html (write a site with `rvbox web`)", site.display());
+        anyhow::bail!(
+            "{}: no index.html (write a site with `rvbox web`)",
+            site.display()
+        );
     }
     let listener = std::net::TcpListener::bind((bind, port))
         .with_context(|| format!("listening on {bind}:{port}"))?;

@@ -19,7 +19,10 @@ use anyhow::{bail, Context};
 
 macro_rules! asset {
     ($site:literal, $src:literal) => {
-        ($site, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $src)) as &[u8])
+        (
+            $site,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $src)) as &[u8],
+        )
     };
 }
 
@@ -31,20 +34,59 @@ const ASSETS: &[(&str, &[u8])] = &[
     asset!("channel.js", "channel.js"),
     asset!("sw.js", "sw.js"),
     asset!("vendor/xterm.js", "node_modules/@xterm/xterm/lib/xterm.js"),
-    asset!("vendor/xterm.css", "node_modules/@xterm/xterm/css/xterm.css"),
+    asset!(
+        "vendor/xterm.css",
+        "node_modules/@xterm/xterm/css/xterm.css"
+    ),
     asset!("vendor/LICENSE.xterm", "node_modules/@xterm/xterm/LICENSE"),
-    asset!("vendor/addon-fit.js", "node_modules/@xterm/addon-fit/lib/addon-fit.js"),
-    asset!("vendor/LICENSE.addon-fit", "node_modules/@xterm/addon-fit/LICENSE"),
-    asset!("vendor/browser_wasi_shim/index.js", "node_modules/@bjorn3/browser_wasi_shim/dist/index.js"),
-    asset!("vendor/browser_wasi_shim/wasi.js", "node_modules/@bjorn3/browser_wasi_shim/dist/wasi.js"),
-    asset!("vendor/browser_wasi_shim/wasi_defs.js", "node_modules/@bjorn3/browser_wasi_shim/dist/wasi_defs.js"),
-    asset!("vendor/browser_wasi_shim/fd.js", "node_modules/@bjorn3/browser_wasi_shim/dist/fd.js"),
-    asset!("vendor/browser_wasi_shim/fs_mem.js", "node_modules/@bjorn3/browser_wasi_shim/dist/fs_mem.js"),
-    asset!("vendor/browser_wasi_shim/fs_opfs.js", "node_modules/@bjorn3/browser_wasi_shim/dist/fs_opfs.js"),
-    asset!("vendor/browser_wasi_shim/strace.js", "node_modules/@bjorn3/browser_wasi_shim/dist/strace.js"),
-    asset!("vendor/browser_wasi_shim/debug.js", "node_modules/@bjorn3/browser_wasi_shim/dist/debug.js"),
-    asset!("vendor/browser_wasi_shim/LICENSE-MIT", "node_modules/@bjorn3/browser_wasi_shim/LICENSE-MIT"),
-    asset!("vendor/browser_wasi_shim/LICENSE-APACHE", "node_modules/@bjorn3/browser_wasi_shim/LICENSE-APACHE"),
+    asset!(
+        "vendor/addon-fit.js",
+        "node_modules/@xterm/addon-fit/lib/addon-fit.js"
+    ),
+    asset!(
+        "vendor/LICENSE.addon-fit",
+        "node_modules/@xterm/addon-fit/LICENSE"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/index.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/index.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/wasi.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/wasi.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/wasi_defs.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/wasi_defs.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/fd.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/fd.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/fs_mem.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/fs_mem.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/fs_opfs.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/fs_opfs.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/strace.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/strace.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/debug.js",
+        "node_modules/@bjorn3/browser_wasi_shim/dist/debug.js"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/LICENSE-MIT",
+        "node_modules/@bjorn3/browser_wasi_shim/LICENSE-MIT"
+    ),
+    asset!(
+        "vendor/browser_wasi_shim/LICENSE-APACHE",
+        "node_modules/@bjorn3/browser_wasi_shim/LICENSE-APACHE"
+    ),
 ];
 
 /// The module's name in a site.
@@ -198,7 +240,15 @@ fn handle(root: &Path, conn: TcpStream) -> std::io::Result<()> {
             }
         }
         if has_body || (method != "GET" && method != "HEAD") {
-            respond(&mut out, 405, "Method Not Allowed", "text/plain", None, b"GET and HEAD only\n", true)?;
+            respond(
+                &mut out,
+                405,
+                "Method Not Allowed",
+                "text/plain",
+                None,
+                b"GET and HEAD only\n",
+                true,
+            )?;
             return Ok(());
         }
         let file = resolve(root, target)
@@ -207,12 +257,28 @@ fn handle(root: &Path, conn: TcpStream) -> std::io::Result<()> {
         match file {
             Some((path, f)) => {
                 let len = f.metadata()?.len();
-                respond(&mut out, 200, "OK", content_type(&path), Some(len), b"", false)?;
+                respond(
+                    &mut out,
+                    200,
+                    "OK",
+                    content_type(&path),
+                    Some(len),
+                    b"",
+                    false,
+                )?;
                 if method == "GET" {
                     std::io::copy(&mut f.take(len), &mut out)?;
                 }
             }
-            None => respond(&mut out, 404, "Not Found", "text/plain", None, b"not found\n", false)?,
+            None => respond(
+                &mut out,
+                404,
+                "Not Found",
+                "text/plain",
+                None,
+                b"not found\n",
+                false,
+            )?,
         }
         out.flush()?;
         if close {
@@ -258,7 +324,10 @@ mod tests {
         assert_eq!(r("/"), Some(PathBuf::from("/site/index.html")));
         assert_eq!(r("/?x=1"), Some(PathBuf::from("/site/index.html")));
         assert_eq!(r("/main.js"), Some(PathBuf::from("/site/main.js")));
-        assert_eq!(r("/vendor/a%20b.js#f"), Some(PathBuf::from("/site/vendor/a b.js")));
+        assert_eq!(
+            r("/vendor/a%20b.js#f"),
+            Some(PathBuf::from("/site/vendor/a b.js"))
+        );
         assert_eq!(r("/sub/"), Some(PathBuf::from("/site/sub/index.html")));
         assert_eq!(r("/../etc/passwd"), None);
         assert_eq!(r("/a/%2e%2e/%2e%2e/etc/passwd"), None);
@@ -292,7 +361,10 @@ mod tests {
         assert!(r.contains("Content-Type: text/html"));
         assert!(r.ends_with("\r\n\r\n<p>hi</p>"), "{r}");
         let r = get("GET /m.wasm HTTP/1.0\r\n\r\n");
-        assert!(r.contains("Content-Type: application/wasm\r\nContent-Length: 4\r\n"), "{r}");
+        assert!(
+            r.contains("Content-Type: application/wasm\r\nContent-Length: 4\r\n"),
+            "{r}"
+        );
         let r = get("HEAD /m.wasm HTTP/1.0\r\n\r\n");
         assert!(r.ends_with("\r\n\r\n"), "{r}");
         let r = get("GET /../x HTTP/1.0\r\n\r\n");

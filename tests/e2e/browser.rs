@@ -43,7 +43,14 @@ fn web(name: &str, module: &Path, args: &[&str]) -> PathBuf {
         "rvbox web: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    for f in ["index.html", "main.js", "worker.js", "sw.js", "rvbox.json", "module.wasm"] {
+    for f in [
+        "index.html",
+        "main.js",
+        "worker.js",
+        "sw.js",
+        "rvbox.json",
+        "module.wasm",
+    ] {
         assert!(site.join(f).is_file(), "the site has no {f}");
     }
     site
@@ -319,8 +326,14 @@ fn web_and_serve_refuse_wrong_input() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("rvbox: ") && err.lines().count() == 1, "{err}");
-    assert!(!site.exists(), "a site was written for a module that is none");
+    assert!(
+        err.starts_with("rvbox: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        !site.exists(),
+        "a site was written for a module that is none"
+    );
     let o = Command::new(rvbox_bin())
         .arg("serve")
         .arg(&dir)

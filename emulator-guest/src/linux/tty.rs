@@ -1898,15 +1898,15 @@ mod tests {
     #[test]
     fn what_only_looks_like_a_report_is_input() {
         for plain in [
-            &b"\x1b"[..],                             // a lone ESC (the key)
-            b"\x1b\x1b[A",                            // ESC, then an arrow key
-            b"\x1b_",                                 // Alt-_
-            b"\x1b_other;1;2\x1b\\",                  // someone else's APC
-            b"\x1b_rvbox:winsize;x;2\x1b\\",          // not numbers
-            b"\x1b_rvbox:winsize;12\x1b\\",           // one number
-            b"\x1b_rvbox:winsize;99999999;1\x1b\\",   // too long
-            b"\x1b_rvbox:winsize;1;70000\x1b\\",      // not a u16
-            b"\x1b_rvbox:winsize;1;2\x1bx",            // ESC not followed by '\\'
+            &b"\x1b"[..],                           // a lone ESC (the key)
+            b"\x1b\x1b[A",                          // ESC, then an arrow key
+            b"\x1b_",                               // Alt-_
+            b"\x1b_other;1;2\x1b\\",                // someone else's APC
+            b"\x1b_rvbox:winsize;x;2\x1b\\",        // not numbers
+            b"\x1b_rvbox:winsize;12\x1b\\",         // one number
+            b"\x1b_rvbox:winsize;99999999;1\x1b\\", // too long
+            b"\x1b_rvbox:winsize;1;70000\x1b\\",    // not a u16
+            b"\x1b_rvbox:winsize;1;2\x1bx",         // ESC not followed by '\\'
         ] {
             assert_eq!(filter(&[plain]), (plain.to_vec(), vec![]), "{plain:?}");
         }
