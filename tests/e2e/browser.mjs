@@ -103,13 +103,13 @@ try {
       }, step.drop);
     }
     if (step.wait !== undefined) {
-      r.text = await waitFor(step.wait, step.timeout ?? 30000);
+      r.text = await waitFor(step.wait, step.timeout ?? 60000);
       // When it matched, in ms since the page's navigation started.
       r.pageMs = await evaluate(() => performance.now(), null);
     }
     if (step.error !== undefined) {
       const re = new RegExp(step.error);
-      const end = Date.now() + (step.timeout ?? 30000);
+      const end = Date.now() + (step.timeout ?? 60000);
       for (;;) {
         const shown = await evaluate(() => document.getElementById('status')?.textContent ?? '', '');
         if (re.test(shown)) {
