@@ -117,6 +117,9 @@ pub enum ConvertError {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+
     #[error("spool file for the image's file contents (in the temp directory; is it full?): {0}")]
     Spool(#[source] std::io::Error),
 }

@@ -578,7 +578,14 @@ pub fn open(reference: &str) -> Result<Image, ConvertError> {
 ///   image whose RepoTags has NAME:TAG, or the N-th; without one, the only image.
 /// - `dir:PATH`: a root filesystem directory (the config comes from flags).
 /// - A bare FILE is an archive of either kind, told by its contents.
+/// - `docker://REF`, or a reference that is none of these (`alpine`, `host:5000/app:1`):
+///   a registry image (`registry::remote_reference`).
 pub fn open_with(reference: &str, opts: &OpenOptions) -> Result<Image, ConvertError> {
+    // A registry image (docker://REF, or a name that is no local path): pulled into the
+    // local cache, then opened from there (registry/mod.rs).
+    if let Some(remote) = crate::registry::remote_reference(reference)? {
+        return crate::registry::open(&remote);
+    }
     match parse_transport(reference) {
         Ref::Layout(dir, tag) => {
             let dir_path = PathBuf::from(&dir);

@@ -11,6 +11,7 @@ pub mod layers;
 pub mod listing;
 pub mod meta;
 pub mod module;
+pub mod registry;
 pub mod rootdir;
 pub mod source;
 pub mod tree;

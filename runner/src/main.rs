@@ -6,6 +6,7 @@
 //! fails or is misused, 126/127 when the command cannot be run or found).
 
 mod cache;
+mod pull;
 mod run;
 mod terminal;
 mod web;
@@ -34,6 +35,8 @@ enum Command {
     /// oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG], as skopeo writes it), a
     /// `docker save` archive (docker-archive:FILE[:NAME:TAG|:@N]), or a root filesystem
     /// directory (dir:DIR, config from the flags). A bare FILE is an archive of either kind.
+    /// Anything else is a registry image (`alpine`, `registry.example.com/app:1.2`,
+    /// `REPO@sha256:...`, `docker://REF`), pulled through the local image cache.
     Convert {
         image: String,
         /// The module to write.
@@ -48,6 +51,8 @@ enum Command {
         /// or a decompression bomb, stops there with an error.
         #[arg(long, value_name = "SIZE", default_value = "4g")]
         max_image_size: String,
+        #[command(flatten)]
+        registry: pull::RegistryArgs,
     },
     /// Run a module: `rvbox run [OPTIONS] app.wasm [--] CMD ARGS...` (without CMD, the
     /// image's Cmd).
@@ -192,7 +197,9 @@ fn main() -> ExitCode {
             quiet,
             config,
             max_image_size,
-        } => convert(&image, &output, quiet, &config, &max_image_size),
+            registry,
+        } => pull::configure(registry, quiet)
+            .and_then(|()| convert(&image, &output, quiet, &config, &max_image_size)),
         Command::Run {
             module,
             env,

@@ -12,6 +12,7 @@ mod image_forms;
 mod memory;
 mod processes;
 mod programs;
+mod registry;
 mod run_options;
 mod tty;
 mod volumes;
