@@ -55,7 +55,7 @@ pub fn configure(args: RegistryArgs, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One bar per blob being downloaded; cached blobs get a line saying so.
+/// One bar per blob being downloaded; cached and downloaded blobs get a line saying so.
 fn bars() -> registry::ProgressFn {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
@@ -65,14 +65,28 @@ fn bars() -> registry::ProgressFn {
     .progress_chars("=> ");
     let bars: Mutex<HashMap<String, ProgressBar>> = Mutex::new(HashMap::new());
     Arc::new(move |e: &PullEvent| {
-        let PullEvent::Blob {
-            what,
-            digest,
-            size,
-            done,
-            state,
-            ..
-        } = e;
+        let (what, digest, size, done, state) = match e {
+            PullEvent::Blob {
+                what,
+                digest,
+                size,
+                done,
+                state,
+                ..
+            } => (what, digest, size, done, state),
+            PullEvent::Finished {
+                fetched,
+                fetched_bytes,
+                cached,
+            } => {
+                // No bar is left drawn (finished ones became lines): a plain line.
+                eprintln!(
+                    "pulled {fetched} blobs ({:.1} MiB); {cached} layers from the cache",
+                    *fetched_bytes as f64 / 1048576.0
+                );
+                return;
+            }
+        };
         let short = digest.split(':').nth(1).unwrap_or(digest).get(..12).unwrap_or(digest);
         let mut bars = bars.lock().unwrap_or_else(|e| e.into_inner());
         match state {
@@ -90,12 +104,16 @@ fn bars() -> registry::ProgressFn {
                 bar.set_position(*done);
             }
             BlobState::Done => {
+                // A finished bar becomes a line above the others (so that nothing is left
+                // drawn when the pull ends and the conversion prints).
                 if let Some(bar) = bars.remove(digest) {
-                    bar.set_position(*size);
-                    bar.finish();
-                } else {
-                    let _ = multi.println(format!("{what:>10} {short:12} downloaded"));
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
                 }
+                let _ = multi.println(format!(
+                    "{what:>10} {short:12} downloaded, {:.1} MiB",
+                    *size as f64 / 1048576.0
+                ));
             }
         }
     })

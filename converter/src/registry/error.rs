@@ -9,8 +9,7 @@ pub enum RegistryError {
     BadReference { reference: String, msg: String },
 
     #[error(
-        "{registry}: authentication failed: the registry refused the credentials from {source_of}{}",
-        hint_login(registry)
+        "{registry}: authentication failed: the registry refused the credentials from {source_of}; check the user name and password"
     )]
     BadCredentials {
         registry: String,
@@ -27,16 +26,20 @@ pub enum RegistryError {
     #[error("{reference}: access denied by the registry (HTTP 403): {msg}")]
     Denied { reference: String, msg: String },
 
-    #[error("{reference}: not found in the registry ({code}){hint}")]
-    NotFound {
-        reference: String,
-        code: String,
-        hint: String,
+    #[error("{reference}: not found in the registry ({code})")]
+    NotFound { reference: String, code: String },
+
+    /// An argument like `images/out/app` that was taken for a Docker Hub name.
+    #[error("{error}; and there is no local directory {path:?} (local layouts: DIR, oci:DIR[:TAG])")]
+    NotAPathEither {
+        path: String,
+        #[source]
+        error: Box<RegistryError>,
     },
 
     #[error(
         "{registry}: cannot reach the registry: {cause}{}",
-        if *plain_http { "" } else { " (plain-HTTP registries: --insecure-registry HOST[:PORT])" }
+        if *plain_http || cause.contains("dns error") { "" } else { " (a plain-HTTP registry needs --insecure-registry HOST[:PORT])" }
     )]
     Unreachable {
         registry: String,

@@ -77,6 +77,14 @@ pub enum PullEvent {
         done: u64,
         state: BlobState,
     },
+    /// The pull is over: every blob of the image is in the cache.
+    Finished {
+        /// Blobs downloaded, and their bytes.
+        fetched: usize,
+        fetched_bytes: u64,
+        /// Layers that were in the cache already.
+        cached: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,26 +188,23 @@ pub fn open(r: &RemoteRef) -> Result<crate::image::Image, ConvertError> {
     Ok(image)
 }
 
-/// For `images/out/busybox`-like arguments that were taken for Docker Hub names: say that
-/// no such local directory exists either.
+/// For `images/out/app`-like arguments that were taken for Docker Hub names and failed
+/// there: say that no such local directory exists either.
 fn with_path_hint(e: RegistryError, r: &RemoteRef) -> RegistryError {
+    let implicit_hub = !r.input.contains("://")
+        && r.reference.registry() == "docker.io"
+        && !r.input.starts_with("docker.io/")
+        && r.input.contains('/');
     match e {
-        RegistryError::NotFound {
-            reference,
-            code,
-            hint,
-        } if !r.input.contains("://")
-            && r.reference.registry() == "docker.io"
-            && r.input.contains('/') =>
+        e @ (RegistryError::NotFound { .. }
+        | RegistryError::Unreachable { .. }
+        | RegistryError::NeedCredentials { .. }
+        | RegistryError::Denied { .. })
+            if implicit_hub =>
         {
-            let _ = hint;
-            RegistryError::NotFound {
-                reference,
-                code,
-                hint: format!(
-                    "; there is no local directory {:?} either (local layouts: oci:DIR[:TAG])",
-                    r.input.split(':').next().unwrap_or(&r.input)
-                ),
+            RegistryError::NotAPathEither {
+                path: r.input.split([':', '@']).next().unwrap_or(&r.input).to_string(),
+                error: Box::new(e),
             }
         }
         e => e,
@@ -560,6 +565,7 @@ impl<'a> Puller<'a> {
         };
         let layers = chosen.doc.layers.unwrap_or_default();
         let count = layers.len();
+        let mut cached = 0;
         for (i, l) in layers.iter().enumerate() {
             if cache::split_digest(&l.digest).is_none() {
                 return Err(RegistryError::BadManifest {
@@ -578,6 +584,7 @@ impl<'a> Puller<'a> {
                     done: l.size,
                     state: BlobState::Cached,
                 });
+                cached += 1;
                 continue;
             }
             self.fetch_blob(&what, &l.digest, l.size, i, count).await?;
@@ -585,6 +592,11 @@ impl<'a> Puller<'a> {
         // Everything the image needs is in the cache: now the reference may point at it.
         self.cache.record(&self.r.name, &top)?;
         let view = self.cache.view(&chosen.manifest)?;
+        self.event(PullEvent::Finished {
+            fetched: self.fetched,
+            fetched_bytes: self.fetched_bytes,
+            cached,
+        });
         Ok(Pulled {
             top_digest: top.digest,
             manifest_digest: chosen.manifest.digest,
@@ -592,5 +604,52 @@ impl<'a> Puller<'a> {
             fetched: self.fetched,
             fetched_bytes: self.fetched_bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Option<String> {
+        remote_reference(s).unwrap().map(|r| r.name)
+    }
+
+    #[test]
+    fn docker_normalisation() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(name("alpine").unwrap(), "docker.io/library/alpine:latest");
+        assert_eq!(name("alpine:3.20").unwrap(), "docker.io/library/alpine:3.20");
+        assert_eq!(name("docker://alpine").unwrap(), "docker.io/library/alpine:latest");
+        assert_eq!(name("user/app:1").unwrap(), "docker.io/user/app:1");
+        assert_eq!(name("localhost:5000/x").unwrap(), "localhost:5000/x:latest");
+        assert_eq!(name("ghcr.io/o/a/b:1.2").unwrap(), "ghcr.io/o/a/b:1.2");
+        assert_eq!(name(&format!("ghcr.io/o/a@{d}")).unwrap(), format!("ghcr.io/o/a@{d}"));
+        assert_eq!(name(&format!("ghcr.io/o/a:1@{d}")).unwrap(), format!("ghcr.io/o/a:1@{d}"));
+        let r = remote_reference(&format!("127.0.0.1:5000/x:1@{d}")).unwrap().unwrap();
+        assert_eq!(r.reference.registry(), "127.0.0.1:5000");
+        assert_eq!(r.reference.tag(), Some("1"));
+        assert_eq!(r.reference.digest(), Some(d.as_str()));
+    }
+
+    #[test]
+    fn local_forms_are_not_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().to_str().unwrap().to_string();
+        for s in [
+            "oci:x",
+            "oci-archive:x.tar",
+            "docker-archive:x.tar",
+            "dir:x",
+            "/nonexistent/x",
+            "./x",
+            "../x:tag",
+            p.as_str(),
+            &format!("{p}:v1"),
+            "Not A Reference",
+        ] {
+            assert!(name(s).is_none(), "{s}");
+        }
+        assert!(remote_reference("docker://Bad Ref").is_err());
     }
 }

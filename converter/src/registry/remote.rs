@@ -267,7 +267,6 @@ impl Remote {
         let not_found = |code: &str| RegistryError::NotFound {
             reference: self.name.clone(),
             code: code.to_string(),
-            hint: String::new(),
         };
         match e {
             E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
