@@ -87,7 +87,12 @@ fn bars() -> registry::ProgressFn {
                 return;
             }
         };
-        let short = digest.split(':').nth(1).unwrap_or(digest).get(..12).unwrap_or(digest);
+        let short = digest
+            .split(':')
+            .nth(1)
+            .unwrap_or(digest)
+            .get(..12)
+            .unwrap_or(digest);
         let mut bars = bars.lock().unwrap_or_else(|e| e.into_inner());
         match state {
             BlobState::Cached => {

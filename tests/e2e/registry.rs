@@ -106,11 +106,8 @@ impl Registry {
         if let Some((u, p)) = &self.creds {
             cmd.arg("--dest-creds").arg(format!("{u}:{p}"));
         }
-        cmd.arg(format!(
-            "oci:{}:latest",
-            images().join(image).display()
-        ))
-        .arg(format!("docker://{}/{repo_tag}", self.host()));
+        cmd.arg(format!("oci:{}:latest", images().join(image).display()))
+            .arg(format!("docker://{}/{repo_tag}", self.host()));
         let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
@@ -236,7 +233,10 @@ fn blob_json(layout: &Path, digest: &str) -> serde_json::Value {
 fn layout_manifest(name: &str) -> (String, Vec<String>) {
     let layout = images().join(name);
     let index = read_json(&layout.join("index.json"));
-    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let m = blob_json(&layout, &digest);
     let layers = m["layers"]
         .as_array()
@@ -263,18 +263,26 @@ fn pull_by_tag_and_digest_then_from_the_cache() {
     assert_converted(&r, "by tag");
     let gets = reg.blob_gets_since(from);
     for l in &layers {
-        assert!(gets.iter().any(|g| g.contains(l.as_str())), "layer {l} not fetched: {gets:?}");
+        assert!(
+            gets.iter().any(|g| g.contains(l.as_str())),
+            "layer {l} not fetched: {gets:?}"
+        );
     }
     echo_works(&m1);
     let inspect = rvbox(&["inspect", "--json", m1.to_str().unwrap()], b"");
     assert!(
-        inspect.stdout_str().contains(&format!("{}/tools/busybox:1.0", reg.host())),
+        inspect
+            .stdout_str()
+            .contains(&format!("{}/tools/busybox:1.0", reg.host())),
         "{}",
         inspect.stdout_str()
     );
     // The cache is an OCI layout whose index.json names the reference.
     let index = std::fs::read_to_string(c.cache().join("oci/index.json")).unwrap();
-    assert!(index.contains(&format!("{}/tools/busybox:1.0", reg.host())), "{index}");
+    assert!(
+        index.contains(&format!("{}/tools/busybox:1.0", reg.host())),
+        "{index}"
+    );
 
     // Again: from the cache, without a single request (--pull missing, the default).
     let from = reg.log().len();
@@ -283,8 +291,16 @@ fn pull_by_tag_and_digest_then_from_the_cache() {
     let r = c.convert(&format!("{}/tools/busybox:1.0", reg.host()), &m2, &[], b"");
     let second = started.elapsed();
     assert_converted(&r, "by tag, cached");
-    assert_eq!(reg.blob_gets_since(from), Vec::<String>::new(), "blobs fetched again");
-    assert_eq!(reg.requests_since(from), Vec::<String>::new(), "registry asked again");
+    assert_eq!(
+        reg.blob_gets_since(from),
+        Vec::<String>::new(),
+        "blobs fetched again"
+    );
+    assert_eq!(
+        reg.requests_since(from),
+        Vec::<String>::new(),
+        "registry asked again"
+    );
     echo_works(&m2);
     eprintln!("busybox by tag: {first:?} uncached, {second:?} cached");
 
@@ -297,7 +313,10 @@ fn pull_by_tag_and_digest_then_from_the_cache() {
         b"",
     );
     assert_converted(&r, "--pull always");
-    assert!(!reg.requests_since(from).is_empty(), "--pull always asked nothing");
+    assert!(
+        !reg.requests_since(from).is_empty(),
+        "--pull always asked nothing"
+    );
     assert_eq!(reg.blob_gets_since(from), Vec::<String>::new());
 
     // By digest, into another cache: fetched and runs; then from that cache, no request.
@@ -314,7 +333,12 @@ fn pull_by_tag_and_digest_then_from_the_cache() {
 
     // --pull never with what the cache does not have.
     let out = c2.out("never.wasm");
-    let r = c2.convert(&format!("{}/tools/busybox:1.0", reg.host()), &out, &["--pull", "never"], b"");
+    let r = c2.convert(
+        &format!("{}/tools/busybox:1.0", reg.host()),
+        &out,
+        &["--pull", "never"],
+        b"",
+    );
     assert_fails(&r, &out, &["not in the local image cache", "--pull never"]);
 }
 
@@ -332,19 +356,43 @@ fn a_multi_platform_index_gives_riscv64_only() {
     let top = read_json(&layout.join("index.json"));
     let index = blob_json(&layout, top["manifests"][0]["digest"].as_str().unwrap());
     let entries = index["manifests"].as_array().unwrap();
-    let arch_of = |e: &serde_json::Value| e["platform"]["architecture"].as_str().unwrap().to_string();
-    let amd64 = entries.iter().find(|e| arch_of(e) == "amd64").expect("an amd64 entry");
-    let riscv64 = entries.iter().find(|e| arch_of(e) == "riscv64").expect("a riscv64 entry");
+    let arch_of =
+        |e: &serde_json::Value| e["platform"]["architecture"].as_str().unwrap().to_string();
+    let amd64 = entries
+        .iter()
+        .find(|e| arch_of(e) == "amd64")
+        .expect("an amd64 entry");
+    let riscv64 = entries
+        .iter()
+        .find(|e| arch_of(e) == "riscv64")
+        .expect("a riscv64 entry");
     let requests = reg.requests_since(0);
     let asked = |d: &str| requests.iter().any(|r| r.contains(d));
     for (e, wanted) in [(riscv64, true), (amd64, false)] {
         let digest = e["digest"].as_str().unwrap();
-        let config = blob_json(&layout, digest)["config"]["digest"].as_str().unwrap().to_string();
-        assert_eq!(asked(digest), wanted, "manifest {} {digest}: {requests:#?}", arch_of(e));
-        assert_eq!(asked(&config), wanted, "config of {}: {requests:#?}", arch_of(e));
+        let config = blob_json(&layout, digest)["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            asked(digest),
+            wanted,
+            "manifest {} {digest}: {requests:#?}",
+            arch_of(e)
+        );
+        assert_eq!(
+            asked(&config),
+            wanted,
+            "config of {}: {requests:#?}",
+            arch_of(e)
+        );
     }
     let inspect = rvbox(&["inspect", "--json", out.to_str().unwrap()], b"");
-    assert!(inspect.stdout_str().contains("linux/riscv64"), "{}", inspect.stdout_str());
+    assert!(
+        inspect.stdout_str().contains("linux/riscv64"),
+        "{}",
+        inspect.stdout_str()
+    );
 }
 
 #[test]
@@ -359,7 +407,10 @@ fn an_amd64_only_image_is_refused_with_its_platform() {
     let (_, layers) = layout_manifest("busybox-amd64");
     let gets = reg.blob_gets_since(0);
     for l in &layers {
-        assert!(!gets.iter().any(|g| g.contains(l.as_str())), "layer {l} fetched");
+        assert!(
+            !gets.iter().any(|g| g.contains(l.as_str())),
+            "layer {l} fetched"
+        );
     }
 }
 
@@ -375,11 +426,29 @@ fn credentials_wrong_missing_and_right() {
     assert_fails(&r, &out, &["wants credentials", "--password-stdin"]);
 
     let out = c.out("wrong.wasm");
-    let r = c.convert(&image, &out, &["--username", "alice", "--password-stdin"], b"wrong\n");
-    assert_fails(&r, &out, &["authentication failed", "refused the credentials", &reg.host()]);
+    let r = c.convert(
+        &image,
+        &out,
+        &["--username", "alice", "--password-stdin"],
+        b"wrong\n",
+    );
+    assert_fails(
+        &r,
+        &out,
+        &[
+            "authentication failed",
+            "refused the credentials",
+            &reg.host(),
+        ],
+    );
 
     let out = c.out("right.wasm");
-    let r = c.convert(&image, &out, &["--username", "alice", "--password-stdin"], b"s3cret-pass\n");
+    let r = c.convert(
+        &image,
+        &out,
+        &["--username", "alice", "--password-stdin"],
+        b"s3cret-pass\n",
+    );
     assert_converted(&r, "--password-stdin");
     echo_works(&out);
 
@@ -415,14 +484,23 @@ fn credentials_wrong_missing_and_right() {
         format!(r#"{{"credHelpers":{{"{}":"rvboxtest"}}}}"#, reg.host()),
     )
     .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = c.out("helper-wrong.wasm");
     let mut cmd = c.convert_cmd(&image, &out, &[]);
     cmd.env("PATH", &path).env("RVBOX_TEST_SECRET", "nope");
-    assert_fails(&run_cmd(cmd, b""), &out, &["authentication failed", "docker-credential-rvboxtest"]);
+    assert_fails(
+        &run_cmd(cmd, b""),
+        &out,
+        &["authentication failed", "docker-credential-rvboxtest"],
+    );
     let out = c.out("helper.wasm");
     let mut cmd = c.convert_cmd(&image, &out, &[]);
-    cmd.env("PATH", &path).env("RVBOX_TEST_SECRET", "s3cret-pass");
+    cmd.env("PATH", &path)
+        .env("RVBOX_TEST_SECRET", "s3cret-pass");
     assert_converted(&run_cmd(cmd, b""), "credHelpers");
     echo_works(&out);
 }
@@ -446,8 +524,19 @@ fn missing_tag_and_unreachable_registry_are_clear_errors() {
     let out = c.out("unreachable.wasm");
     let started = Instant::now();
     let r = c.convert(&format!("127.0.0.1:{port}/x:1"), &out, &[], b"");
-    assert_fails(&r, &out, &[&format!("127.0.0.1:{port}: cannot reach the registry"), "onnection refused"]);
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_fails(
+        &r,
+        &out,
+        &[
+            &format!("127.0.0.1:{port}: cannot reach the registry"),
+            "onnection refused",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -467,13 +556,20 @@ fn a_tampered_blob_is_refused_and_nothing_is_written() {
     let c = Client::new("tamper");
     let out = c.out("tampered.wasm");
     let r = c.convert(&format!("{}/busybox:latest", reg.host()), &out, &[], b"");
-    assert_fails(&r, &out, &[layer.as_str(), "does not match its digest", "tampered"]);
+    assert_fails(
+        &r,
+        &out,
+        &[layer.as_str(), "does not match its digest", "tampered"],
+    );
     // Not in the cache, not even partly; and the reference is not recorded.
     let hex = layer.strip_prefix("sha256:").unwrap();
     let blobs = c.cache().join("oci/blobs/sha256");
     for e in std::fs::read_dir(&blobs).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(name != hex && !name.starts_with(".partial"), "{name} left in the cache");
+        assert!(
+            name != hex && !name.starts_with(".partial"),
+            "{name} left in the cache"
+        );
     }
     let index = std::fs::read_to_string(c.cache().join("oci/index.json")).unwrap();
     assert!(!index.contains("busybox:latest"), "{index}");

@@ -61,7 +61,9 @@ fn config_path() -> Option<PathBuf> {
 
 /// The keys Docker files a registry's credentials under: Docker Hub's is its v1 URL.
 fn keys_for(registry: &str) -> Vec<String> {
-    if registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io"
+    if registry == "docker.io"
+        || registry == "index.docker.io"
+        || registry == "registry-1.docker.io"
     {
         vec![
             "https://index.docker.io/v1/".into(),
@@ -160,13 +162,15 @@ fn helper_get(name: &str, server: &str, registry: &str) -> Result<Option<Found>,
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| err(format!("cannot run it ({e}); it is named in the Docker config")))?;
+        .map_err(|e| {
+            err(format!(
+                "cannot run it ({e}); it is named in the Docker config"
+            ))
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| err(e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
@@ -181,8 +185,8 @@ fn helper_get(name: &str, server: &str, registry: &str) -> Result<Option<Found>,
         username: String,
         secret: String,
     }
-    let h: HelperOut = serde_json::from_slice(&out.stdout)
-        .map_err(|e| err(format!("unexpected output: {e}")))?;
+    let h: HelperOut =
+        serde_json::from_slice(&out.stdout).map_err(|e| err(format!("unexpected output: {e}")))?;
     if h.username == "<token>" {
         // An identity token (OAuth refresh token): not something we can use.
         return Err(err(

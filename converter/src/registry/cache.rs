@@ -239,8 +239,11 @@ impl Cache {
             return Ok(None);
         };
         for m in list {
-            if m.pointer(&format!("/annotations/{}", ANNOTATION_REF_NAME.replace('/', "~1")))
-                .and_then(Value::as_str)
+            if m.pointer(&format!(
+                "/annotations/{}",
+                ANNOTATION_REF_NAME.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
                 == Some(name)
             {
                 let (Some(digest), Some(size)) = (
@@ -360,7 +363,11 @@ pub enum WriteError {
     Size { expected: u64, actual: u64 },
     /// The content hashes to something else (`actual`).
     Digest { actual: String },
-    Io { path: PathBuf, cache: PathBuf, e: std::io::Error },
+    Io {
+        path: PathBuf,
+        cache: PathBuf,
+        e: std::io::Error,
+    },
 }
 
 impl WriteError {

@@ -30,7 +30,9 @@ pub enum RegistryError {
     NotFound { reference: String, code: String },
 
     /// An argument like `images/out/app` that was taken for a Docker Hub name.
-    #[error("{error}; and there is no local directory {path:?} (local layouts: DIR, oci:DIR[:TAG])")]
+    #[error(
+        "{error}; and there is no local directory {path:?} (local layouts: DIR, oci:DIR[:TAG])"
+    )]
     NotAPathEither {
         path: String,
         #[source]

@@ -203,7 +203,12 @@ fn with_path_hint(e: RegistryError, r: &RemoteRef) -> RegistryError {
             if implicit_hub =>
         {
             RegistryError::NotAPathEither {
-                path: r.input.split([':', '@']).next().unwrap_or(&r.input).to_string(),
+                path: r
+                    .input
+                    .split([':', '@'])
+                    .next()
+                    .unwrap_or(&r.input)
+                    .to_string(),
                 error: Box::new(e),
             }
         }
@@ -359,7 +364,11 @@ impl<'a> Puller<'a> {
 
     /// A manifest or index by digest: the cache's copy if it has a good one, else the
     /// registry's (stored in the cache).
-    async fn manifest_by_digest(&mut self, digest: &str, size: Option<u64>) -> Result<Vec<u8>, RegistryError> {
+    async fn manifest_by_digest(
+        &mut self,
+        digest: &str,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>, RegistryError> {
         if let Some(data) = self.cache.read_verified(digest, size)? {
             return Ok(data);
         }
@@ -383,7 +392,10 @@ impl<'a> Puller<'a> {
         if policy != PullPolicy::Always {
             let known = match self.r.reference.digest() {
                 Some(d) => Some((d.to_string(), None)),
-                None => self.cache.lookup(&self.r.name)?.map(|d| (d.digest, Some(d.size))),
+                None => self
+                    .cache
+                    .lookup(&self.r.name)?
+                    .map(|d| (d.digest, Some(d.size))),
             };
             if let Some((digest, size)) = known {
                 if let Some(data) = self.cache.read_verified(&digest, size)? {
@@ -414,7 +426,11 @@ impl<'a> Puller<'a> {
         })
     }
 
-    fn parse<T: for<'de> Deserialize<'de>>(&self, digest: &str, data: &[u8]) -> Result<T, RegistryError> {
+    fn parse<T: for<'de> Deserialize<'de>>(
+        &self,
+        digest: &str,
+        data: &[u8],
+    ) -> Result<T, RegistryError> {
         serde_json::from_slice(data).map_err(|e| RegistryError::BadManifest {
             reference: self.r.name.clone(),
             msg: format!("{digest}: invalid JSON: {e}"),
@@ -428,7 +444,12 @@ impl<'a> Puller<'a> {
     }
 
     /// From a manifest or index to the linux/riscv64 manifest, as `image.rs` walks.
-    async fn resolve(&mut self, desc: Desc, data: Vec<u8>, depth: usize) -> Result<Option<Chosen>, RegistryError> {
+    async fn resolve(
+        &mut self,
+        desc: Desc,
+        data: Vec<u8>,
+        depth: usize,
+    ) -> Result<Option<Chosen>, RegistryError> {
         if depth > MAX_NESTING {
             return Err(RegistryError::BadManifest {
                 reference: self.r.name.clone(),
@@ -441,7 +462,11 @@ impl<'a> Puller<'a> {
             for d in &list {
                 match &d.platform {
                     Some(p) if p.os == "linux" && p.architecture == "riscv64" => order.push(d),
-                    Some(p) => self.note(platform_string(&p.os, &p.architecture, p.variant.as_deref())),
+                    Some(p) => self.note(platform_string(
+                        &p.os,
+                        &p.architecture,
+                        p.variant.as_deref(),
+                    )),
                     None => {}
                 }
             }
@@ -487,9 +512,16 @@ impl<'a> Puller<'a> {
         let cfg = self.blob_json(&config.digest, config.size).await?;
         let p: ConfigPlatform = self.parse(&config.digest, &cfg)?;
         if p.os == "linux" && p.architecture == "riscv64" {
-            Ok(Some(Chosen { manifest: desc, doc }))
+            Ok(Some(Chosen {
+                manifest: desc,
+                doc,
+            }))
         } else {
-            self.note(platform_string(&p.os, &p.architecture, p.variant.as_deref()));
+            self.note(platform_string(
+                &p.os,
+                &p.architecture,
+                p.variant.as_deref(),
+            ));
             Ok(None)
         }
     }
@@ -520,7 +552,14 @@ impl<'a> Puller<'a> {
         }
     }
 
-    async fn fetch_blob(&mut self, what: &str, digest: &str, size: u64, index: usize, count: usize) -> Result<(), RegistryError> {
+    async fn fetch_blob(
+        &mut self,
+        what: &str,
+        digest: &str,
+        size: u64,
+        index: usize,
+        count: usize,
+    ) -> Result<(), RegistryError> {
         let ev = |done, state| PullEvent::Blob {
             index,
             count,
@@ -619,14 +658,28 @@ mod tests {
     fn docker_normalisation() {
         let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(name("alpine").unwrap(), "docker.io/library/alpine:latest");
-        assert_eq!(name("alpine:3.20").unwrap(), "docker.io/library/alpine:3.20");
-        assert_eq!(name("docker://alpine").unwrap(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            name("alpine:3.20").unwrap(),
+            "docker.io/library/alpine:3.20"
+        );
+        assert_eq!(
+            name("docker://alpine").unwrap(),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(name("user/app:1").unwrap(), "docker.io/user/app:1");
         assert_eq!(name("localhost:5000/x").unwrap(), "localhost:5000/x:latest");
         assert_eq!(name("ghcr.io/o/a/b:1.2").unwrap(), "ghcr.io/o/a/b:1.2");
-        assert_eq!(name(&format!("ghcr.io/o/a@{d}")).unwrap(), format!("ghcr.io/o/a@{d}"));
-        assert_eq!(name(&format!("ghcr.io/o/a:1@{d}")).unwrap(), format!("ghcr.io/o/a:1@{d}"));
-        let r = remote_reference(&format!("127.0.0.1:5000/x:1@{d}")).unwrap().unwrap();
+        assert_eq!(
+            name(&format!("ghcr.io/o/a@{d}")).unwrap(),
+            format!("ghcr.io/o/a@{d}")
+        );
+        assert_eq!(
+            name(&format!("ghcr.io/o/a:1@{d}")).unwrap(),
+            format!("ghcr.io/o/a:1@{d}")
+        );
+        let r = remote_reference(&format!("127.0.0.1:5000/x:1@{d}"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.reference.registry(), "127.0.0.1:5000");
         assert_eq!(r.reference.tag(), Some("1"));
         assert_eq!(r.reference.digest(), Some(d.as_str()));

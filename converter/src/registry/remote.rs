@@ -67,7 +67,10 @@ impl Remote {
         insecure: &[String],
     ) -> Result<Remote, RegistryError> {
         let registry = reference.resolve_registry().to_string();
-        let plain_http = is_loopback(&registry) || insecure.iter().any(|h| *h == registry);
+        let plain_http = is_loopback(&registry)
+            || insecure
+                .iter()
+                .any(|h| *h == registry || h == reference.registry());
         let config = ClientConfig {
             protocol: if plain_http {
                 ClientProtocol::HttpsExcept(vec![registry.clone()])
@@ -110,7 +113,7 @@ impl Remote {
         self.reference.registry().to_string()
     }
 
-    async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, RegistryError>
+    async fn retrying<T, F, Fut>(&self, _what: &str, mut f: F) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -124,7 +127,6 @@ impl Remote {
                     return Err(with_attempts(e, attempt));
                 }
                 Err(Failure::Retry(_)) => {
-                    let _ = what;
                     tokio::time::sleep(FIRST_BACKOFF * (1 << (attempt - 1))).await;
                     attempt += 1;
                 }
@@ -154,7 +156,10 @@ impl Remote {
         if body.len() > MAX_MANIFEST {
             return Err(RegistryError::BadManifest {
                 reference: self.name.clone(),
-                msg: format!("{what} is {} bytes; refusing more than {MAX_MANIFEST}", body.len()),
+                msg: format!(
+                    "{what} is {} bytes; refusing more than {MAX_MANIFEST}",
+                    body.len()
+                ),
             });
         }
         // Our own check, whatever the client did: the bytes are what the digest names.
@@ -203,7 +208,8 @@ impl Remote {
                 match chunk {
                     Ok(bytes) => {
                         got += bytes.len() as u64;
-                        w.write(&bytes).map_err(|e| self.write_failure(e, what, digest))?;
+                        w.write(&bytes)
+                            .map_err(|e| self.write_failure(e, what, digest))?;
                         progress(got);
                     }
                     // The client's own check fails at the end: ours says why.
@@ -276,16 +282,24 @@ impl Remote {
                 let first = envelope.errors.first();
                 let msg = first.map(|e| e.message.clone()).unwrap_or_default();
                 Failure::Fatal(match first.map(|e| &e.code) {
-                    Some(OciErrorCode::ManifestUnknown) => not_found("MANIFEST_UNKNOWN: no such tag or digest"),
-                    Some(OciErrorCode::NameUnknown) => not_found("NAME_UNKNOWN: no such repository"),
-                    Some(OciErrorCode::BlobUnknown) => not_found("BLOB_UNKNOWN: a blob the manifest names is missing"),
+                    Some(OciErrorCode::ManifestUnknown) => {
+                        not_found("MANIFEST_UNKNOWN: no such tag or digest")
+                    }
+                    Some(OciErrorCode::NameUnknown) => {
+                        not_found("NAME_UNKNOWN: no such repository")
+                    }
+                    Some(OciErrorCode::BlobUnknown) => {
+                        not_found("BLOB_UNKNOWN: a blob the manifest names is missing")
+                    }
                     Some(OciErrorCode::NotFound) => not_found("NOT_FOUND"),
                     Some(OciErrorCode::Unauthorized) => self.unauthorized(),
                     Some(OciErrorCode::Denied) => RegistryError::Denied {
                         reference: self.name.clone(),
                         msg,
                     },
-                    Some(OciErrorCode::Toomanyrequests) => http(429, format!("too many requests: {msg}")),
+                    Some(OciErrorCode::Toomanyrequests) => {
+                        http(429, format!("too many requests: {msg}"))
+                    }
                     Some(c) => http(0, format!("{c:?}: {msg}")),
                     None => http(0, "error without details".into()),
                 })
@@ -403,10 +417,21 @@ mod tests {
 
     #[test]
     fn loopback_registries() {
-        for r in ["localhost", "localhost:5000", "127.0.0.1:8080", "[::1]:5000", "127.1.2.3"] {
+        for r in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:8080",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
             assert!(is_loopback(r), "{r}");
         }
-        for r in ["docker.io", "localhost.example.com:5000", "10.0.0.1:5000", "[fe80::1]:5000"] {
+        for r in [
+            "docker.io",
+            "localhost.example.com:5000",
+            "10.0.0.1:5000",
+            "[fe80::1]:5000",
+        ] {
             assert!(!is_loopback(r), "{r}");
         }
     }
