@@ -12,9 +12,9 @@
 //! (`docker.io/library/busybox:latest`), pointing at the manifest or index the registry gave
 //! for it. It is rewritten whole (temp file + rename) under a lock on `index.json.lock`.
 //!
-//! `views/HEX/` are small OCI layouts of one image each (`index.json` naming one manifest,
-//! `blobs` a symlink to the cache's `blobs`): what `image::open` reads to convert a pulled
-//! image.
+//! `views/ALG-HEX/` are small OCI layouts of one image each (`index.json` naming one
+//! manifest; its blobs hard links to the cache's): what `image::open` reads to convert a
+//! pulled image (which follows no symlinks in a layout).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -303,22 +303,45 @@ impl Cache {
     }
 
     /// A layout of its own for the image whose manifest is `manifest` (present in the
-    /// cache), sharing the cache's blobs: what `image::open` converts.
-    pub fn view(&self, manifest: &Desc) -> Result<PathBuf, RegistryError> {
+    /// cache, as are `blobs`, the config and layers): what `image::open` converts. Its
+    /// blobs are hard links to the cache's (copies where links fail); a link that is not
+    /// the cache's file any more (a damaged blob was fetched again) is made again.
+    pub fn view(&self, manifest: &Desc, blobs: &[&str]) -> Result<PathBuf, RegistryError> {
         let (alg, hex) = split_digest(&manifest.digest).ok_or_else(|| RegistryError::Cache {
             path: self.dir.clone(),
             msg: format!("bad digest {:?}", manifest.digest),
         })?;
-        let views = self.dir.join("views");
-        let view = views.join(format!("{alg}-{hex}"));
-        if view.join("index.json").exists() {
-            return Ok(view);
+        let view = self.dir.join("views").join(format!("{alg}-{hex}"));
+        for digest in std::iter::once(manifest.digest.as_str()).chain(blobs.iter().copied()) {
+            let (alg, hex) = split_digest(digest).ok_or_else(|| RegistryError::Cache {
+                path: self.dir.clone(),
+                msg: format!("bad digest {digest:?}"),
+            })?;
+            let src = self.dir.join("blobs").join(alg).join(hex);
+            let dir = view.join("blobs").join(alg);
+            let dst = dir.join(hex);
+            let same = |a: &Path, b: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                match (std::fs::metadata(a), std::fs::metadata(b)) {
+                    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                    _ => false,
+                }
+            };
+            if same(&src, &dst) {
+                continue;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| self.err(&dir, e))?;
+            // Linked (or copied) beside its place, then renamed over it.
+            let tmp = dir.join(format!(".link-{hex}-{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(&src, &tmp).is_err() {
+                std::fs::copy(&src, &tmp).map_err(|e| self.err(&src, e))?;
+            }
+            std::fs::rename(&tmp, &dst).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                self.err(&dst, e)
+            })?;
         }
-        std::fs::create_dir_all(&views).map_err(|e| self.err(&views, e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".view-")
-            .tempdir_in(&views)
-            .map_err(|e| self.err(&views, e))?;
         let index = json!({
             "schemaVersion": 2,
             "manifests": [{
@@ -327,19 +350,12 @@ impl Cache {
                 "size": manifest.size,
             }],
         });
-        let t = tmp.path();
-        std::fs::write(t.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
-            .and_then(|()| std::fs::write(t.join("index.json"), index.to_string()))
-            .and_then(|()| std::os::unix::fs::symlink("../../blobs", t.join("blobs")))
-            .map_err(|e| self.err(t, e))?;
-        match std::fs::rename(tmp.path(), &view) {
-            Ok(()) => {
-                // Renamed away: nothing left for the TempDir to remove.
-                let _ = tmp.keep();
-            }
-            // Another process made the same view first: use that one.
-            Err(_) if view.join("index.json").exists() => {}
-            Err(e) => return Err(self.err(&view, e)),
+        if !view.join("index.json").exists() {
+            self.write_atomic(
+                &view.join("oci-layout"),
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+            )?;
+            self.write_atomic(&view.join("index.json"), index.to_string().as_bytes())?;
         }
         Ok(view)
     }
@@ -462,6 +478,35 @@ mod tests {
         std::fs::write(c.blob_path(&good).unwrap(), b"hellO").unwrap();
         assert!(!c.has_verified(&good, 5).unwrap());
         assert!(!c.blob_path(&good).unwrap().exists());
+    }
+
+    #[test]
+    fn views_link_the_caches_current_blobs() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(d.path()).unwrap();
+        let (m, l) = (b"{}".as_slice(), b"layer".as_slice());
+        let (md, ld) = (digest_of(m, "sha256:"), digest_of(l, "sha256:"));
+        c.put(&md, m).unwrap();
+        c.put(&ld, l).unwrap();
+        let desc = Desc {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: md.clone(),
+            size: 2,
+        };
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let view = c.view(&desc, &[&ld]).unwrap();
+        let in_view = view.join("blobs/sha256").join(&ld[7..]);
+        assert_eq!(ino(&in_view), ino(&c.blob_path(&ld).unwrap()));
+        // The cache's blob is replaced (fetched again): the view follows.
+        std::fs::remove_file(c.blob_path(&ld).unwrap()).unwrap();
+        c.put(&ld, l).unwrap();
+        assert_ne!(ino(&in_view), ino(&c.blob_path(&ld).unwrap()));
+        assert_eq!(c.view(&desc, &[&ld]).unwrap(), view);
+        assert_eq!(ino(&in_view), ino(&c.blob_path(&ld).unwrap()));
+        assert!(std::fs::read_to_string(view.join("index.json"))
+            .unwrap()
+            .contains(&md));
     }
 
     #[test]

@@ -158,11 +158,12 @@ pub fn remote_reference(input: &str) -> Result<Option<RemoteRef>, RegistryError>
     if LOCAL_PREFIXES.iter().any(|p| input.starts_with(p)) || Path::new(input).exists() {
         return Ok(None);
     }
-    // DIR:TAG with an existing DIR is a local layout too.
-    if let Some((dir, _)) = input.rsplit_once(':') {
-        if !dir.is_empty() && Path::new(dir).is_dir() {
-            return Ok(None);
-        }
+    // DIR:TAG, FILE:NAME:TAG with an existing DIR or FILE are local too.
+    if input
+        .match_indices(':')
+        .any(|(i, _)| i > 0 && Path::new(&input[..i]).exists())
+    {
+        return Ok(None);
     }
     if input.starts_with('/') || input.starts_with('.') {
         return Ok(None);
@@ -630,7 +631,12 @@ impl<'a> Puller<'a> {
         }
         // Everything the image needs is in the cache: now the reference may point at it.
         self.cache.record(&self.r.name, &top)?;
-        let view = self.cache.view(&chosen.manifest)?;
+        let config = chosen.doc.config.as_ref().map(|c| c.digest.as_str());
+        let blobs: Vec<&str> = config
+            .into_iter()
+            .chain(layers.iter().map(|l| l.digest.as_str()))
+            .collect();
+        let view = self.cache.view(&chosen.manifest, &blobs)?;
         self.event(PullEvent::Finished {
             fetched: self.fetched,
             fetched_bytes: self.fetched_bytes,
@@ -699,6 +705,7 @@ mod tests {
             "../x:tag",
             p.as_str(),
             &format!("{p}:v1"),
+            &format!("{p}:name:v1"),
             "Not A Reference",
         ] {
             assert!(name(s).is_none(), "{s}");
