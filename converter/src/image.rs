@@ -59,7 +59,7 @@ const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// Largest JSON blob (index, manifest, config) we read into memory.
 const MAX_JSON_BLOB: u64 = 64 << 20;
 /// How deep image indexes may nest.
-const MAX_NESTING: usize = 8;
+pub(crate) const MAX_NESTING: usize = 8;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,15 +143,43 @@ struct RootFs {
     diff_ids: Option<Vec<String>>,
 }
 
-fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
+pub(crate) fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
     match variant {
         Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
         _ => format!("{os}/{arch}"),
     }
 }
 
-fn is_wanted(os: &str, arch: &str) -> bool {
+pub(crate) fn is_wanted(os: &str, arch: &str) -> bool {
     os == "linux" && arch == "riscv64"
+}
+
+/// Adds a platform an image offers to the list the "no linux/riscv64 image" error shows
+/// (attestation manifests of buildx images say unknown/unknown: not a platform).
+pub(crate) fn note_platform(seen: &mut Vec<String>, platform: String) {
+    if platform != "unknown/unknown" && !seen.contains(&platform) {
+        seen.push(platform);
+    }
+}
+
+/// The order in which an index's entries are tried: those that say linux/riscv64, then
+/// those without a platform (a manifest's config tells); the other platforms go to `seen`.
+/// `platform` gives an entry's (os, architecture, variant). Shared with the registry's walk.
+pub(crate) fn riscv64_first<'a, D>(
+    descs: &'a [D],
+    platform: impl Fn(&'a D) -> Option<(&'a str, &'a str, Option<&'a str>)>,
+    seen: &mut Vec<String>,
+) -> Vec<&'a D> {
+    let mut order: Vec<&D> = Vec::new();
+    for d in descs {
+        match platform(d) {
+            Some((os, arch, _)) if is_wanted(os, arch) => order.push(d),
+            Some((os, arch, variant)) => note_platform(seen, platform_string(os, arch, variant)),
+            None => {}
+        }
+    }
+    order.extend(descs.iter().filter(|d| platform(d).is_none()));
+    order
 }
 
 /// A hasher for the digest algorithms a layout may use.
@@ -338,10 +366,7 @@ struct Found {
 
 impl Resolver<'_> {
     fn note(&mut self, platform: String) {
-        // Attestation manifests of buildx images say unknown/unknown: not a platform.
-        if platform != "unknown/unknown" && !self.seen.contains(&platform) {
-            self.seen.push(platform);
-        }
+        note_platform(&mut self.seen, platform);
     }
 
     fn resolve_all(
@@ -349,20 +374,15 @@ impl Resolver<'_> {
         descs: &[Descriptor],
         depth: usize,
     ) -> Result<Option<Found>, ConvertError> {
-        // Descriptors that say linux/riscv64 come first, then those without a platform.
-        let mut order: Vec<&Descriptor> = Vec::new();
-        for d in descs {
-            match &d.platform {
-                Some(p) if is_wanted(&p.os, &p.architecture) => order.push(d),
-                Some(p) => self.note(platform_string(
-                    &p.os,
-                    &p.architecture,
-                    p.variant.as_deref(),
-                )),
-                None => {}
-            }
-        }
-        order.extend(descs.iter().filter(|d| d.platform.is_none()));
+        let order = riscv64_first(
+            descs,
+            |d| {
+                d.platform
+                    .as_ref()
+                    .map(|p| (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()))
+            },
+            &mut self.seen,
+        );
         for d in order {
             if let Some(found) = self.resolve(d, depth)? {
                 return Ok(Some(found));

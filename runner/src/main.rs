@@ -58,35 +58,12 @@ enum Command {
     /// image's Cmd).
     Run {
         module: PathBuf,
-        /// Set an environment variable in the container (KEY=VALUE, or KEY to pass the
-        /// host's value). Wins over --env-file.
-        #[arg(short, long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
+        #[command(flatten)]
+        container: ContainerFlags,
         /// Mount a host directory in the container: HOST-DIR:CONTAINER-DIR[:ro]. Reads and
         /// writes go straight through to the host; `:ro` refuses writes (EROFS).
         #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
         volume: Vec<String>,
-        /// Read environment variables from a file: KEY=VALUE lines (the value as is, no
-        /// quotes processed), KEY alone for the host's value; `#` comments and blank lines
-        /// are skipped. May be given more than once.
-        #[arg(long = "env-file", value_name = "FILE")]
-        env_file: Vec<PathBuf>,
-        /// The working directory in the container (an absolute path; created if missing),
-        /// instead of the image's WorkingDir.
-        #[arg(short, long, value_name = "DIR")]
-        workdir: Option<String>,
-        /// The program to run instead of the image's Entrypoint; the image's Cmd is then
-        /// not used. `--entrypoint ""`: no entrypoint, the command alone.
-        #[arg(long, value_name = "PROG")]
-        entrypoint: Option<String>,
-        /// The user (and group) to run as, names or numbers, instead of the image's User.
-        #[arg(short, long, value_name = "USER[:GROUP]")]
-        user: Option<String>,
-        /// The container's memory limit: bytes, or a number with a unit b, k, m, g (512m,
-        /// 2g); at least 6m. A process that needs more is killed (status 137). Without
-        /// it, the guest may use what the module's 4 GiB memory leaves.
-        #[arg(long, value_name = "LIMIT")]
-        memory: Option<String>,
         /// End the run after DURATION (seconds, or 500ms, 10s, 2m, 1h) with status 124.
         #[arg(long, value_name = "DURATION")]
         timeout: Option<String>,
@@ -131,24 +108,8 @@ enum Command {
         /// The page's title (default: the image's name).
         #[arg(long)]
         title: Option<String>,
-        /// An environment variable for the container, as with `rvbox run`.
-        #[arg(short, long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Environment variables from a file, as with `rvbox run`.
-        #[arg(long = "env-file", value_name = "FILE")]
-        env_file: Vec<PathBuf>,
-        /// The working directory in the container.
-        #[arg(short, long, value_name = "DIR")]
-        workdir: Option<String>,
-        /// The program to run instead of the image's Entrypoint.
-        #[arg(long, value_name = "PROG")]
-        entrypoint: Option<String>,
-        /// The user (and group) to run as.
-        #[arg(short, long, value_name = "USER[:GROUP]")]
-        user: Option<String>,
-        /// The container's memory limit (512m, 2g).
-        #[arg(long, value_name = "LIMIT")]
-        memory: Option<String>,
+        #[command(flatten)]
+        container: ContainerFlags,
         /// The command the page runs and its arguments (default: the image's Cmd).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -202,13 +163,8 @@ fn main() -> ExitCode {
             .and_then(|()| convert(&image, &output, quiet, &config, &max_image_size)),
         Command::Run {
             module,
-            env,
+            container,
             volume,
-            env_file,
-            workdir,
-            entrypoint,
-            user,
-            memory,
             timeout,
             no_cache,
             interactive,
@@ -216,12 +172,7 @@ fn main() -> ExitCode {
             args,
         } => {
             let container = Container {
-                env,
-                env_file,
-                workdir,
-                entrypoint,
-                user,
-                memory,
+                flags: container,
                 timeout,
             };
             run_cmd(module, container, volume, no_cache, interactive, tty, args)
@@ -242,21 +193,11 @@ fn main() -> ExitCode {
             module,
             output,
             title,
-            env,
-            env_file,
-            workdir,
-            entrypoint,
-            user,
-            memory,
+            container,
             args,
         } => {
             let container = Container {
-                env,
-                env_file,
-                workdir,
-                entrypoint,
-                user,
-                memory,
+                flags: container,
                 timeout: None,
             };
             web_cmd(&module, &output, title, container, args)
@@ -426,14 +367,40 @@ fn convert(
     Ok(0)
 }
 
-/// What `rvbox run` says about the container: its environment and the `RVBOX_*` knobs.
-struct Container {
+/// The container options of `rvbox run` and `rvbox web`.
+#[derive(clap::Args)]
+struct ContainerFlags {
+    /// Set an environment variable in the container (KEY=VALUE, or KEY to pass the
+    /// host's value). Wins over --env-file.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE lines (the value as is, no
+    /// quotes processed), KEY alone for the host's value; `#` comments and blank lines
+    /// are skipped. May be given more than once.
+    #[arg(long = "env-file", value_name = "FILE")]
     env_file: Vec<PathBuf>,
+    /// The working directory in the container (an absolute path; created if missing),
+    /// instead of the image's WorkingDir.
+    #[arg(short, long, value_name = "DIR")]
     workdir: Option<String>,
+    /// The program to run instead of the image's Entrypoint; the image's Cmd is then
+    /// not used. `--entrypoint ""`: no entrypoint, the command alone.
+    #[arg(long, value_name = "PROG")]
     entrypoint: Option<String>,
+    /// The user (and group) to run as, names or numbers, instead of the image's User.
+    #[arg(short, long, value_name = "USER[:GROUP]")]
     user: Option<String>,
+    /// The container's memory limit: bytes, or a number with a unit b, k, m, g (512m,
+    /// 2g); at least 6m. A process that needs more is killed (status 137). Without
+    /// it, the guest may use what the module's 4 GiB memory leaves.
+    #[arg(long, value_name = "LIMIT")]
     memory: Option<String>,
+}
+
+/// What `rvbox run` and `rvbox web` say about the container: its environment and the
+/// `RVBOX_*` knobs.
+struct Container {
+    flags: ContainerFlags,
     timeout: Option<String>,
 }
 
@@ -442,10 +409,10 @@ impl Container {
     /// the knobs the options set (`emulator-guest/src/knobs.rs`).
     fn env(&self) -> anyhow::Result<Vec<(String, String)>> {
         let mut pairs = Vec::new();
-        for file in &self.env_file {
+        for file in &self.flags.env_file {
             pairs.extend(env_file::read(file)?);
         }
-        for e in &self.env {
+        for e in &self.flags.env {
             match e.split_once('=') {
                 Some((k, v)) if !k.is_empty() => pairs.push((k.to_string(), v.to_string())),
                 None if !e.is_empty() => {
@@ -458,10 +425,10 @@ impl Container {
             }
         }
         for (k, v) in [
-            ("RVBOX_WORKDIR", &self.workdir),
-            ("RVBOX_ENTRYPOINT", &self.entrypoint),
-            ("RVBOX_USER", &self.user),
-            ("RVBOX_MEMORY", &self.memory),
+            ("RVBOX_WORKDIR", &self.flags.workdir),
+            ("RVBOX_ENTRYPOINT", &self.flags.entrypoint),
+            ("RVBOX_USER", &self.flags.user),
+            ("RVBOX_MEMORY", &self.flags.memory),
             ("RVBOX_TIMEOUT", &self.timeout),
         ] {
             if let Some(v) = v {

@@ -36,6 +36,7 @@ pub use cache::Cache;
 pub use error::RegistryError;
 
 use crate::error::ConvertError;
+use crate::image::{is_wanted, platform_string, MAX_NESTING};
 use cache::Desc;
 use remote::Remote;
 
@@ -289,15 +290,6 @@ struct ConfigPlatform {
     variant: Option<String>,
 }
 
-fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
-    match variant {
-        Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
-        _ => format!("{os}/{arch}"),
-    }
-}
-
-const MAX_NESTING: usize = 8;
-
 struct Puller<'a> {
     r: &'a RemoteRef,
     opts: &'a Options,
@@ -439,9 +431,7 @@ impl<'a> Puller<'a> {
     }
 
     fn note(&mut self, p: String) {
-        if p != "unknown/unknown" && !self.seen.contains(&p) {
-            self.seen.push(p);
-        }
+        crate::image::note_platform(&mut self.seen, p);
     }
 
     /// From a manifest or index to the linux/riscv64 manifest, as `image.rs` walks.
@@ -459,19 +449,15 @@ impl<'a> Puller<'a> {
         }
         let doc: Document = self.parse(&desc.digest, &data)?;
         if let Some(list) = doc.manifests {
-            let mut order = Vec::new();
-            for d in &list {
-                match &d.platform {
-                    Some(p) if p.os == "linux" && p.architecture == "riscv64" => order.push(d),
-                    Some(p) => self.note(platform_string(
-                        &p.os,
-                        &p.architecture,
-                        p.variant.as_deref(),
-                    )),
-                    None => {}
-                }
-            }
-            order.extend(list.iter().filter(|d| d.platform.is_none()));
+            let order = crate::image::riscv64_first(
+                &list,
+                |d| {
+                    d.platform
+                        .as_ref()
+                        .map(|p| (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()))
+                },
+                &mut self.seen,
+            );
             for d in order {
                 let mt = d.media_type.clone().unwrap_or_default();
                 if !mt.is_empty() && !mt.ends_with("json") {
@@ -512,7 +498,7 @@ impl<'a> Puller<'a> {
         }
         let cfg = self.blob_json(&config.digest, config.size).await?;
         let p: ConfigPlatform = self.parse(&config.digest, &cfg)?;
-        if p.os == "linux" && p.architecture == "riscv64" {
+        if is_wanted(&p.os, &p.architecture) {
             Ok(Some(Chosen {
                 manifest: desc,
                 doc,
