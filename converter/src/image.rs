@@ -61,27 +61,29 @@ const MAX_JSON_BLOB: u64 = 64 << 20;
 /// How deep image indexes may nest.
 pub(crate) const MAX_NESTING: usize = 8;
 
+/// An OCI/Docker content descriptor (also read by the registry walk).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
+    pub(crate) media_type: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub(crate) platform: Option<Platform>,
     #[serde(default)]
     annotations: Option<HashMap<String, String>>,
 }
 
+/// A platform, in a descriptor or an image config.
 #[derive(Debug, Clone, Deserialize)]
-struct Platform {
+pub(crate) struct Platform {
     #[serde(default)]
-    architecture: String,
+    pub(crate) architecture: String,
     #[serde(default)]
-    os: String,
+    pub(crate) os: String,
     #[serde(default)]
-    variant: Option<String>,
+    pub(crate) variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,7 +36,7 @@ pub use cache::Cache;
 pub use error::RegistryError;
 
 use crate::error::ConvertError;
-use crate::image::{is_wanted, platform_string, MAX_NESTING};
+use crate::image::{is_wanted, platform_string, Descriptor, Platform, MAX_NESTING};
 use cache::Desc;
 use remote::Remote;
 
@@ -245,27 +245,6 @@ pub fn pull(r: &RemoteRef, opts: &Options) -> Result<Pulled, RegistryError> {
     rt.block_on(Puller::new(r, opts)?.run())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
 /// An index or a manifest, whichever it is.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -278,16 +257,6 @@ struct Document {
     config: Option<Descriptor>,
     #[serde(default)]
     layers: Option<Vec<Descriptor>>,
-}
-
-#[derive(Deserialize)]
-struct ConfigPlatform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    variant: Option<String>,
 }
 
 struct Puller<'a> {
@@ -497,7 +466,7 @@ impl<'a> Puller<'a> {
             return Ok(None); // an artifact (signature, SBOM, ...)
         }
         let cfg = self.blob_json(&config.digest, config.size).await?;
-        let p: ConfigPlatform = self.parse(&config.digest, &cfg)?;
+        let p: Platform = self.parse(&config.digest, &cfg)?;
         if is_wanted(&p.os, &p.architecture) {
             Ok(Some(Chosen {
                 manifest: desc,
