@@ -153,6 +153,9 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
     let started = crate::host::now_monotonic_ns();
     let kernel = p.kernel.clone();
     kernel.borrow_mut().run_deadline = knobs.timeout.as_ref().map(|(ns, _)| booted + ns);
+    if let Some(check) = knobs.check {
+        kernel.borrow_mut().check = check;
+    }
     let mut status = crate::linux::kernel::run(p).shell_status();
     // What shared mappings of volume files hold goes to the host before the module ends.
     crate::vfs::host_pages::sync_all();

@@ -10,6 +10,7 @@
 //! | `RVBOX_USER=user[:group]` | `-u` | the user instead of the image's User (names or numbers) |
 //! | `RVBOX_MEMORY=SIZE` | `--memory` | the guest's memory limit (`512m`, `2g`, bytes) |
 //! | `RVBOX_TIMEOUT=DURATION` | `--timeout` | end the run after this long (`10`, `1.5s`, `500ms`, `2m`, `1h`) |
+//! | `RVBOX_CHECK=1` | `-e RVBOX_CHECK=1` | check the scheduler's wake-up invariant whenever every task waits (`kernel::check_wakeups`); `0` turns it off in debug builds, where it is on |
 //!
 //! The parsers are shared with the `rvbox` CLI, so both say the same about a bad value.
 
@@ -27,6 +28,8 @@ pub struct Knobs {
     pub memory: Option<u64>,
     /// The run's time limit: nanoseconds, and the value as given (for the message).
     pub timeout: Option<(u64, String)>,
+    /// Check the wake-up invariant (`None`: on in debug builds only).
+    pub check: Option<bool>,
 }
 
 impl Knobs {
@@ -56,6 +59,13 @@ impl Knobs {
             if ns > 0 {
                 knobs.timeout = Some((ns, t.trim().to_string()));
             }
+        }
+        if let Some(c) = get("RVBOX_CHECK").filter(|c| !c.is_empty()) {
+            knobs.check = Some(match c.as_str() {
+                "1" => true,
+                "0" => false,
+                _ => return Err(format!("RVBOX_CHECK {c:?}: give 1 or 0")),
+            });
         }
         Ok(knobs)
     }
@@ -220,6 +230,7 @@ mod tests {
             ("RVBOX_USER", "nobody:nogroup"),
             ("RVBOX_MEMORY", "64m"),
             ("RVBOX_TIMEOUT", "2"),
+            ("RVBOX_CHECK", "1"),
         ]))
         .unwrap();
         assert_eq!(
@@ -230,6 +241,7 @@ mod tests {
                 user: Some(b"nobody:nogroup".to_vec()),
                 memory: Some(64 << 20),
                 timeout: Some((2_000_000_000, "2".into())),
+                check: Some(true),
             }
         );
         // Empty: not set, except the entrypoint, where empty means "none".

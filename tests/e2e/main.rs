@@ -14,5 +14,6 @@ mod processes;
 mod programs;
 mod registry;
 mod run_options;
+mod stress;
 mod tty;
 mod volumes;

@@ -18,7 +18,7 @@ pub struct EventFd {
     semaphore: bool,
     pub ino: u64,
     /// Changes with every change of the counter (edge-triggered waiters).
-    generation: Cell<u64>,
+    generation: super::wake::Generation,
 }
 
 impl EventFd {
@@ -27,7 +27,7 @@ impl EventFd {
             count: Cell::new(initial as u64),
             semaphore,
             ino: super::pipe::anon_ino(),
-            generation: Cell::new(0),
+            generation: super::wake::Generation::new(),
         }
     }
 
@@ -47,7 +47,7 @@ impl EventFd {
         }
         let v = if self.semaphore { 1 } else { c };
         self.count.set(c - v);
-        self.generation.set(self.generation.get() + 1);
+        self.generation.bump();
         Ok(v)
     }
 
@@ -61,7 +61,7 @@ impl EventFd {
             return Err(if nonblock { EAGAIN } else { EBLOCK });
         }
         self.count.set(c + v);
-        self.generation.set(self.generation.get() + 1);
+        self.generation.bump();
         Ok(())
     }
 

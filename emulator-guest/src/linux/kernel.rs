@@ -12,7 +12,8 @@
 //! starve the others. A system call that would wait returns the internal `EBLOCK`: the task
 //! parks with its `pc` still on the `ecall`, and is *retried* (the call runs again, seeing
 //! `Process::wait` from the first attempt: its deadline, futex wake-up...) when anything
-//! may have changed: another task completed a system call or ended (`generation`), its
+//! may have changed: the event count moved (`wake.rs`: an object changed, a call completed, a task
+//! ended), its
 //! deadline passed, host stdin became ready, or a signal came. When every task waits, the
 //! module waits in the host (`poll_oneoff` on stdin and the clock): never a busy spin. When
 //! every task waits and nothing can ever wake one, that is a deadlock: rvbox says so and
@@ -95,8 +96,8 @@ pub struct Wait {
     pub blocked: bool,
     /// The system call number.
     pub nr: u64,
-    /// `Kernel::generation` when it last blocked.
-    pub generation: u64,
+    /// `wake::events()` when it last blocked: it is retried once that moves.
+    pub events: u64,
     /// When the wait times out (monotonic ns).
     pub deadline: Option<u64>,
     /// The deadline was computed (on the first attempt).
@@ -105,6 +106,21 @@ pub struct Wait {
     pub stdin: bool,
     /// Bytes a blocking pipe write has written so far (it returns when all are).
     pub progress: usize,
+    /// The descriptors' objects it waits on, when it is that kind of wait (for the
+    /// deadlock report).
+    pub on: Option<WaitOn>,
+}
+
+/// What a parked call waits on, when that is the objects behind descriptors.
+pub enum WaitOn {
+    /// read, write and the like on one descriptor.
+    File {
+        fd: i32,
+        file: Rc<super::fd::OpenFile>,
+        write: bool,
+    },
+    /// poll, select, epoll_wait: any of these descriptors, for these events.
+    Poll(Vec<(i32, Rc<super::fd::OpenFile>, u16)>),
 }
 
 /// A thread group (what has a pid), alive or a zombie.
@@ -191,9 +207,6 @@ pub struct Kernel {
     /// Live tids in round-robin order.
     order: VecDeque<i32>,
     next_id: i32,
-    /// Bumped by every completed system call, exit and signal: what a parked task may be
-    /// waiting for may have changed.
-    pub generation: u64,
     pub futex_waiters: Vec<FutexWaiter>,
     /// Tasks a `FUTEX_WAKE` woke (their wait returns 0 when retried).
     pub futex_woken: HashSet<i32>,
@@ -209,6 +222,9 @@ pub struct Kernel {
     pub run_deadline: Option<u64>,
     /// The run ended at `run_deadline`.
     pub timed_out: bool,
+    /// Check the wake-up invariant whenever every task waits (`RVBOX_CHECK`, see
+    /// `check_wakeups`).
+    pub check: bool,
 }
 
 /// How a task's turn ended.
@@ -228,7 +244,6 @@ impl Kernel {
             procs: BTreeMap::new(),
             order: VecDeque::new(),
             next_id: 1,
-            generation: 0,
             futex_waiters: Vec::new(),
             futex_woken: HashSet::new(),
             init_exit: None,
@@ -237,6 +252,7 @@ impl Kernel {
             terminal: None,
             run_deadline: None,
             timed_out: false,
+            check: cfg!(debug_assertions),
         }))
     }
 
@@ -308,6 +324,11 @@ pub fn run(mut first: Process) -> ExitReason {
         fire_timers(&k);
         super::tty::pump_if_due(&mut k.borrow_mut());
         let Some(tid) = pick(&k, &mut last) else {
+            if k.borrow().check {
+                if let Some(e) = check_wakeups(&k) {
+                    return e;
+                }
+            }
             if !idle(&k) {
                 return deadlock(&k);
             }
@@ -438,7 +459,7 @@ fn runnable(kb: &Kernel, t: &Process, now: u64, stdin_ready: &mut Option<bool>) 
     if !t.wait.blocked {
         return true;
     }
-    if t.wait.generation != kb.generation || t.deliverable_signal().is_some() {
+    if t.wait.events != super::wake::events() || t.deliverable_signal().is_some() {
         return true;
     }
     if t.wait.deadline.is_some_and(|d| now >= d) {
@@ -514,7 +535,7 @@ fn deadlock(k: &Rc<RefCell<Kernel>>) -> ExitReason {
         } else if t.vfork_child.is_some() {
             "waits for its vfork child".to_string()
         } else {
-            format!("waits in {call}")
+            format!("waits in {call}{}", describe_wait(&kb, t))
         };
         msg += &format!(
             "rvbox:   pid {} tid {} ({}) {what}\n",
@@ -527,11 +548,166 @@ fn deadlock(k: &Rc<RefCell<Kernel>>) -> ExitReason {
     ExitReason::Signaled(SIGKILL)
 }
 
+/// What a parked task waits on, for the deadlock report: the objects and their state
+/// (which pipe, how full, which processes hold each end), or nothing.
+fn describe_wait(kb: &Kernel, t: &Process) -> String {
+    match &t.wait.on {
+        None => String::new(),
+        Some(WaitOn::File { fd, file, write }) => {
+            let dir = if *write { "writing" } else { "reading" };
+            format!(" ({dir} fd {fd}: {})", describe_file(kb, file))
+        }
+        Some(WaitOn::Poll(files)) => {
+            let all: Vec<String> = files
+                .iter()
+                .map(|(fd, f, ev)| {
+                    format!("fd {fd} for {}: {}", poll_events(*ev), describe_file(kb, f))
+                })
+                .collect();
+            format!(" ({})", all.join("; "))
+        }
+    }
+}
+
+fn poll_events(ev: u16) -> String {
+    use super::fd::{POLLIN, POLLOUT, POLLPRI};
+    let mut v = Vec::new();
+    for (bit, name) in [(POLLIN, "in"), (POLLPRI, "pri"), (POLLOUT, "out")] {
+        if ev & bit != 0 {
+            v.push(name);
+        }
+    }
+    if v.is_empty() {
+        "nothing".into()
+    } else {
+        v.join("+")
+    }
+}
+
+/// A descriptor's object and its state: for a pipe or FIFO its fill level and who holds
+/// each end (every process's descriptor table is searched).
+fn describe_file(kb: &Kernel, file: &super::fd::OpenFile) -> String {
+    use super::fd::FileKind;
+    let FileKind::Pipe(end) = &file.kind else {
+        let name = file
+            .anon_name()
+            .map(|n| String::from_utf8_lossy(&n).into_owned());
+        return name.unwrap_or_else(|| "a file".into());
+    };
+    let pipe = &end.pipe;
+    let name = match &pipe.node {
+        Some(_) => format!("fifo:[{}]", pipe.ino),
+        None => format!("pipe:[{}]", pipe.ino),
+    };
+    let q = pipe.queue();
+    let (mut readers, mut writers) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
+    for t in kb.parked.values() {
+        if !seen.insert(Rc::as_ptr(&t.files) as usize) {
+            continue;
+        }
+        let files = t.files.borrow();
+        let Some(table) = files.as_ref() else {
+            continue;
+        };
+        for (fd, entry) in table.fds() {
+            if let FileKind::Pipe(e) = &entry.file.kind {
+                if Rc::ptr_eq(&e.pipe, pipe) {
+                    let who = format!("pid {} fd {fd}", t.pid);
+                    if e.read {
+                        readers.push(who.clone());
+                    }
+                    if e.write {
+                        writers.push(who);
+                    }
+                }
+            }
+        }
+    }
+    let list = |v: Vec<String>, n: u32| {
+        if v.is_empty() && n == 0 {
+            "none".to_string()
+        } else if v.is_empty() {
+            format!("{n} open, in no descriptor table")
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "{name}, {} of {} bytes queued; read end: {}; write end: {}",
+        q.len(),
+        q.capacity(),
+        list(readers, pipe.readers()),
+        list(writers, pipe.writers())
+    )
+}
+
+/// The wake-up invariant: **a parked call, retried when nothing has happened since it
+/// parked, parks again** (and changes nothing). When every task waits, each waiting call
+/// (other than those waiting for host stdin or a deadline, which the host ends) is
+/// retried once as a spurious wake-up would; one that completes, or that changes an
+/// object while it parks again, had been able to go on and nobody woke it: a lost
+/// wake-up, a bug of rvbox's. With `RVBOX_CHECK=1` (and in debug builds) the run ends
+/// there with a report, so the stress suite catches the bug where it happens, not as a
+/// deadlock or a hang later.
+fn check_wakeups(k: &Rc<RefCell<Kernel>>) -> Option<ExitReason> {
+    let tids: Vec<i32> = {
+        let kb = k.borrow();
+        kb.parked
+            .values()
+            .filter(|t| {
+                t.wait.blocked
+                    && !t.wait.stdin
+                    && t.wait.deadline.is_none()
+                    && t.exit.is_none()
+                    && t.vfork_child.is_none()
+                    && t.deliverable_signal().is_none()
+                    && !kb.procs.get(&t.pid).is_some_and(|e| e.stopped)
+            })
+            .map(|t| t.tid)
+            .collect()
+    };
+    for tid in tids {
+        let (call, comm, pid, what) = {
+            let kb = k.borrow();
+            let t = &kb.parked[&tid];
+            (
+                super::syscalls::by_number(t.wait.nr).map_or("?", |s| s.name),
+                String::from_utf8_lossy(&t.comm).into_owned(),
+                t.pid,
+                describe_wait(&kb, t),
+            )
+        };
+        let mut p = k.borrow_mut().parked.remove(&tid).expect("parked");
+        p.check_out();
+        let before = super::wake::events();
+        p.retry_call();
+        let completed = !p.wait.blocked;
+        let changed = super::wake::events() != before;
+        p.check_in();
+        k.borrow_mut().parked.insert(tid, p);
+        if completed || changed {
+            let how = if completed {
+                "could complete"
+            } else {
+                "changed an object"
+            };
+            let msg = format!(
+                "rvbox: internal error: lost wake-up: pid {pid} tid {tid} ({comm}) waited in \
+                 {call}{what} and {how}, but nothing had woken it\n"
+            );
+            let _ = host::write(2, msg.as_bytes());
+            return Some(ExitReason::Exited(125));
+        }
+    }
+    None
+}
+
 /// Removes a task that ended; when it was its group's last thread, the process becomes a
 /// zombie: its parent is told, its children go to pid 1.
 fn finish_task(k: &Rc<RefCell<Kernel>>, p: Box<Process>) {
     let mut kb = k.borrow_mut();
-    kb.generation += 1;
+    super::wake::changed();
     let tid = p.tid;
     let pid = p.pid;
     let reason = p.exit.expect("finished task has an exit reason");
@@ -714,7 +890,7 @@ fn queue_signal(
     source: SigSource,
     shared: bool,
 ) -> bool {
-    kb.generation += 1;
+    super::wake::changed();
     with_task(kb, cur, tid, |t| {
         // Ignored and not blocked: dropped now (a blocked one stays pending: the action
         // may change before it is unblocked).
@@ -979,10 +1155,10 @@ impl Process {
                         None => {}
                         Some(Err(EBLOCK)) => {
                             // Park on the ecall; the call runs again when retried.
-                            let generation = self.kernel.borrow().generation;
+                            let events = super::wake::events();
                             self.wait.blocked = true;
                             self.wait.nr = nr;
-                            self.wait.generation = generation;
+                            self.wait.events = events;
                             return Turn::Parked;
                         }
                         Some(ret) => {
@@ -1078,7 +1254,19 @@ impl Process {
             self.cpu.pc = pc + 4;
         }
         self.end_wait();
-        self.kernel.borrow_mut().generation += 1;
+        super::wake::changed();
+    }
+
+    /// Notes, when `e` is `EBLOCK`, that the call waits on descriptor `fd`'s object (for
+    /// the deadlock report).
+    pub fn waits_on(&mut self, e: Errno, fd: i32, file: &Rc<super::fd::OpenFile>, write: bool) {
+        if e == EBLOCK {
+            self.wait.on = Some(WaitOn::File {
+                fd,
+                file: file.clone(),
+                write,
+            });
+        }
     }
 
     /// The current call no longer waits.
@@ -1179,7 +1367,7 @@ impl Process {
         e.stop_report = Some(sig);
         e.cont_report = false;
         let (ppid, uid) = (e.ppid, e.uid);
-        kb.generation += 1;
+        super::wake::changed();
         notify_stop_change(&mut kb, Some(self), pid, ppid, uid, CLD_STOPPED, sig);
     }
 
@@ -1258,7 +1446,7 @@ impl Process {
         if let Some(parent) = self.vfork_parent.take() {
             let k = self.kernel.clone();
             let mut kb = k.borrow_mut();
-            kb.generation += 1;
+            super::wake::changed();
             if let Some(t) = kb.parked.get_mut(&parent) {
                 t.vfork_child = None;
             }
@@ -1283,7 +1471,7 @@ pub fn futex_wake(p: &mut Process, key: (usize, u64), n: u32, bitset: u32) -> u3
         }
     }
     if woken > 0 {
-        kb.generation += 1;
+        super::wake::changed();
     }
     woken
 }

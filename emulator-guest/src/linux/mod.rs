@@ -29,6 +29,7 @@ mod sys_xattr;
 pub mod syscalls;
 pub mod tty;
 pub mod unix;
+pub mod wake;
 
 use std::cell::RefCell;
 use std::collections::HashSet;

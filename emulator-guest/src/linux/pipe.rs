@@ -277,7 +277,7 @@ pub struct Pipe {
     w_counter: Cell<u32>,
     /// Changes with every state change (data in or out, an end opened or closed), so an
     /// edge-triggered waiter can tell "something happened" from "still ready".
-    generation: Cell<u64>,
+    generation: super::wake::Generation,
     /// The FIFO's inode, or `None` for an anonymous pipe.
     pub node: Option<Node>,
     pub ino: u64,
@@ -294,7 +294,7 @@ impl Pipe {
             readers: Cell::new(0),
             writers: Cell::new(0),
             w_counter: Cell::new(0),
-            generation: Cell::new(0),
+            generation: super::wake::Generation::new(),
             node,
             ino: anon_ino(),
             uid,
@@ -330,7 +330,7 @@ impl Pipe {
     }
 
     fn bump(&self) {
-        self.generation.set(self.generation.get() + 1);
+        self.generation.bump();
     }
 
     pub fn add_reader(&self) {

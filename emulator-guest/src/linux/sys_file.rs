@@ -687,7 +687,9 @@ fn do_read(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> Sy
     let mut done = 0usize;
     while done < len {
         let want = (len - done).min(tmp.len());
-        let k = p.file_read(&file, &mut tmp[..want], pos.map(|q| q + done as u64))?;
+        let k = p
+            .file_read(&file, &mut tmp[..want], pos.map(|q| q + done as u64))
+            .inspect_err(|&e| p.waits_on(e, fd, &file, false))?;
         if k == 0 {
             break;
         }
@@ -720,9 +722,13 @@ fn do_write(p: &mut Process, fd: i32, buf: u64, len: u64, pos: Option<u64>) -> S
             Ok(n) => n,
             Err(EBLOCK) if done > 0 => {
                 p.wait.progress = done;
+                p.waits_on(EBLOCK, fd, &file, true);
                 return Err(EBLOCK);
             }
-            Err(e) if done == 0 => return Err(e),
+            Err(e) if done == 0 => {
+                p.waits_on(e, fd, &file, true);
+                return Err(e);
+            }
             Err(_) => break,
         };
         done += n;
@@ -798,7 +804,9 @@ fn do_readv(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
         // A stream or a message: one read, scattered over the buffers.
         let want: u64 = vecs.iter().map(|v| v.1).sum();
         let mut tmp = vec![0u8; clamp_len(want).min(4 << 20)];
-        let n = p.file_read(&file, &mut tmp, pos)?;
+        let n = p
+            .file_read(&file, &mut tmp, pos)
+            .inspect_err(|&e| p.waits_on(e, fd, &file, false))?;
         scatter(p, &vecs, &tmp[..n])?;
         return Ok(n as u64);
     }
@@ -853,7 +861,10 @@ fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
     let data = gather(p, &vecs)?;
     let file = p.fds.get(fd)?;
     if !blocking_stream(&file) {
-        return p.file_write(&file, &data, pos).map(|n| n as u64);
+        return p
+            .file_write(&file, &data, pos)
+            .map(|n| n as u64)
+            .inspect_err(|&e| p.waits_on(e, fd, &file, true));
     }
     let mut done = p.wait.progress;
     while done < data.len() {
@@ -861,9 +872,13 @@ fn do_writev(p: &mut Process, a: &[u64; 6], pos: Option<u64>) -> SysResult {
             Ok(n) => done += n,
             Err(EBLOCK) if done > 0 => {
                 p.wait.progress = done;
+                p.waits_on(EBLOCK, fd, &file, true);
                 return Err(EBLOCK);
             }
-            Err(e) if done == 0 => return Err(e),
+            Err(e) if done == 0 => {
+                p.waits_on(e, fd, &file, true);
+                return Err(e);
+            }
             Err(_) => break,
         }
     }

@@ -52,6 +52,11 @@ fn do_poll(
         }
     }
     if !rev.iter().any(|r| r.is_some_and(|v| v != 0)) {
+        let on = fds
+            .iter()
+            .filter_map(|&(fd, ev)| Some((fd, p.fds.get(fd).ok()?, ev)))
+            .collect();
+        p.wait.on = Some(super::kernel::WaitOn::Poll(on));
         wait_more(p, timeout_ns, wants_stdin)?;
     }
     Ok(rev.into_iter().map(|r| r.unwrap_or(0)).collect())

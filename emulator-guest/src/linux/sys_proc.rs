@@ -266,7 +266,7 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         child.task.rseq = None;
     }
     kb.add_task(child);
-    kb.generation += 1;
+    super::wake::changed();
     if f & CLONE_VFORK != 0 {
         p.vfork_child = Some(tid);
     } else if !thread {

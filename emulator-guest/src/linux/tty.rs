@@ -1629,7 +1629,7 @@ pub fn pump(kb: &mut Kernel, mut cur: Option<&mut Process>) {
         }
     }
     if changed {
-        kb.generation += 1;
+        super::wake::changed();
     }
     for (pgid, sig) in signals {
         for pid in kb.pgrp_members(pgid) {

@@ -118,7 +118,7 @@ pub struct Core {
     /// The socket file a path binding made: held so that its inode (the lookup key)
     /// stays unique while the binding lives.
     bound_node: RefCell<Option<Node>>,
-    generation: Cell<u64>,
+    generation: super::wake::Generation,
 }
 
 impl Core {
@@ -146,12 +146,12 @@ impl Core {
             sndtimeo: Cell::new(0),
             int_opts: RefCell::new(std::collections::BTreeMap::new()),
             bound_node: RefCell::new(None),
-            generation: Cell::new(0),
+            generation: super::wake::Generation::new(),
         })
     }
 
     fn bump(&self) {
-        self.generation.set(self.generation.get() + 1);
+        self.generation.bump();
     }
 
     fn take_err(&self) -> Option<Errno> {
