@@ -180,7 +180,10 @@ fn make_case(seed: u64, i: u64, max: u64) -> Case {
             match r.below(6) {
                 0 => "cat".into(),
                 1 => "tee /dev/null".into(),
-                2 => format!("dd bs={} status=none", 1 + r.below(1 << (r.below(18) + 1))),
+                2 => {
+                    let bits = r.below(18) + 1;
+                    format!("dd bs={} status=none", 1 + r.below(1 << bits))
+                }
                 3 if r.below(4) == 0 => py_copy(r.next() % 1000),
                 _ => format!("/s/pipechunk {}", r.next() % 1_000_000),
             }
