@@ -376,3 +376,33 @@ fn generated_pipelines_are_balanced() {
         assert_eq!(depth, 0, "{}", c.pipeline());
     }
 }
+
+/// Many short-lived processes, signals during blocking pipe writes, wait4 and futex waits,
+/// threads hammering futexes (`tests/guest/stress.c`): each mode checks its own
+/// invariants, and its line must be the qemu oracle's (Linux). Under both hosts, with the
+/// wake-up checker on. `RVBOX_STRESS_SCALE=10` for the long form.
+#[test]
+fn stress_kernel() {
+    let m = module("testprogs");
+    let scale = env_u64("RVBOX_STRESS_SCALE", 1);
+    for (mode, n) in [
+        ("spawn", 1000),
+        ("sigpipe", 50),
+        ("sigwait", 40),
+        ("futex", 50_000),
+    ] {
+        let n = (n * scale).to_string();
+        let args = ["stress", mode, &n];
+        let oracle = qemu_run("testprogs.rootfs", &args, b"");
+        assert_eq!(oracle.status, 0, "oracle: {}", oracle.stdout_str());
+        for host in HOSTS {
+            let r = host_run(host, &["-e", "RVBOX_CHECK=1"], &m, &args, b"");
+            assert_eq!(
+                (r.status, r.stdout_str()),
+                (0, oracle.stdout_str()),
+                "{host:?} stress {mode} {n}: {}",
+                r.stderr_str()
+            );
+        }
+    }
+}
