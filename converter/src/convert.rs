@@ -152,7 +152,7 @@ pub fn convert_with(
         source,
     };
 
-    let flat = flatten(&tree);
+    let flat = flatten(&tree).map_err(ConvertError::Spool)?;
     let c = &image_meta.config;
     let bytes = |v: &[String]| v.iter().map(|s| s.as_bytes().to_vec()).collect();
     let config = bundle::RunConfig {
@@ -257,7 +257,7 @@ struct Flat {
     files: Vec<(usize, u64, u64)>,
 }
 
-fn flatten(tree: &Tree) -> Flat {
+fn flatten(tree: &Tree) -> io::Result<Flat> {
     let mut index_of = std::collections::HashMap::<NodeId, u32>::new();
     let mut order = vec![tree.root()];
     index_of.insert(tree.root(), 0);
@@ -282,7 +282,10 @@ fn flatten(tree: &Tree) -> Flat {
             ),
             &NodeKind::File { offset, len } => {
                 files.push((i, offset, len));
-                NodeSpec::File { len }
+                NodeSpec::File {
+                    len,
+                    sum: file_checksum(tree, offset, len)?,
+                }
             }
             NodeKind::Symlink(t) => NodeSpec::Symlink(t.clone()),
             &NodeKind::CharDev { major, minor } => NodeSpec::CharDev {
@@ -303,7 +306,21 @@ fn flatten(tree: &Tree) -> Flat {
         });
         i += 1;
     }
-    Flat { specs, files }
+    Ok(Flat { specs, files })
+}
+
+/// The bundle checksum of a file's contents in the tree's spool.
+fn file_checksum(tree: &Tree, offset: u64, len: u64) -> io::Result<u64> {
+    let mut sum = bundle::Checksum::new();
+    let mut buf = vec![0u8; len.min(1 << 16) as usize];
+    let mut done = 0;
+    while done < len {
+        let k = (len - done).min(buf.len() as u64) as usize;
+        tree.read_file(offset + done, &mut buf[..k])?;
+        sum.update(&buf[..k]);
+        done += k as u64;
+    }
+    Ok(sum.finish())
 }
 
 /// Linux `new_encode_dev`.

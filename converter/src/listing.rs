@@ -97,6 +97,7 @@ pub fn list(module: &[u8], hashes: bool) -> Result<Vec<Entry>, ListError> {
             }
             "file" if hashes => {
                 let data = b.file_data(&ino).map_err(err)?;
+                Bundle::verify_file(ino_nr, &ino, data).map_err(err)?;
                 e.sha256 = Some(hex::encode(Sha256::digest(data)));
             }
             "char" | "block" => e.rdev = Some(decode_dev(ino.rdev)),

@@ -85,6 +85,9 @@ pub enum Device {
 /// pages (`update`).
 pub struct FileData {
     store: Store,
+    /// The image's bytes not yet checked against their checksum: bundle inode, checksum
+    /// (`verify`, at the first use of the bytes).
+    unverified: Option<(u32, crate::bundle::Inode)>,
     /// Mapped pages by page index.
     pages: BTreeMap<u64, SharedPage>,
     /// Pages of the memory budget its own bytes take (`reserve`).
@@ -111,6 +114,7 @@ impl FileData {
     pub fn lower(b: &'static [u8]) -> FileData {
         FileData {
             store: Store::Lower(b),
+            unverified: None,
             pages: BTreeMap::new(),
             charged: 0,
         }
@@ -123,6 +127,7 @@ impl FileData {
         crate::mem::budget::charge_file(charged);
         FileData {
             store: Store::Upper(v),
+            unverified: None,
             pages: BTreeMap::new(),
             charged,
         }
@@ -196,7 +201,31 @@ impl FileData {
         self.pages = pages;
     }
 
+    /// The image's bytes of bundle inode `ino`, checked against its checksum when first
+    /// used.
+    pub fn lower_checked(b: &'static [u8], ino: u32, inode: crate::bundle::Inode) -> FileData {
+        let mut d = FileData::lower(b);
+        d.unverified = Some((ino, inode));
+        d
+    }
+
+    /// Checks the image's bytes the first time they are used. A mismatch means the module
+    /// file is damaged: nothing read from it can be trusted, so the run ends (status 125)
+    /// with a line saying so, rather than giving a program wrong bytes.
+    fn verify(&mut self) {
+        let Some((ino, inode)) = self.unverified.take() else {
+            return;
+        };
+        if let Store::Lower(b) = self.store {
+            if let Err(e) = crate::bundle::Bundle::verify_file(ino, &inode, b) {
+                let _ = crate::host::write(2, format!("rvbox: damaged module: {e}\n").as_bytes());
+                crate::host::exit(crate::boot::STATUS_RVBOX_FAILED);
+            }
+        }
+    }
+
     fn copy_up(&mut self) -> &mut Vec<u8> {
+        self.verify();
         if let Store::Lower(b) = self.store {
             self.store = Store::Upper(b.to_vec());
         }
@@ -208,6 +237,7 @@ impl FileData {
 
     /// The bytes as they are now.
     pub fn bytes(&mut self) -> &[u8] {
+        self.verify();
         self.flush();
         match &self.store {
             Store::Lower(b) => b,
@@ -218,6 +248,7 @@ impl FileData {
     /// The bytes as they are now: the image's own bytes borrowed in place (they never
     /// change), or a copy of what has been written.
     pub fn snapshot(&mut self) -> FileBytes {
+        self.verify();
         self.flush();
         match &self.store {
             Store::Lower(b) => FileBytes::Image(b),
@@ -251,6 +282,7 @@ impl FileData {
     /// The page with index `i` of the file, for a shared mapping: the one other mappings
     /// map if there is one, else a new one holding the file's bytes there.
     pub fn shared_page(&mut self, i: u64) -> SharedPage {
+        self.verify();
         self.flush();
         if let Some(p) = self.pages.get(&i) {
             return p.clone();
@@ -869,7 +901,11 @@ impl Vfs {
                 pending_lower: Some(ino),
                 parent: Rc::downgrade(parent),
             }),
-            S_IFREG => Content::File(FileData::lower(self.bundle.file_data(&b).map_err(|_| EIO)?)),
+            S_IFREG => Content::File(FileData::lower_checked(
+                self.bundle.file_data(&b).map_err(|_| EIO)?,
+                ino,
+                b,
+            )),
             S_IFLNK => Content::Symlink(self.bundle.symlink_target(&b).map_err(|_| EIO)?.to_vec()),
             _ => Content::Special,
         };
@@ -1315,9 +1351,21 @@ pub(crate) mod tests {
                 0o755,
                 NodeSpec::Dir(vec![(b"prog".to_vec(), 4), (b"link".to_vec(), 4)]),
             ),
-            spec(0o755, NodeSpec::File { len: 5 }),
+            spec(
+                0o755,
+                NodeSpec::File {
+                    len: 5,
+                    sum: crate::bundle::checksum(b"hello"),
+                },
+            ),
             spec(0o755, NodeSpec::Dir(vec![(b"f".to_vec(), 6)])),
-            spec(0o644, NodeSpec::File { len: 3 }),
+            spec(
+                0o644,
+                NodeSpec::File {
+                    len: 3,
+                    sum: crate::bundle::checksum(b"abc"),
+                },
+            ),
         ];
         let l = layout(&inodes, b"");
         let mut bytes = l.head.clone();

@@ -7,6 +7,7 @@ mod support;
 mod applets;
 mod bad_input;
 mod browser;
+mod damage;
 mod hosts;
 mod image_forms;
 mod memory;
