@@ -38,6 +38,9 @@ fn fail(status: i32, msg: &str) -> i32 {
 
 /// Runs the container in `bundle` and returns the exit status.
 pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String, String)>) -> i32 {
+    if let Err(msg) = crate::host::check_clocks() {
+        return fail(STATUS_RVBOX_FAILED, &msg);
+    }
     let booted = crate::host::now_monotonic_ns();
     let knobs = match Knobs::from_env(&host_env) {
         Ok(k) => k,

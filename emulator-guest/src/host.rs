@@ -165,6 +165,30 @@ pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Whether the host gives the module the clocks it needs (WASI `clock_time_get` of the
+/// realtime and monotonic clocks); the error names the one that failed. Asked first at
+/// boot: without it the first reading of a clock would end the module with a panic.
+pub fn check_clocks() -> Result<(), String> {
+    for (id, name) in [
+        (libc::CLOCK_MONOTONIC, "monotonic"),
+        (libc::CLOCK_REALTIME, "realtime"),
+    ] {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(format!(
+                "the host gives this module no {name} clock (WASI clock_time_get: {e}); \
+                 rvbox needs the realtime and monotonic clocks"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Nanoseconds since the Unix epoch.
 pub fn now_realtime_ns() -> u64 {
     std::time::SystemTime::now()

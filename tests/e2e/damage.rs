@@ -99,3 +99,63 @@ fn damaged_tables_stop_the_run_at_start() {
         );
     }
 }
+
+/// `node host_variant.mjs VARIANT MODULE ARGS...`: node:wasi with something taken away.
+fn variant_run(variant: &str, m: &Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg("--no-warnings")
+        .arg(repo().join("tests/e2e/host_variant.mjs"))
+        .arg(variant)
+        .arg(m)
+        .args(args);
+    run_cmd(cmd, b"")
+}
+
+/// A host without clocks: one line naming what is missing and 125, not a panic or a trap.
+/// A host without preopens or environment: the module runs (it needs neither).
+#[test]
+fn hosts_that_lack_clocks_or_preopens() {
+    let m = module("busybox");
+    let r = variant_run("noclock", &m, &["echo", "hi"]);
+    assert_eq!(r.status, 125, "{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("rvbox: the host gives this module no monotonic clock"),
+        "{err}"
+    );
+    let r = variant_run("plain", &m, &["echo", "hi"]);
+    assert_eq!(
+        (r.status, r.stdout_str()),
+        (0, "hi\n".into()),
+        "{}",
+        r.stderr_str()
+    );
+}
+
+/// A module from another rvbox version (its `rvbox` section's format), and a truncated
+/// one: each host refuses it with one `rvbox:` line and 125.
+#[test]
+fn other_versions_and_truncated_modules_are_refused() {
+    let good = std::fs::read(module("busybox")).unwrap();
+    let at = find(&good, b"\"format\":1");
+    let mut other = good.clone();
+    other[at + 9] = b'9';
+    let other_path = scratch().join("other-format.wasm");
+    std::fs::write(&other_path, &other).unwrap();
+    let cut = scratch().join("truncated.wasm");
+    std::fs::write(&cut, &good[..good.len() * 2 / 3]).unwrap();
+    for (m, what) in [(&other_path, "format"), (&cut, "")] {
+        for host in HOSTS {
+            let r = run(host, m, &["echo", "hi"]);
+            assert_eq!(r.status, 125, "{host:?} {m:?}: {}", r.stderr_str());
+            assert!(r.stdout.is_empty());
+            let err = r.stderr_str();
+            assert_eq!(err.lines().count(), 1, "{host:?}: {err}");
+            assert!(
+                err.starts_with("rvbox: ") && err.contains(what),
+                "{host:?}: {err}"
+            );
+        }
+    }
+}
