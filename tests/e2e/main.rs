@@ -10,6 +10,7 @@ mod browser;
 mod damage;
 mod hosts;
 mod image_forms;
+mod init;
 mod memory;
 mod processes;
 mod programs;

@@ -41,6 +41,9 @@ pub const SLICE: u64 = 1 << 20;
 pub enum SigSource {
     /// kill(2), and SIGPIPE (SI_USER, with the sender's pid and uid).
     User { pid: i32, uid: u32 },
+    /// SIGPIPE for a write to a host stream the host closed (seen as `User`): rvbox's
+    /// own way of ending a run whose output is gone, so pid 1 is not spared it.
+    HostPipe { pid: i32, uid: u32 },
     /// tkill/tgkill (SI_TKILL).
     Tkill { pid: i32, uid: u32 },
     /// The kernel: SIGALRM, a terminal's SIGINT... (SI_KERNEL).
@@ -893,8 +896,11 @@ fn queue_signal(
     super::wake::changed();
     with_task(kb, cur, tid, |t| {
         // Ignored and not blocked: dropped now (a blocked one stays pending: the action
-        // may change before it is unblocked).
-        if t.signals.ignored(sig) && !t.blocks(sig) && sig != SIGKILL {
+        // may change before it is unblocked). The same for what the container's init is
+        // spared.
+        if !t.blocks(sig)
+            && ((t.signals.ignored(sig) && sig != SIGKILL) || t.spared_as_init(sig, &source))
+        {
             return;
         }
         let standard = sig < 32;
@@ -1311,6 +1317,21 @@ impl Process {
         }
     }
 
+    /// `true` if this task is of the container's init and so does not take `sig` from
+    /// `source`. Linux spares a PID namespace's init (`SIGNAL_UNKILLABLE`, pid 1 under
+    /// Docker) every signal it has no handler for, SIGKILL and SIGSTOP included, unless
+    /// the kernel sent one of these two (`sig_task_ignored`; `get_signal` drops the rest
+    /// at delivery even then). Faults still end it (`fault_signal`, as `force_sig` clears
+    /// `SIGNAL_UNKILLABLE`), and so does a closed host stream's SIGPIPE (`HostPipe`).
+    fn spared_as_init(&self, sig: i32, source: &SigSource) -> bool {
+        let forced = match source {
+            SigSource::Fault { .. } | SigSource::HostPipe { .. } => true,
+            SigSource::Kernel => sig == SIGKILL || sig == SIGSTOP,
+            _ => false,
+        };
+        self.pid == 1 && self.signals.actions[sig as usize].handler == SIG_DFL && !forced
+    }
+
     /// Delivers the pending signals this task does not block.
     /// `true` if a stop signal stopped the process.
     fn handle_signals(&mut self) -> bool {
@@ -1318,6 +1339,10 @@ impl Process {
             let s = self.pending.remove(i);
             let sig = s.sig;
             let act = self.signals.actions[sig as usize];
+            if self.spared_as_init(sig, &s.source) {
+                // Queued while blocked (or before the handler was reset): dropped now.
+                continue;
+            }
             if sig == SIGKILL {
                 self.kill_group(ExitReason::Signaled(SIGKILL));
                 return false;

@@ -25,7 +25,9 @@ fn restartable(nr: u64) -> bool {
 pub fn siginfo(s: &PendingSignal) -> SigInfo {
     let sig = s.sig;
     match s.source {
-        SigSource::User { pid, uid } => SigInfo::user(sig, pid, uid),
+        SigSource::User { pid, uid } | SigSource::HostPipe { pid, uid } => {
+            SigInfo::user(sig, pid, uid)
+        }
         SigSource::Tkill { pid, uid } => SigInfo::tkill(sig, pid, uid),
         SigSource::Kernel => SigInfo::kernel(sig),
         SigSource::Fault { code, addr } => SigInfo::fault(sig, code, addr),

@@ -166,12 +166,25 @@ impl Process {
         });
     }
 
+    /// [`raise_sigpipe`](Self::raise_sigpipe) for a host stream the host closed, which
+    /// ends pid 1 too (`SigSource::HostPipe`).
+    pub(super) fn raise_host_sigpipe(&mut self) {
+        self.pending.push(super::kernel::PendingSignal {
+            sig: SIGPIPE,
+            source: super::kernel::SigSource::HostPipe {
+                pid: self.pid,
+                uid: self.creds.uid,
+            },
+            shared: false,
+        });
+    }
+
     /// Writes `data` to the host stream `fd`; a closed pipe raises SIGPIPE as on Linux.
     fn host_write(&mut self, fd: u32, data: &[u8]) -> SysResult {
         match crate::host::write(fd, data) {
             Ok(n) => Ok(n as u64),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.raise_sigpipe();
+                self.raise_host_sigpipe();
                 Err(EPIPE)
             }
             Err(_) => Err(EIO),

@@ -1848,7 +1848,7 @@ impl Process {
             Ok(()) => Ok(data.len()),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 drop(kb);
-                self.raise_sigpipe();
+                self.raise_host_sigpipe();
                 Err(EPIPE)
             }
             Err(_) => Err(EIO),
