@@ -70,6 +70,7 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
     let loop_n = pick(3_000_000, 100_000);
     let fork_n = pick(200, 20);
     let pipe_bytes = pick(128 * MIB, 16 * MIB);
+    let pipe4_bytes = pick(64 * MIB, 8 * MIB);
     let mut w = vec![
         Workload {
             id: "echo",
@@ -194,6 +195,32 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
             ],
             input: Input::None,
             input_desc: format!("{} through a pipe", crate::input::human_bytes(pipe_bytes)),
+            runs: cpu_runs,
+            multi_process: true,
+        },
+        Workload {
+            id: "pipe4",
+            category: "system",
+            title: format!(
+                "bash: head -c {}M /dev/urandom | cat | cat | cat | wc -c",
+                pipe4_bytes / MIB
+            ),
+            image: Image::Debian,
+            argv: vec![
+                "bash".into(),
+                "-c".into(),
+                // Four pipes, five processes: the scheduler's wake-ups between stages, not
+                // one pair's copying, decide the time.
+                format!(
+                    "head -c {}M /dev/urandom | cat | cat | cat | wc -c",
+                    pipe4_bytes / MIB
+                ),
+            ],
+            input: Input::None,
+            input_desc: format!(
+                "{} through 4 pipes",
+                crate::input::human_bytes(pipe4_bytes)
+            ),
             runs: cpu_runs,
             multi_process: true,
         },
