@@ -15,6 +15,15 @@
 //! chmod and chown change what the guest sees for the rest of the run, not the host.
 //! FIFOs, sockets and devices cannot be made in a volume (EPERM).
 //!
+//! **Symlinks in a volume stay in the volume**, under every host: a symlink whose target
+//! is absolute or leads out of the volume (`..` past its root, counted from the link's
+//! directory) is refused with EPERM when the guest makes one, and when it reads or follows
+//! one the host made. Relative links within the volume work as on Linux. (Docker would
+//! resolve such a link in the container's tree; WASI hosts differ here: wasmtime refuses
+//! to read absolute targets, so as not to show the guest host paths, and Node's uvwasi
+//! refuses to create escaping ones. rvbox takes the strict side of both, so a module
+//! behaves the same under every host, and a volume's links never name host paths.)
+//!
 //! Shared mappings (`MAP_SHARED`) of a volume file map pages the node keeps (as
 //! `FileData` does for the tree's files). What the mappings write reaches the host when the
 //! file is next read or synced (`read`, `fsync`, `msync`, `munmap`) and when the run ends;
@@ -27,6 +36,39 @@ use std::rc::{Rc, Weak};
 use super::*;
 use crate::hostfs::{self, HostFd, HostStat, Kind, OpenHow};
 use crate::mem::SharedPage;
+
+#[cfg(test)]
+mod symlink_tests {
+    use super::stays_in_volume;
+
+    #[test]
+    fn symlinks_that_leave_the_volume_are_refused() {
+        for (rel, target) in [
+            (&b"a"[..], &b"b"[..]),
+            (b"d/a", b"../b"),
+            (b"d/e/a", b"../../x/./y"),
+            (b"a", b"."),
+        ] {
+            assert_eq!(
+                stays_in_volume(rel, target),
+                Ok(()),
+                "{rel:?} -> {target:?}"
+            );
+        }
+        for (rel, target) in [
+            (&b"a"[..], &b"/etc/passwd"[..]),
+            (b"a", b".."),
+            (b"d/a", b"../../b"),
+            (b"e", b"../../../../../.."),
+            (b"d/a", b"x/../../../d"),
+        ] {
+            assert!(
+                stays_in_volume(rel, target).is_err(),
+                "{rel:?} -> {target:?}"
+            );
+        }
+    }
+}
 
 /// Device numbers of volumes: `VOLUME_DEV + i` for the i-th.
 pub const VOLUME_DEV: u32 = 0x40;
@@ -55,6 +97,36 @@ struct Attrs {
     perm: u32,
     uid: u32,
     gid: u32,
+}
+
+/// `Ok` if symlink `rel` (a path relative to the volume's root) with `target` points
+/// inside the volume, counting components lexically from the link's directory; EPERM if
+/// the target is absolute or climbs out (see the module doc).
+fn stays_in_volume(rel: &[u8], target: &[u8]) -> Result<(), Errno> {
+    if target.starts_with(b"/") {
+        return Err(EPERM);
+    }
+    let parent = rel
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(&b""[..], |i| &rel[..i]);
+    let mut depth: i64 = 0;
+    let parts = parent
+        .split(|&b| b == b'/')
+        .chain(target.split(|&b| b == b'/'));
+    for c in parts {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(EPERM);
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(())
 }
 
 /// A node of a volume.
@@ -464,7 +536,10 @@ impl Vfs {
                         hostfs::pwrite_all(&fd, bytes, 0)?;
                     }
                 }
-                Content::Symlink(t) => hostfs::symlink_at(t, vol.dir, &rel)?,
+                Content::Symlink(t) => {
+                    stays_in_volume(&rel, t)?;
+                    hostfs::symlink_at(t, vol.dir, &rel)?
+                }
                 _ => return Err(EPERM),
             }
         }
@@ -537,7 +612,9 @@ impl Vfs {
     /// The target of a volume symlink.
     pub fn host_readlink(&self, node: &Node) -> Result<Vec<u8>, Errno> {
         let (vol, rel) = host_path(node).ok_or(EINVAL)?;
-        hostfs::readlink_at(vol.dir, &rel)
+        let target = hostfs::readlink_at(vol.dir, &rel)?;
+        stays_in_volume(&rel, &target)?;
+        Ok(target)
     }
 
     /// Opens a volume file on the host for reading and/or writing (`truncate`: to zero
