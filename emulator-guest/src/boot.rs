@@ -80,15 +80,10 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         && host_env
             .iter()
             .any(|(k, v)| k == "RVBOX_TTY_RESIZE" && v == "1");
-    let mut env: Vec<Vec<u8>> = config.env.clone();
-    for (k, v) in &host_env {
-        if k.starts_with("RVBOX_") || resizable && (k == "LINES" || k == "COLUMNS") {
-            continue;
-        }
-        let key = format!("{k}=");
-        env.retain(|e| !e.starts_with(key.as_bytes()));
-        env.push(format!("{k}={v}").into_bytes());
-    }
+    let passed = host_env.iter().filter(|(k, _)| {
+        !(k.starts_with("RVBOX_") || resizable && (k == "LINES" || k == "COLUMNS"))
+    });
+    let mut env = merge_env(&config.env, passed);
     if !env.iter().any(|e| e.starts_with(b"PATH=")) {
         env.push(format!("PATH={DEFAULT_PATH}").into_bytes());
     }
@@ -190,6 +185,36 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         let _ = crate::host::write(2, line.as_bytes());
     }
     status
+}
+
+/// The image's `Env` overridden by the host's variables: an image variable the host sets
+/// again is dropped, and the host's come after the image's, each at the place of its last
+/// setting. In one pass (a search of the whole list for each variable took a second for
+/// 20,000 of them).
+fn merge_env<'a>(
+    image: &[Vec<u8>],
+    host: impl Iterator<Item = &'a (String, String)>,
+) -> Vec<Vec<u8>> {
+    let host: Vec<&(String, String)> = host.collect();
+    // Each host variable's last setting.
+    let mut last = std::collections::HashMap::with_capacity(host.len());
+    for (i, (k, _)) in host.iter().enumerate() {
+        last.insert(k.as_bytes(), i);
+    }
+    let mut env: Vec<Vec<u8>> = image
+        .iter()
+        .filter(|e| {
+            let key = e.iter().position(|&c| c == b'=').map(|n| &e[..n]);
+            key.is_none_or(|k| !last.contains_key(k))
+        })
+        .cloned()
+        .collect();
+    for (i, (k, v)) in host.iter().enumerate() {
+        if last[k.as_bytes()] == i {
+            env.push(format!("{k}={v}").into_bytes());
+        }
+    }
+    env
 }
 
 /// Mounts the directories the host handed the module (WASI preopens, named by their
@@ -502,6 +527,24 @@ mod tests {
             e.starts_with("no command: the image has no Entrypoint or Cmd"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn host_variables_override_the_image_env_and_come_last() {
+        let image: Vec<Vec<u8>> = ["A=image", "B=image", "NOVALUE", "C=image"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let host: Vec<(String, String)> = [("C", "1"), ("D", "2"), ("C", "3"), ("A", "")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = merge_env(&image, host.iter());
+        let env: Vec<&str> = env
+            .iter()
+            .map(|e| std::str::from_utf8(e).unwrap())
+            .collect();
+        assert_eq!(env, ["B=image", "NOVALUE", "D=2", "C=3", "A="]);
     }
 
     fn process_with_users() -> Process {

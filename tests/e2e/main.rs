@@ -6,6 +6,7 @@ mod support;
 
 mod applets;
 mod bad_input;
+mod big_env;
 mod browser;
 mod damage;
 mod hosts;

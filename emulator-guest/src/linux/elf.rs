@@ -295,6 +295,33 @@ pub const HWCAP: u64 = {
     h
 };
 
+/// The longest argument or environment string, its NUL included (Linux's `MAX_ARG_STRLEN`).
+pub const MAX_ARG_STRLEN: usize = 32 * PAGE_SIZE as usize;
+
+/// Whether the file name, arguments and environment of an exec fit on the new stack as
+/// Linux lets them (`bprm_stack_limits`, `copy_strings`): each string at most
+/// `MAX_ARG_STRLEN` with its NUL, and all the strings with their NULs plus a pointer for
+/// each argument (at least one) and variable within a quarter of the stack limit (8 MiB,
+/// `RLIMIT_STACK`, so 2 MiB: `ARG_MAX` as `getconf` reports it). E2BIG if not.
+pub fn check_arg_space(filename: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), Errno> {
+    let limit = (super::mm::STACK_SIZE as usize / 4).max(32 * PAGE_SIZE as usize);
+    let pointers = (argv.len().max(1) + envp.len()) * 8;
+    let mut total = pointers;
+    for s in std::iter::once(filename)
+        .chain(argv.iter().map(|a| a.as_slice()))
+        .chain(envp.iter().map(|e| e.as_slice()))
+    {
+        if s.len() + 1 > MAX_ARG_STRLEN {
+            return Err(E2BIG);
+        }
+        total += s.len() + 1;
+    }
+    if total > limit {
+        return Err(E2BIG);
+    }
+    Ok(())
+}
+
 /// Builds the initial stack below `top` as Linux does (strings, random bytes, then 16-byte
 /// aligned argc, argv, envp, auxv). Returns the stack pointer.
 pub fn build_stack(
@@ -349,4 +376,45 @@ pub fn build_stack(
         sp += 8;
     }
     Ok(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arg_space_is_linux_s_two_mib_and_128_kib_a_string() {
+        // "/bin/true\0" + "true\0" + one pointer, and `n` bytes of one variable + pointer.
+        let fixed = 10 + 5 + 8 + 8;
+        let var = |n: usize| vec![vec![b'x'; n - 1]];
+        let argv = [b"true".to_vec()];
+        assert_eq!(
+            check_arg_space(b"/bin/true", &argv, &var(MAX_ARG_STRLEN)),
+            Ok(())
+        );
+        assert_eq!(
+            check_arg_space(b"/bin/true", &argv, &var(MAX_ARG_STRLEN + 1)),
+            Err(E2BIG)
+        );
+        let many = |total: usize| {
+            let n = (total - fixed) / 109;
+            let mut env = vec![vec![b'x'; 100]; n];
+            env.push(vec![b'y'; total - fixed - n * 109 - 1]);
+            env
+        };
+        assert_eq!(check_arg_space(b"/bin/true", &argv, &many(2 << 20)), Ok(()));
+        assert_eq!(
+            check_arg_space(b"/bin/true", &argv, &many((2 << 20) + 1)),
+            Err(E2BIG)
+        );
+        // argc 0 still counts one pointer (only "true\0" is not there).
+        assert_eq!(
+            check_arg_space(b"/bin/true", &[], &many((2 << 20) + 5)),
+            Ok(())
+        );
+        assert_eq!(
+            check_arg_space(b"/bin/true", &[], &many((2 << 20) + 6)),
+            Err(E2BIG)
+        );
+    }
 }

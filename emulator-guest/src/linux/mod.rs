@@ -245,6 +245,9 @@ impl Process {
         {
             return Err(EACCES);
         }
+        // (For a script, with its interpreter's arguments: within a few bytes of Linux's
+        // count, which adds them to the first.)
+        elf::check_arg_space(path, &argv, &envp)?;
         let file = self.vfs.file_bytes(&node)?;
         let data = file.as_slice();
         if data.starts_with(b"#!") {

@@ -577,7 +577,8 @@ pub fn execveat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     exec_with(p, &full, a[2], a[3])
 }
 
-/// Reads a NULL-terminated array of strings (argv, envp).
+/// Reads a NULL-terminated array of strings (argv, envp), bounding what it copies (the
+/// limits of Linux on all of them together are `elf::check_arg_space`'s).
 fn read_strv(p: &mut Process, mut addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
     const ARG_MAX: usize = 2 << 20;
     let mut out = Vec::new();
@@ -592,7 +593,7 @@ fn read_strv(p: &mut Process, mut addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
         }
         let s = p
             .mem
-            .read_cstr(ptr, 128 * 1024)
+            .read_cstr(ptr, super::elf::MAX_ARG_STRLEN)
             .map_err(|_| EFAULT)?
             .ok_or(E2BIG)?;
         total += s.len() + 1 + 8;
