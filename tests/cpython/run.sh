@@ -51,10 +51,10 @@ for m in "${mods[@]}"; do
     {
         echo "# python3 -m test -v $m under $host: $end after ${secs}s"
         grep -E '^Total tests: |^Result: ' "$log" || echo "no totals (the run did not finish)"
-        grep -E '^(FAIL|ERROR): ' "$log" | sed -E 's/^(FAIL|ERROR): (\S+) \((\S+)\).*/\1 \3/' | sort -u
-        grep -E '^rvbox: ' "$log" | head -5
+        grep -E '^(FAIL|ERROR): ' "$log" | sed -E 's/^(FAIL|ERROR): (\S+) \((\S+)\).*/\1 \3/' | sort -u || true
+        grep -E '^rvbox: ' "$log" | head -5 || true
     } >"$out/$m"
-    echo "cpython: $host $m: $end after ${secs}s ($(grep -cE '^(FAIL|ERROR) ' "$out/$m") failed)" >&2
+    echo "cpython: $host $m: $end after ${secs}s ($(grep -cE '^(FAIL|ERROR) ' "$out/$m" || true) failed)" >&2
     mkdir -p "$repo/target/cpython/logs"
     mv "$log" "$repo/target/cpython/logs/$host-$m.log"
 done
