@@ -159,6 +159,15 @@ fn python_ipc_and_asyncio() {
         .succeeds()]);
 }
 
+/// CPU-time clocks and timers: setitimer's ITIMER_VIRTUAL/ITIMER_PROF, process_time,
+/// getrusage and times of reaped children.
+#[test]
+fn python_cpu_time_timers_and_rusage() {
+    check(vec![case(&["python3", "-"])
+        .stdin(script("cputime.py"))
+        .succeeds()]);
+}
+
 /// Two modules of CPython's own test suite (package libpython3.13-testsuite).
 #[test]
 fn python_unittest_from_its_own_test_suite() {

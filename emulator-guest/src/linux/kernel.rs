@@ -157,8 +157,14 @@ pub struct ProcEntry {
     /// Instructions run by its threads, and by its reaped children.
     pub instret: u64,
     pub children_instret: u64,
+    /// Host time its threads ran (their CPU time), and its reaped children's.
+    pub cpu_ns: u64,
+    pub children_cpu_ns: u64,
     /// ITIMER_REAL: when it fires next (monotonic ns) and its interval (0: once).
     pub itimer_real: Option<(u64, u64)>,
+    /// ITIMER_VIRTUAL and ITIMER_PROF: CPU time left (ns) and interval. Both count the
+    /// same CPU time (the guest's system calls run in the same host time as its code).
+    pub itimer_cpu: [Option<(u64, u64)>; 2],
     /// POSIX timers by id.
     pub timers: Vec<Option<PosixTimer>>,
     /// PR_SET_PDEATHSIG: the signal this process gets when its parent dies.
@@ -186,6 +192,9 @@ impl ProcEntry {
             uid: p.creds.uid,
             instret: 0,
             children_instret: 0,
+            cpu_ns: 0,
+            children_cpu_ns: 0,
+            itimer_cpu: [None; 2],
             itimer_real: None,
             timers: Vec::new(),
             pdeathsig: 0,
@@ -217,6 +226,9 @@ pub struct Kernel {
     pub init_exit: Option<ExitReason>,
     /// Instructions run by every task so far.
     pub instret: u64,
+    /// When the running task's turn began (monotonic ns): its CPU time so far in this turn
+    /// is the time since.
+    pub turn_start: u64,
     /// The most host memory guest pages used at once in one address space.
     pub peak_resident: u64,
     /// The terminal, when the host gave the module one (`tty.rs`).
@@ -251,6 +263,7 @@ impl Kernel {
             futex_woken: HashSet::new(),
             init_exit: None,
             instret: 0,
+            turn_start: 0,
             peak_resident: 0,
             terminal: None,
             run_deadline: None,
@@ -344,15 +357,21 @@ pub fn run(mut first: Process) -> ExitReason {
             .expect("picked task is parked");
         p.check_out();
         let before = p.cpu.instret;
+        let t0 = host::now_monotonic_ns();
+        k.borrow_mut().turn_start = t0;
         let turn = p.turn();
         {
             let mut kb = k.borrow_mut();
             let ran = p.cpu.instret - before;
+            let spent = host::now_monotonic_ns().saturating_sub(t0);
             kb.instret += ran;
             kb.peak_resident = kb.peak_resident.max(p.mem.resident_bytes());
+            p.task.cpu_ns += spent;
             if let Some(e) = kb.procs.get_mut(&p.pid) {
                 e.instret += ran;
+                e.cpu_ns += spent;
             }
+            charge_cpu_timers(&mut kb, &mut p, spent);
         }
         match turn {
             Turn::Exited => {
@@ -365,6 +384,30 @@ pub fn run(mut first: Process) -> ExitReason {
                 k.borrow_mut().parked.insert(tid, p);
             }
         }
+    }
+}
+
+/// Counts `spent` ns of CPU time against `p`'s process's ITIMER_VIRTUAL and ITIMER_PROF;
+/// one that runs out sends SIGVTALRM or SIGPROF and is rearmed with its interval.
+fn charge_cpu_timers(kb: &mut Kernel, p: &mut Process, spent: u64) {
+    let pid = p.pid;
+    let Some(e) = kb.procs.get_mut(&pid) else {
+        return;
+    };
+    let mut fired = Vec::new();
+    for (i, t) in e.itimer_cpu.iter_mut().enumerate() {
+        let Some((left, interval)) = *t else { continue };
+        if left > spent {
+            *t = Some((left - spent, interval));
+            continue;
+        }
+        // As Linux, a timer whose period is shorter than the time charged fires once.
+        *t = (interval > 0).then_some((interval, interval));
+        fired.push(if i == 0 { SIGVTALRM } else { SIGPROF });
+    }
+    for sig in fired {
+        // The task that ran is not parked yet: it is handed in as the running one.
+        queue_to_process(kb, Some(&mut *p), pid, sig, SigSource::Kernel);
     }
 }
 
@@ -801,12 +844,12 @@ fn notify_parent(kb: &mut Kernel, pid: i32, ppid: i32, exit_signal: i32) {
     let ignored = act.handler == SIG_IGN;
     let auto_reap = exit_signal == SIGCHLD && (ignored || act.flags & SA_NOCLDWAIT != 0);
     if auto_reap {
-        let instret = kb
-            .procs
-            .remove(&pid)
-            .map_or(0, |c| c.instret + c.children_instret);
+        let instret = kb.procs.remove(&pid).map_or((0, 0), |c| {
+            (c.instret + c.children_instret, c.cpu_ns + c.children_cpu_ns)
+        });
         if let Some(pe) = kb.procs.get_mut(&ppid) {
-            pe.children_instret += instret;
+            pe.children_instret += instret.0;
+            pe.children_cpu_ns += instret.1;
         }
     }
     // With SA_NOCLDWAIT and a handler, the handler still hears of the exit (Linux's

@@ -28,15 +28,31 @@ fn clock_ns(p: &Process, clock: u64) -> Result<u64, Errno> {
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
             Ok(host::now_monotonic_ns())
         }
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(cpu_time_ns(p)),
+        CLOCK_PROCESS_CPUTIME_ID => Ok(cpu_time_ns(p, Cpu::Process)),
+        CLOCK_THREAD_CPUTIME_ID => Ok(cpu_time_ns(p, Cpu::Thread)),
         _ => Err(EINVAL),
     }
 }
 
-/// CPU time of the guest: its instructions at a nominal 1 GHz... we have no better
-/// measure of "its" time in one Wasm instance, so wall time since start is used.
-fn cpu_time_ns(_p: &Process) -> u64 {
-    host::now_monotonic_ns() - host::BOOT_UPTIME_NS
+/// Whose CPU time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cpu {
+    Thread,
+    Process,
+    Children,
+}
+
+/// CPU time (ns): the host time the caller's task, its process's tasks or its reaped
+/// children ran (`Kernel::run` adds each turn's), with the caller's running turn so far.
+fn cpu_time_ns(p: &Process, who: Cpu) -> u64 {
+    let kb = p.kernel.borrow();
+    let now = host::now_monotonic_ns().saturating_sub(kb.turn_start);
+    let e = &kb.procs[&p.pid];
+    match who {
+        Cpu::Thread => p.task.cpu_ns + now,
+        Cpu::Process => e.cpu_ns + now,
+        Cpu::Children => e.children_cpu_ns,
+    }
 }
 
 /// clock_gettime(2).
@@ -74,12 +90,15 @@ pub fn gettimeofday(p: &mut Process, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// times(2).
+/// times(2): clock ticks (100 a second) of user time of the process and of its reaped
+/// children (system time is 0: the guest's calls run in its own host time); returns the
+/// ticks since boot.
 pub fn times(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let ticks = host::now_monotonic_ns() / 10_000_000;
     if a[0] != 0 {
         let mut b = [0u8; 32];
-        b[..8].copy_from_slice(&ticks.to_le_bytes());
+        b[..8].copy_from_slice(&(cpu_time_ns(p, Cpu::Process) / 10_000_000).to_le_bytes());
+        b[16..24].copy_from_slice(&(cpu_time_ns(p, Cpu::Children) / 10_000_000).to_le_bytes());
         p.mem.write_bytes(a[0], &b).map_err(|_| EFAULT)?;
     }
     Ok(ticks)
@@ -88,7 +107,13 @@ pub fn times(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// getrusage(2).
 pub fn getrusage(p: &mut Process, a: &[u64; 6]) -> SysResult {
     // struct rusage: ru_utime, ru_stime (timeval each), then 14 longs.
-    let ns = cpu_time_ns(p);
+    let who = match a[0] as i64 {
+        0 => Cpu::Process,
+        -1 => Cpu::Children,
+        1 => Cpu::Thread,
+        _ => return Err(EINVAL),
+    };
+    let ns = cpu_time_ns(p, who);
     let mut b = [0u8; 144];
     b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
     b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());

@@ -265,6 +265,8 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         // rseq is per thread: a new thread registers its own.
         child.task.rseq = None;
     }
+    // A new task has used no CPU time.
+    child.task.cpu_ns = 0;
     kb.add_task(child);
     super::wake::changed();
     if f & CLONE_VFORK != 0 {
@@ -518,7 +520,8 @@ struct Report {
     code: i32,
     /// The exit status or signal, for waitid.
     value: i32,
-    instret: u64,
+    /// CPU time of the child and its reaped children (ns).
+    cpu_ns: u64,
 }
 
 /// Looks for a child state change matching `which` and `options`. `Ok(None)` with
@@ -565,13 +568,14 @@ fn do_wait(p: &mut Process, which: Which, options: u64) -> Result<Option<Report>
                 status,
                 code,
                 value,
-                instret: e.instret + e.children_instret,
+                cpu_ns: e.cpu_ns + e.children_cpu_ns,
             };
+            let instret = e.instret + e.children_instret;
             if options & WNOWAIT == 0 {
                 kb.procs.remove(&c);
-                let total = r.instret;
                 if let Some(me) = kb.procs.get_mut(&me) {
-                    me.children_instret += total;
+                    me.children_instret += instret;
+                    me.children_cpu_ns += r.cpu_ns;
                 }
             }
             return Ok(Some(r));
@@ -587,7 +591,7 @@ fn do_wait(p: &mut Process, which: Which, options: u64) -> Result<Option<Report>
                     status: (sig << 8) | 0x7f,
                     code: CLD_STOPPED,
                     value: sig,
-                    instret: e.instret,
+                    cpu_ns: e.cpu_ns,
                 }));
             }
         }
@@ -601,7 +605,7 @@ fn do_wait(p: &mut Process, which: Which, options: u64) -> Result<Option<Report>
                 status: 0xffff,
                 code: CLD_CONTINUED,
                 value: SIGCONT,
-                instret: e.instret,
+                cpu_ns: e.cpu_ns,
             }));
         }
     }
@@ -631,7 +635,7 @@ pub fn wait4(p: &mut Process, a: &[u64; 6]) -> SysResult {
         p.mem.write_u32(a[1], r.status as u32).map_err(|_| EFAULT)?;
     }
     if a[3] != 0 {
-        write_rusage(p, a[3], r.instret)?;
+        write_rusage(p, a[3], r.cpu_ns)?;
     }
     Ok(r.pid as u64)
 }
@@ -672,17 +676,16 @@ pub fn waitid(p: &mut Process, a: &[u64; 6]) -> SysResult {
         p.mem.write_bytes(a[2], &info).map_err(|_| EFAULT)?;
     }
     if a[4] != 0 {
-        let instret = r.as_ref().map_or(0, |r| r.instret);
-        write_rusage(p, a[4], instret)?;
+        let ns = r.as_ref().map_or(0, |r| r.cpu_ns);
+        write_rusage(p, a[4], ns)?;
     }
     Ok(0)
 }
 
-/// A `struct rusage` with the user time of `instret` instructions (at a nominal 100 MIPS,
-/// the interpreter's order of magnitude) and nothing else.
-fn write_rusage(p: &mut Process, addr: u64, instret: u64) -> Result<(), Errno> {
+/// A `struct rusage` with `cpu_ns` of user time and nothing else.
+pub fn write_rusage(p: &mut Process, addr: u64, cpu_ns: u64) -> Result<(), Errno> {
     let mut b = [0u8; 144];
-    let us = instret / 100;
+    let us = cpu_ns / 1000;
     b[0..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
     b[8..16].copy_from_slice(&(us % 1_000_000).to_le_bytes());
     p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)
@@ -946,11 +949,22 @@ pub fn rt_sigpending(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 const ITIMER_REAL: u64 = 0;
 
-/// The ITIMER_REAL of the caller as (value, interval) in ns, value 0 when disarmed.
-fn itimer_now(p: &Process) -> (u64, u64) {
+/// Timer `which` of the caller as (value, interval) in ns, value 0 when disarmed. The CPU
+/// timers count down by the caller's turns; the running turn is counted as it goes.
+fn itimer_now(p: &Process, which: u64) -> (u64, u64) {
     let kb = p.kernel.borrow();
-    match kb.procs[&p.pid].itimer_real {
-        Some((d, i)) => (d.saturating_sub(host::now_monotonic_ns()).max(1), i),
+    let e = &kb.procs[&p.pid];
+    if which == ITIMER_REAL {
+        return match e.itimer_real {
+            Some((d, i)) => (d.saturating_sub(host::now_monotonic_ns()).max(1), i),
+            None => (0, 0),
+        };
+    }
+    match e.itimer_cpu[which as usize - 1] {
+        Some((left, i)) => {
+            let now = host::now_monotonic_ns().saturating_sub(kb.turn_start);
+            (left.saturating_sub(now).max(1), i)
+        }
         None => (0, 0),
     }
 }
@@ -967,27 +981,25 @@ fn put_itimerval(p: &mut Process, addr: u64, (value, interval): (u64, u64)) -> R
     p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)
 }
 
-/// getitimer(2): ITIMER_REAL; the CPU-time timers read as disarmed.
+/// getitimer(2).
 pub fn getitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let v = match a[0] {
-        ITIMER_REAL => itimer_now(p),
-        1 | 2 => (0, 0),
-        _ => return Err(EINVAL),
-    };
+    if a[0] > 2 {
+        return Err(EINVAL);
+    }
+    let v = itimer_now(p, a[0]);
     put_itimerval(p, a[1], v)?;
     Ok(0)
 }
 
-/// setitimer(2): ITIMER_REAL (SIGALRM); ITIMER_VIRTUAL and ITIMER_PROF are not supported.
+/// setitimer(2): ITIMER_REAL (SIGALRM, wall time), ITIMER_VIRTUAL (SIGVTALRM) and
+/// ITIMER_PROF (SIGPROF), both counting the process's CPU time: the host time its tasks
+/// run, system calls included (there is no separate kernel time here).
 pub fn setitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    if a[0] != ITIMER_REAL {
-        if a[0] > 2 {
-            return Err(EINVAL);
-        }
-        p.log_once("setitimer: ITIMER_VIRTUAL and ITIMER_PROF are not supported".into());
-        return Err(ENOSYS);
+    let which = a[0];
+    if which > 2 {
+        return Err(EINVAL);
     }
-    let old = itimer_now(p);
+    let old = itimer_now(p, which);
     if a[1] != 0 {
         let mut tv = [0u64; 4];
         for (i, v) in tv.iter_mut().enumerate() {
@@ -998,9 +1010,17 @@ pub fn setitimer(p: &mut Process, a: &[u64; 6]) -> SysResult {
         }
         let interval = tv[0].saturating_mul(1_000_000_000) + tv[1] * 1000;
         let value = tv[2].saturating_mul(1_000_000_000) + tv[3] * 1000;
-        let timer = (value > 0).then(|| (host::now_monotonic_ns().saturating_add(value), interval));
         let mut kb = p.kernel.borrow_mut();
-        kb.procs.get_mut(&p.pid).unwrap().itimer_real = timer;
+        if which == ITIMER_REAL {
+            let timer =
+                (value > 0).then(|| (host::now_monotonic_ns().saturating_add(value), interval));
+            kb.procs.get_mut(&p.pid).unwrap().itimer_real = timer;
+        } else {
+            // Counted from now: the running turn's time so far is not charged to it.
+            let ran = host::now_monotonic_ns().saturating_sub(kb.turn_start);
+            let timer = (value > 0).then(|| (value.saturating_add(ran), interval));
+            kb.procs.get_mut(&p.pid).unwrap().itimer_cpu[which as usize - 1] = timer;
+        }
     }
     if a[2] != 0 {
         put_itimerval(p, a[2], old)?;

@@ -13,6 +13,8 @@ use crate::mem::PAGE_SIZE;
 /// Per-task state these calls keep.
 #[derive(Debug, Clone, Default)]
 pub struct TaskState {
+    /// Host time this task ran (its CPU time), but for the turn now running.
+    pub cpu_ns: u64,
     /// The registered `struct rseq`: (address, length, signature).
     pub rseq: Option<(u64, u32, u32)>,
     /// `MEMBARRIER_CMD_REGISTER_*` bits registered for this address space.

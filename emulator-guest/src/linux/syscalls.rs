@@ -133,8 +133,8 @@ table! {
     111 timer_delete => Some(proc::timer_delete), Full;
     113 clock_gettime => Some(m::clock_gettime), Full;
     114 clock_getres => Some(m::clock_getres), Full;
-    102 getitimer => Some(proc::getitimer), Partial("ITIMER_REAL; the CPU-time timers read as disarmed");
-    103 setitimer => Some(proc::setitimer), Partial("ITIMER_REAL only (ITIMER_VIRTUAL, ITIMER_PROF: ENOSYS)");
+    102 getitimer => Some(proc::getitimer), Full;
+    103 setitimer => Some(proc::setitimer), Partial("ITIMER_VIRTUAL and ITIMER_PROF count the same CPU time (no system time)");
     115 clock_nanosleep => Some(proc::clock_nanosleep), Full;
     118 sched_setparam => Some(task::sched_setparam), Partial(SCHED);
     119 sched_setscheduler => Some(task::sched_setscheduler), Partial(SCHED);
@@ -178,7 +178,7 @@ table! {
     161 sethostname => Some(m::sethostname), Full;
     163 getrlimit => Some(m::getrlimit), Full;
     164 setrlimit => Some(m::setrlimit), Partial("recorded, not enforced");
-    165 getrusage => Some(m::getrusage), Partial("user time only");
+    165 getrusage => Some(m::getrusage), Partial("user time (the host time the tasks ran) and maxrss only");
     166 umask => Some(m::umask), Full;
     167 prctl => Some(m::prctl), Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS");
     168 getcpu => Some(task::getcpu), Full;
