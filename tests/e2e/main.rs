@@ -8,6 +8,7 @@ mod applets;
 mod bad_input;
 mod big_env;
 mod browser;
+mod cpython;
 mod damage;
 mod hosts;
 mod image_forms;

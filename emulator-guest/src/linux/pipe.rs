@@ -312,9 +312,16 @@ impl Pipe {
         self.queue.borrow()
     }
 
+    /// The queue, to change: a caller that changed it says so with `changed` (a call that
+    /// finds no room or nothing to take changes nothing, and must not wake anyone: two
+    /// blocked senders would wake each other forever).
     pub fn queue_mut(&self) -> std::cell::RefMut<'_, Queue> {
-        self.bump();
         self.queue.borrow_mut()
+    }
+
+    /// The queue changed: wakes whoever waits on the pipe (`wake.rs`).
+    pub fn changed(&self) {
+        self.bump();
     }
 
     pub fn readers(&self) -> u32 {
@@ -403,7 +410,9 @@ impl PipeEnd {
             }
             return Err(if nonblock { EAGAIN } else { EBLOCK });
         }
-        Ok(p.queue_mut().read_pages(buf))
+        let n = p.queue_mut().read_pages(buf);
+        p.changed();
+        Ok(n)
     }
 
     /// Writes `data`, as packets if `packet` (the writer's `O_DIRECT`). `EPIPE` with no
@@ -457,6 +466,7 @@ impl PipeEnd {
             return Err(EPERM);
         }
         self.pipe.queue_mut().set_capacity(n)?;
+        self.pipe.changed();
         Ok(n)
     }
 }

@@ -433,6 +433,7 @@ impl UnixSocket {
                     if n == 0 {
                         return Err(full);
                     }
+                    peer.rx.changed();
                     Ok(n)
                 } else {
                     if data.len() > core.sndbuf.get() - 32 {
@@ -441,6 +442,7 @@ impl UnixSocket {
                     if !peer.rx.queue_mut().push_packet(data) {
                         return Err(full);
                     }
+                    peer.rx.changed();
                     Ok(data.len())
                 }
             }
@@ -472,6 +474,7 @@ impl UnixSocket {
                 if !target.rx.queue_mut().push_packet(data) {
                     return Err(full);
                 }
+                target.rx.changed();
                 target
                     .senders
                     .borrow_mut()
@@ -516,7 +519,11 @@ impl UnixSocket {
             // The whole request cannot be met yet: wait without taking anything.
             return Err(EBLOCK);
         }
+        let had = !rx.queue().is_empty();
         let (copied, len) = rx.queue_mut().pop(buf, o.peek);
+        if had && !o.peek {
+            rx.changed();
+        }
         let from = if core.ty == SockType::Dgram {
             let mut s = core.senders.borrow_mut();
             if o.peek {
