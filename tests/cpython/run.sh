@@ -23,6 +23,14 @@ wasm=${MODULE_WASM:-$repo/target/cpython/debian.wasm}
 limit=${CPYTHON_TIMEOUT:-1800}
 out=${CPYTHON_RESULTS:-$here/results}/$host
 mkdir -p "$out"
+# The oracle runs in a copy of the image's root filesystem: the tests write into it (byte
+# code, temp files), and images/out/debian.rootfs is the oracle of other tests.
+if [[ $host == qemu ]]; then
+    rootfs=$repo/target/cpython/qemu-rootfs
+    rm -rf "$rootfs"
+    mkdir -p "$(dirname "$rootfs")"
+    cp -a "$repo/images/out/debian.rootfs" "$rootfs"
+fi
 if [[ $host == rvbox && ! -f $wasm ]]; then
     mkdir -p "$(dirname "$wasm")"
     "$rvbox" convert "$repo/images/out/debian" -o "$wasm" -q
@@ -37,7 +45,7 @@ for m in "${mods[@]}"; do
             python3 -m test -v "$m" >"$log" 2>&1 ;;
     qemu)
         QEMU_RUN_CHROOT=1 QEMU_RUN_MOUNTS=1 QEMU_RUN_ENV="" timeout -k 10 "$limit" \
-            bash "$repo/tests/oracle/qemu-run.sh" "$repo/images/out/debian.rootfs" \
+            bash "$repo/tests/oracle/qemu-run.sh" "$rootfs" \
             python3 -m test -v "$m" >"$log" 2>&1 </dev/null ;;
     *) echo "run.sh: unknown host $host" >&2; exit 2 ;;
     esac
