@@ -18,8 +18,9 @@ pub struct ModuleMeta {
     pub format: u32,
     /// Version of the rvbox that wrote the module.
     pub rvbox_version: String,
-    /// sha256 (hex) over the guest code and the bundle: identifies the module's content, and
-    /// keys the compiled-module cache.
+    /// sha256 (hex) over the guest code and the bundle: names the module's content as the
+    /// converter wrote it. A claim, not a proof: hosts trust it for nothing (the
+    /// compiled-module cache keys on the hash of the file's own bytes).
     pub module_id: String,
     pub image: ImageMeta,
     /// Size in bytes of the filesystem bundle inside the module.

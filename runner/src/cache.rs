@@ -2,22 +2,42 @@
 //!
 //! Layout: one file per compiled module, `<dir>/<key>.cwasm`, where `<dir>` is
 //! `$RVBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/rvbox` or `~/.cache/rvbox`, and `<key>` is the
-//! hex sha256 of everything that decides the compiled code (see [`cache_key`]). An entry is
-//! the output of [`Engine::precompile_module`], written to a temporary file in the same
-//! directory and renamed into place, so readers never see a partial entry and an entry is
-//! never changed once visible. Entries are loaded with [`Module::deserialize_file`], which
-//! maps the file: the module's data segments (the filesystem bundle) then come straight
-//! from the page cache, copy-on-write.
+//! hex sha256 of everything that decides the compiled code: the sha256 of the module
+//! file's bytes, and the engine (see [`cache_key`]). **An entry is stored only under the
+//! hash of the very bytes it was compiled from**, so no module file can stand in for
+//! another: the id a module claims in its `rvbox` section is not trusted (a tampered copy
+//! may carry the genuine one's). An entry is the output of
+//! [`Engine::precompile_module`], written to a temporary file in the same directory and
+//! renamed into place, so readers never see a partial entry and an entry is never changed
+//! once visible. Entries are loaded with [`Module::deserialize_file`], which maps the file:
+//! the module's data segments (the filesystem bundle) then come straight from the page
+//! cache, copy-on-write.
+//!
+//! Hashing a 200 MB module costs more than loading its entry, so the content hash of a
+//! file is remembered beside the entries, `<dir>/<stamp>.stamp`, keyed by the file's
+//! [`Stamp`]: device, inode, size, mtime and ctime. This is sound because every change of
+//! a file's bytes (write, truncate, a write through a mapping, `utimensat` putting an mtime
+//! back) sets its ctime to the current time, and no one but the clock sets ctime: a file
+//! whose stamp matches the one taken when it was hashed has not changed since, and another
+//! file (a copy, a tampered module, a new file on a reused inode number) has another
+//! inode, device or ctime. One race remains, timestamps being coarser than the changes: a
+//! file changed twice within one tick of the file system's clock keeps its ctime. So a
+//! stamp is recorded only when its ctime is [`SETTLED`] older than the time the file was
+//! opened, more than the coarsest timestamps (FAT's 2 s): any later change then gets a
+//! later ctime. (What this does not survive: a file system whose times an attacker wrote,
+//! e.g. a crafted image mounted at the device number of the file system of a genuine module
+//! you run later, with a file of that module's inode number and nanosecond times; or a
+//! clock set back. `--no-cache` does not use the cache at all.)
 //!
 //! Any error reading or writing the cache falls back to compiling; it is reported only
 //! when `RVBOX_LOG` is set. `RVBOX_LOG=cache` reports hits and misses.
 
 use std::hash::Hasher;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use rvbox_converter::meta::ModuleMeta;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
@@ -28,6 +48,15 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 
 /// Extension of cache entries.
 const EXT: &str = "cwasm";
+
+/// Extension of the files that remember a module file's content hash by its [`Stamp`].
+const STAMP_EXT: &str = "stamp";
+
+/// How much older than the time a file was opened its ctime must be for its stamp to be
+/// recorded: more than the coarsest file timestamps (FAT: 2 s; ext4 with small inodes:
+/// 1 s) plus the kernel's coarse clock's lag, so that any later change of the file gets a
+/// later ctime.
+pub const SETTLED: Duration = Duration::from_secs(3);
 
 /// How a module was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +110,20 @@ impl Cache {
         self.dir.join(format!("{key}.{EXT}"))
     }
 
-    /// Deletes all entries (and leftover temporary files); returns how many files and
-    /// bytes were removed. A missing directory is an empty cache.
+    /// Path of the stamp file of a module file with this stamp.
+    fn stamp_path(&self, stamp: &Stamp) -> PathBuf {
+        self.dir.join(format!("{}.{STAMP_EXT}", stamp.key()))
+    }
+
+    /// The content hash recorded for a module file with this stamp, if any.
+    fn stamped(&self, stamp: &Stamp) -> Option<String> {
+        let text = std::fs::read_to_string(self.stamp_path(stamp)).ok()?;
+        let id = text.trim_end();
+        (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+    }
+
+    /// Deletes all entries and stamps (and leftover temporary files); returns how many
+    /// files and bytes were removed. A missing directory is an empty cache.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn clear(&self) -> anyhow::Result<(u64, u64)> {
         let rd = match std::fs::read_dir(&self.dir) {
@@ -95,7 +136,10 @@ impl Cache {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.ends_with(&format!(".{EXT}")) || name.starts_with(".tmp") {
+            if name.ends_with(&format!(".{EXT}"))
+                || name.ends_with(&format!(".{STAMP_EXT}"))
+                || name.starts_with(".tmp")
+            {
                 let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(entry.path())
                     .with_context(|| format!("{}", entry.path().display()))?;
@@ -126,20 +170,31 @@ impl Cache {
 
     /// Writes `compiled` as entry `key` atomically; returns its path.
     fn store(&self, key: &str, compiled: &[u8]) -> anyhow::Result<PathBuf> {
+        let path = self.entry_path(key);
+        self.write_atomically(&path, compiled)?;
+        Ok(path)
+    }
+
+    /// Remembers `content` (a module file's hash) for a file with this stamp.
+    fn record(&self, stamp: &Stamp, content: &str) -> anyhow::Result<()> {
+        self.write_atomically(&self.stamp_path(stamp), format!("{content}\n").as_bytes())
+    }
+
+    /// Writes `bytes` to `path` (in the cache directory) through a temporary file renamed
+    /// into place.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
-            .suffix(&format!(".{EXT}"))
             .tempfile_in(&self.dir)
             .with_context(|| format!("creating a file in {}", self.dir.display()))?;
-        tmp.write_all(compiled)?;
+        tmp.write_all(bytes)?;
         tmp.as_file().sync_data()?;
-        let path = self.entry_path(key);
-        tmp.persist(&path)
+        tmp.persist(path)
             .map_err(|e| e.error)
             .with_context(|| format!("renaming to {}", path.display()))?;
-        Ok(path)
+        Ok(())
     }
 }
 
@@ -186,16 +241,13 @@ fn field(h: &mut Sha256, name: &str, value: &[u8]) {
     h.update(value);
 }
 
-/// The cache key of a module: hex sha256 over the module's id, its file size, its whole
-/// metadata (which carries the image config), the wasmtime version, `config` (the
-/// fingerprint of our engine `Config`, `run::config_fingerprint`), the target triple, and
-/// wasmtime's own compatibility hash of `engine` (compiler flags, CPU features, tunables).
-pub fn cache_key(engine: &Engine, meta: &ModuleMeta, file_size: u64, config: &str) -> String {
+/// The cache key of a module: hex sha256 over `content` (the hex sha256 of the module
+/// file's bytes, [`content_hash`]), the wasmtime version, `config` (the fingerprint of our
+/// engine `Config`, `run::config_fingerprint`), the target triple, and wasmtime's own
+/// compatibility hash of `engine` (compiler flags, CPU features, tunables).
+pub fn cache_key(engine: &Engine, content: &str, config: &str) -> String {
     let mut h = Sha256::new();
-    field(&mut h, "module_id", meta.module_id.as_bytes());
-    field(&mut h, "file_size", &file_size.to_le_bytes());
-    let meta_json = serde_json::to_vec(meta).unwrap_or_default();
-    field(&mut h, "meta", &meta_json);
+    field(&mut h, "content_sha256", content.as_bytes());
     field(&mut h, "wasmtime", WASMTIME_VERSION.as_bytes());
     field(&mut h, "config", config.as_bytes());
     field(&mut h, "target", target().as_bytes());
@@ -209,28 +261,111 @@ pub fn cache_key(engine: &Engine, meta: &ModuleMeta, file_size: u64, config: &st
     hex::encode(h.finalize())
 }
 
+/// Hex sha256 of a module file's bytes.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What names a file's content without reading it (see the module's doc): its device and
+/// inode, its size, and its mtime and ctime to the nanosecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// The name of its stamp file: hex sha256 of the fields.
+    fn key(&self) -> String {
+        let mut h = Sha256::new();
+        field(&mut h, "dev", &self.dev.to_le_bytes());
+        field(&mut h, "ino", &self.ino.to_le_bytes());
+        field(&mut h, "size", &self.size.to_le_bytes());
+        for (name, (s, ns)) in [("mtime", self.mtime), ("ctime", self.ctime)] {
+            field(&mut h, name, &[s.to_le_bytes(), ns.to_le_bytes()].concat());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Whether the ctime is [`SETTLED`] older than `opened`, so that any change of the
+    /// file after `opened` gives it another ctime.
+    fn settled(&self, opened: SystemTime) -> bool {
+        let (s, ns) = self.ctime;
+        let Ok(secs) = u64::try_from(s) else {
+            return false;
+        };
+        let ctime = SystemTime::UNIX_EPOCH + Duration::new(secs, ns.clamp(0, 999_999_999) as u32);
+        ctime + SETTLED < opened
+    }
+}
+
+/// Reads the rest of an open module file.
+fn read_all(file: &mut std::fs::File, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
+}
+
 /// Loads the module at `path` from `cache`, or compiles it (and stores it in `cache`).
 /// With `cache == None` it only compiles. Only a failure to compile is an error. `config`
 /// describes `engine`'s configuration (see [`cache_key`]).
 pub fn load_or_compile(
     engine: &Engine,
     path: &Path,
-    meta: &ModuleMeta,
     cache: Option<&Cache>,
     config: &str,
 ) -> anyhow::Result<(Module, Outcome)> {
+    let opened = SystemTime::now();
+    let mut file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     let Some(cache) = cache else {
-        let bytes = read_module(path)?;
-        let module = Module::from_binary(engine, &bytes)
+        let module = Module::from_binary(engine, &read_all(&mut file, path)?)
             .map_err(wasmtime_err)
             .with_context(|| format!("compiling {}", path.display()))?;
         return Ok((module, Outcome::Uncached));
     };
 
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("{}", path.display()))?
-        .len();
-    let key = cache_key(engine, meta, size, config);
+    // The content hash: recorded for the file's stamp, else computed from its bytes (and
+    // recorded when the stamp is settled and did not change while they were read).
+    let stamp_of = |f: &std::fs::File| f.metadata().map(|m| Stamp::of(&m));
+    let stamp = stamp_of(&file).with_context(|| format!("{}", path.display()))?;
+    let (content, bytes) = match cache.stamped(&stamp) {
+        Some(content) => (content, None),
+        None => {
+            let t = std::time::Instant::now();
+            let bytes = read_all(&mut file, path)?;
+            let content = content_hash(&bytes);
+            log(
+                "cache",
+                format_args!(
+                    "cache: read and hashed {} in {:.0?}",
+                    path.display(),
+                    t.elapsed()
+                ),
+            );
+            if stamp.settled(opened) && stamp_of(&file).is_ok_and(|now| now == stamp) {
+                if let Err(e) = cache.record(&stamp, &content) {
+                    log("", format_args!("cache: cannot record {content}: {e:#}"));
+                }
+            }
+            (content, Some(bytes))
+        }
+    };
+    let key = cache_key(engine, &content, config);
     match cache.load(engine, &key) {
         Ok(Some((module, entry))) => {
             log("cache", format_args!("cache hit {}", entry.display()));
@@ -246,7 +381,16 @@ pub fn load_or_compile(
         ),
     }
 
-    let bytes = read_module(path)?;
+    // An entry is stored under the hash of the very bytes compiled, also when the hash
+    // above came from a stamp.
+    let (bytes, key) = match bytes {
+        Some(bytes) => (bytes, key),
+        None => {
+            let bytes = read_all(&mut file, path)?;
+            let key = cache_key(engine, &content_hash(&bytes), config);
+            (bytes, key)
+        }
+    };
     let compiled = engine
         .precompile_module(&bytes)
         .map_err(wasmtime_err)
@@ -276,47 +420,42 @@ pub fn load_or_compile(
     Ok((module, Outcome::Failed))
 }
 
-fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::testutil::{meta, rvbox_module, write, Then};
+    use crate::run::testutil::{rvbox_module, write, Then};
     use crate::run::{config_fingerprint, engine_config};
 
     fn engine() -> Engine {
         Engine::new(&engine_config(false)).unwrap()
     }
 
+    fn plain() -> String {
+        config_fingerprint(false)
+    }
+
     #[test]
     fn key_is_stable_and_depends_on_inputs() {
         let e1 = engine();
         let e2 = engine();
-        let m = meta("abc");
-        let plain = config_fingerprint(false);
-        let key = |e: &Engine, m: &ModuleMeta, size| cache_key(e, m, size, &plain);
-        let k = key(&e1, &m, 1000);
+        let c = content_hash(b"module one");
+        let key = |e: &Engine, c: &str| cache_key(e, c, &plain());
+        let k = key(&e1, &c);
         assert_eq!(k.len(), 64);
         assert!(k.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(k, key(&e2, &m, 1000), "same inputs, same key");
-        assert_ne!(k, key(&e1, &m, 1001), "file size");
-        assert_ne!(k, key(&e1, &meta("abd"), 1000), "module id");
-        let mut m2 = m.clone();
-        m2.image.config.cmd = vec!["sh".into()];
-        assert_ne!(k, key(&e1, &m2, 1000), "image config");
+        assert_eq!(k, key(&e2, &c), "same inputs, same key");
+        assert_ne!(k, key(&e1, &content_hash(b"module One")), "content");
         let mut other = engine_config(false);
         other.cranelift_opt_level(wasmtime::OptLevel::None);
         let e3 = Engine::new(&other).unwrap();
-        assert_ne!(k, key(&e3, &m, 1000), "engine config");
+        assert_ne!(k, key(&e3, &c), "engine config");
         // Epoch interruption (--timeout) compiles other code: its own entry.
         let e4 = Engine::new(&engine_config(true)).unwrap();
-        let k4 = cache_key(&e4, &m, 1000, &config_fingerprint(true));
+        let k4 = cache_key(&e4, &c, &config_fingerprint(true));
         assert_ne!(k, k4, "epoch interruption");
         assert_ne!(
             k,
-            cache_key(&e1, &m, 1000, &config_fingerprint(true)),
+            cache_key(&e1, &c, &config_fingerprint(true)),
             "fingerprint"
         );
     }
@@ -337,31 +476,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path().join("c"));
         let m = write(dir.path(), "m.wasm", &rvbox_module("rt", Then::Exit(3)));
-        let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
         let e = engine();
 
-        let (_, first) =
-            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
+        let (_, first) = load_or_compile(&e, &m, Some(&cache), &plain()).unwrap();
         let Outcome::Stored(entry) = first else {
             panic!("expected Stored, got {first:?}")
         };
         assert!(entry.is_file());
         assert_eq!(entry.extension().unwrap(), EXT);
-        // No temporary file is left behind.
+        // No temporary file is left behind (and the new file's stamp is not settled).
         let names: Vec<_> = std::fs::read_dir(cache.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
 
-        let (module, second) = load_or_compile(
-            &engine(),
-            &m,
-            &meta,
-            Some(&cache),
-            &config_fingerprint(false),
-        )
-        .unwrap();
+        let (module, second) = load_or_compile(&engine(), &m, Some(&cache), &plain()).unwrap();
         assert_eq!(second, Outcome::Hit(entry.clone()));
         assert!(module.get_export("_start").is_some());
 
@@ -369,22 +499,91 @@ mod tests {
         assert!(!entry.exists());
     }
 
+    /// The probe's finding: a module claiming another's id in its `rvbox` section, with
+    /// the same size, was given the other's entry (and, stored first, was given to it).
+    #[test]
+    fn same_claimed_id_and_size_other_content_is_another_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("c"));
+        let a = write(dir.path(), "a.wasm", &rvbox_module("same", Then::Exit(3)));
+        let b = write(dir.path(), "b.wasm", &rvbox_module("same", Then::Exit(4)));
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().len(),
+            std::fs::metadata(&b).unwrap().len()
+        );
+        let e = engine();
+        let (_, first) = load_or_compile(&e, &a, Some(&cache), &plain()).unwrap();
+        let (_, second) = load_or_compile(&e, &b, Some(&cache), &plain()).unwrap();
+        assert!(matches!(second, Outcome::Stored(_)), "{second:?}");
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn stamps_are_recorded_when_settled_and_change_with_the_file() {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let stamp = Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime: (90, 0),
+            ctime: (100, 5),
+        };
+        assert!(!stamp.settled(at(100)));
+        assert!(!stamp.settled(at(103)), "within SETTLED");
+        assert!(stamp.settled(at(104)));
+        let other = |f: fn(&mut Stamp)| {
+            let mut s = stamp;
+            f(&mut s);
+            assert_ne!(s.key(), stamp.key(), "{s:?}");
+        };
+        other(|s| s.dev = 9);
+        other(|s| s.ino = 9);
+        other(|s| s.size = 9);
+        other(|s| s.mtime.1 = 9);
+        other(|s| s.ctime.1 = 9);
+
+        // A settled file's hash is recorded, and used for the file while it is unchanged.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("c"));
+        let m = write(dir.path(), "m.wasm", &rvbox_module("st", Then::Exit(3)));
+        let stamp_now = || Stamp::of(&std::fs::metadata(&m).unwrap());
+        let s1 = stamp_now();
+        assert!(!s1.settled(SystemTime::now()), "just written");
+        let content = content_hash(&std::fs::read(&m).unwrap());
+        cache.record(&s1, &content).unwrap();
+        assert_eq!(cache.stamped(&s1), Some(content));
+        // Changed in place, same size, mtime put back: the ctime moves, so another stamp.
+        // (The pause: a change within the same tick of the kernel's clock is the race that
+        // `settled` leaves out.)
+        std::thread::sleep(Duration::from_millis(50));
+        let mtime = std::fs::metadata(&m).unwrap().modified().unwrap();
+        std::fs::write(&m, rvbox_module("st", Then::Exit(4))).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&m)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let s2 = stamp_now();
+        assert_eq!((s2.size, s2.mtime), (s1.size, s1.mtime));
+        assert_ne!(s2, s1);
+        assert_eq!(cache.stamped(&s2), None);
+        assert_eq!(cache.clear().unwrap().0, 1, "clear takes stamps too");
+    }
+
     #[test]
     fn damaged_entry_falls_back_to_compiling() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         let m = write(dir.path(), "m.wasm", &rvbox_module("dmg", Then::Return));
-        let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
         let e = engine();
-        let size = std::fs::metadata(&m).unwrap().len();
-        let entry = cache.entry_path(&cache_key(&e, &meta, size, &config_fingerprint(false)));
+        let content = content_hash(&std::fs::read(&m).unwrap());
+        let entry = cache.entry_path(&cache_key(&e, &content, &plain()));
         std::fs::write(&entry, b"garbage").unwrap();
 
-        let (_, outcome) =
-            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
+        let (_, outcome) = load_or_compile(&e, &m, Some(&cache), &plain()).unwrap();
         assert_eq!(outcome, Outcome::Stored(entry.clone()), "rewritten");
-        let (_, outcome) =
-            load_or_compile(&e, &m, &meta, Some(&cache), &config_fingerprint(false)).unwrap();
+        let (_, outcome) = load_or_compile(&e, &m, Some(&cache), &plain()).unwrap();
         assert_eq!(outcome, Outcome::Hit(entry));
     }
 
@@ -395,15 +594,7 @@ mod tests {
         let not_dir = write(dir.path(), "file", b"x");
         let cache = Cache::new(&not_dir);
         let m = write(dir.path(), "m.wasm", &rvbox_module("ro", Then::Return));
-        let meta = rvbox_converter::meta::read_meta_file(&m).unwrap();
-        let (module, outcome) = load_or_compile(
-            &engine(),
-            &m,
-            &meta,
-            Some(&cache),
-            &config_fingerprint(false),
-        )
-        .unwrap();
+        let (module, outcome) = load_or_compile(&engine(), &m, Some(&cache), &plain()).unwrap();
         assert_eq!(outcome, Outcome::Failed);
         assert!(module.get_export("_start").is_some());
     }

@@ -296,7 +296,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
 
 /// [`run`] with an explicit cache (`None`: no cache).
 pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Result<i32> {
-    let meta = rvbox_converter::meta::read_meta_file(&opts.module)?;
+    // An rvbox module of this format, or a clear error before anything is compiled.
+    rvbox_converter::meta::read_meta_file(&opts.module)?;
     for (k, v) in &opts.env {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
             bail!("invalid environment variable name or value: {k:?}");
@@ -312,8 +313,7 @@ pub fn run_with_cache(opts: &RunOptions, cache: Option<&Cache>) -> anyhow::Resul
     let epoch = opts.timeout.is_some();
     let engine = Engine::new(&engine_config(epoch)).map_err(wasmtime_err)?;
     let fingerprint = config_fingerprint(epoch);
-    let (module, outcome) =
-        cache::load_or_compile(&engine, &opts.module, &meta, cache, &fingerprint)?;
+    let (module, outcome) = cache::load_or_compile(&engine, &opts.module, cache, &fingerprint)?;
     let t_load = t0.elapsed();
 
     let mut linker: Linker<Host> = Linker::new(&engine);

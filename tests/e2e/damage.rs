@@ -159,3 +159,67 @@ fn other_versions_and_truncated_modules_are_refused() {
         }
     }
 }
+
+/// A copy of the busybox module whose /etc/passwd says `Root:` where the image says
+/// `root:`, with the bundle's checksums made to match: a working tampered module of the
+/// same size, carrying the genuine module's `rvbox` section (and so its module id).
+fn tampered_passwd() -> PathBuf {
+    use rvbox_converter::guest::bundle::{checksum, Bundle, HEADER_LEN, INODE_LEN};
+    let le64 = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    damaged("tampered-passwd.wasm", |b| {
+        let at = find(b, b"RVBXBNDL");
+        let len = le64(b, at + 80) as usize;
+        let (ino_nr, file_at, file_len) = {
+            let bundle = Bundle::new(&b[at..at + len]).unwrap();
+            let etc = bundle.lookup(&bundle.inode(0).unwrap(), b"etc").unwrap();
+            let etc = bundle.inode(etc.unwrap()).unwrap();
+            let nr = bundle.lookup(&etc, b"passwd").unwrap().unwrap();
+            let ino = bundle.inode(nr).unwrap();
+            (nr, at + ino.a as usize, ino.size as usize)
+        };
+        assert!(b[file_at..].starts_with(b"root:x:0:0:"));
+        b[file_at] = b'R';
+        // The file's checksum in its inode, then the header's over the tables.
+        let sum = checksum(&b[file_at..file_at + file_len]);
+        let sum_at = at + le64(b, at + 24) as usize + ino_nr as usize * INODE_LEN + 56;
+        b[sum_at..sum_at + 8].copy_from_slice(&sum.to_le_bytes());
+        let head = &b[at..at + le64(b, at + 72) as usize];
+        let mut fields = head[..HEADER_LEN].to_vec();
+        fields[88..96].fill(0);
+        let head_sum = checksum(&fields) ^ checksum(&head[HEADER_LEN..]).rotate_left(1);
+        b[at + 88..at + 96].copy_from_slice(&head_sum.to_le_bytes());
+    })
+}
+
+/// The probe's finding: the compiled-module cache was keyed on the id a module claims in
+/// its `rvbox` section and its size, so a tampered module run first had its code and files
+/// run for the genuine module ever after. Now each runs its own bytes, in either order.
+#[test]
+fn a_tampered_module_with_the_genuine_id_does_not_poison_the_cache() {
+    let genuine = module("busybox");
+    let evil = tampered_passwd();
+    assert_eq!(
+        std::fs::metadata(&evil).unwrap().len(),
+        std::fs::metadata(&genuine).unwrap().len()
+    );
+    let cache = fresh_dir("cache-tampered");
+    let head = |m: &Path| {
+        let mut cmd = std::process::Command::new(rvbox_bin());
+        cmd.env("RVBOX_CACHE_DIR", &cache)
+            .env_remove("RVBOX_LOG")
+            .arg("run")
+            .arg(m)
+            .args(["--", "head", "-1", "/etc/passwd"]);
+        let r = run_cmd(cmd, b"");
+        assert_eq!(r.status, 0, "{m:?}: {}", r.stderr_str());
+        r.stdout_str()
+    };
+    let (tampered, right) = (
+        "Root:x:0:0:root:/root:/bin/sh\n",
+        "root:x:0:0:root:/root:/bin/sh\n",
+    );
+    assert_eq!(head(&evil), tampered, "the tampered module works");
+    assert_eq!(head(&genuine), right);
+    assert_eq!(head(&evil), tampered);
+    assert_eq!(head(&genuine), right);
+}
