@@ -31,6 +31,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// `-o` names no file the module can be written as.
+    #[error("{}: {why}", path.display())]
+    OutputPath { path: PathBuf, why: String },
 }
 
 /// What was converted.
@@ -146,6 +149,7 @@ pub fn convert_with(
     opts: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Error> {
+    check_output(out)?;
     let (image_meta, tree) = read_image(reference, opts, progress)?;
     let out_err = |source| Error::Output {
         path: out.to_path_buf(),
@@ -212,13 +216,9 @@ pub fn convert_with(
         files_size: flat.files.iter().map(|f| f.2).sum(),
     };
 
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".rvbox-convert-")
-        .tempfile_in(dir)
+        .tempfile_in(output_dir(out))
         .map_err(out_err)?;
     spool.rewind().map_err(out_err)?;
     {
@@ -247,6 +247,40 @@ pub fn convert_with(
     let module_size = tmp.as_file().metadata().map_err(out_err)?.len();
     tmp.persist(out).map_err(|e| out_err(e.error))?;
     Ok(Report { meta, module_size })
+}
+
+/// The directory the module is written in.
+fn output_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses, before any work, an output path no module can be written as: a directory
+/// (existing, or named with a trailing `/`), or a file in a directory that is not there.
+fn check_output(out: &Path) -> Result<(), Error> {
+    let refuse = |why: String| {
+        Err(Error::OutputPath {
+            path: out.to_path_buf(),
+            why,
+        })
+    };
+    if out.as_os_str().as_encoded_bytes().ends_with(b"/") || out.is_dir() {
+        return refuse(format!(
+            "is a directory; give the module's file name, as -o {}",
+            out.join("NAME.wasm").display()
+        ));
+    }
+    let dir = output_dir(out);
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => refuse(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            refuse(format!("no such directory: {}", dir.display()))
+        }
+        Err(e) => refuse(format!("{}: {e}", dir.display())),
+    }
 }
 
 /// The tree as the bundle writer wants it: inodes in breadth-first order from the root

@@ -79,6 +79,12 @@ pub enum MetaError {
     Incompatible { path: String, found: u32 },
     #[error("{0}: damaged rvbox metadata: {1}")]
     Damaged(String, String),
+    #[error("{path}: the module is cut short: the file has {have} bytes, its sections need at least {need}; copy it again, or convert the image again")]
+    Truncated { path: String, have: u64, need: u64 },
+    #[error(
+        "{0}: damaged module: the section header at byte {1} is malformed; convert the image again"
+    )]
+    BadSection(String, u64),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
@@ -137,4 +143,55 @@ pub fn read_meta_file(path: &std::path::Path) -> Result<ModuleMeta, MetaError> {
     }
     buf.truncate(n);
     read_meta(&name, &buf)
+}
+
+/// Checks that the module file at `path` is whole: walking its sections header by header
+/// (a few bytes each; their contents are skipped, not read), the last one ends where the
+/// file does. A module cut short (an interrupted copy or download) is
+/// [`MetaError::Truncated`].
+pub fn check_whole_file(path: &std::path::Path) -> Result<(), MetaError> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    let name = path.display().to_string();
+    let io = |e| MetaError::Io(name.clone(), e);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let have = file.metadata().map_err(io)?.len();
+    let mut f = BufReader::new(file);
+    let mut pos = 8; // after the magic number and the version
+    f.seek(SeekFrom::Start(pos)).map_err(io)?;
+    while pos < have {
+        let header = pos;
+        // The section's id, then its size (unsigned LEB128, at most 5 bytes).
+        let mut b = [0u8; 1];
+        f.read_exact(&mut b).map_err(io)?;
+        pos += 1;
+        let mut size = 0u64;
+        for shift in (0..).step_by(7) {
+            if shift > 28 {
+                return Err(MetaError::BadSection(name.clone(), header));
+            }
+            if pos == have {
+                return Err(MetaError::Truncated {
+                    path: name.clone(),
+                    have,
+                    need: pos + 1,
+                });
+            }
+            f.read_exact(&mut b).map_err(io)?;
+            pos += 1;
+            size |= u64::from(b[0] & 0x7f) << shift;
+            if b[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        pos += size;
+        if pos > have {
+            return Err(MetaError::Truncated {
+                path: name.clone(),
+                have,
+                need: pos,
+            });
+        }
+        f.seek_relative(size as i64).map_err(io)?;
+    }
+    Ok(())
 }

@@ -1,9 +1,12 @@
 //! `rvbox`: turn container images into WebAssembly modules and run them.
 //!
 //! A thin CLI: one function per subcommand; the converter and runner libraries do the work.
-//! Errors are printed as `rvbox: <message>`; exit statuses follow `docker run` (the guest's
-//! status, 128+N for a signal, 124 when `--timeout` ended the run, 125 when rvbox itself
-//! fails or is misused, 126/127 when the command cannot be run or found).
+//! Errors are printed as `rvbox: <message>`. Exit statuses (README, "Exit status") follow
+//! docker's: 125 when rvbox itself fails, in every subcommand, and when `rvbox run` is
+//! misused (its other statuses are the container's: the guest's status, 128+N for a
+//! signal, 124 when `--timeout` ended the run, 126/127 when the command cannot be run or
+//! found); 2 when another subcommand is misused (clap's usage errors). A closed stdout
+//! (`rvbox syscalls | head -1`) is not an error: the command stops writing and exits 0.
 
 mod cache;
 mod pull;
@@ -11,7 +14,7 @@ mod run;
 mod terminal;
 mod web;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -140,16 +143,11 @@ fn main() -> ExitCode {
                 "rvbox: {}",
                 text.trim_end().strip_prefix("error: ").unwrap_or(&text)
             ));
-            // `docker run`'s own misuse is 125 too.
+            // `rvbox run`'s other statuses are the container's: its misuse is 125, as
+            // `docker run`'s.
             let run = std::env::args().nth(1).is_some_and(|a| a == "run");
-            return ExitCode::from(if run { 125 } else { 2 });
+            return ExitCode::from(if run { FAILED } else { USAGE });
         }
-    };
-    // rvbox's own failures: 125 for `run` (as `docker run`), 1 for the other commands.
-    let fail_status = if matches!(cli.command, Command::Run { .. }) {
-        125
-    } else {
-        1
     };
     let r = match cli.command {
         Command::Convert {
@@ -208,9 +206,33 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("rvbox: {e:#}");
-            ExitCode::from(fail_status)
+            ExitCode::from(FAILED)
         }
     }
+}
+
+/// The status of rvbox's own failures, in every subcommand (as docker's 125).
+const FAILED: u8 = 125;
+/// The status of a subcommand other than `run` misused (clap's usage errors).
+const USAGE: u8 = 2;
+
+/// Writes a command's report to stdout through `write`. A closed stdout (`rvbox syscalls
+/// | head -1`) is not an error: the rest is not written and the command goes on (and
+/// exits 0), as ripgrep does.
+fn to_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
+/// The metadata of a whole rvbox module: one of this format, not cut short.
+fn read_module_meta(module: &std::path::Path) -> anyhow::Result<ModuleMeta> {
+    let meta = read_meta_file(module)?;
+    rvbox_converter::meta::check_whole_file(module)?;
+    Ok(meta)
 }
 
 /// A layer's digest shortened as docker shows it (`sha256:0123456789ab...` ->
@@ -631,7 +653,7 @@ fn web_cmd(
     container: Container,
     args: Vec<String>,
 ) -> anyhow::Result<i32> {
-    let meta: ModuleMeta = read_meta_file(module)?;
+    let meta = read_module_meta(module)?;
     let env = container.env()?;
     limits(&env)?; // a bad --memory is refused now, not in the browser
     let config = web::SiteConfig {
@@ -665,20 +687,25 @@ fn serve_cmd(site: &std::path::Path, bind: &str, port: u16) -> anyhow::Result<i3
     let listener = std::net::TcpListener::bind((bind, port))
         .with_context(|| format!("listening on {bind}:{port}"))?;
     let addr = listener.local_addr()?;
-    println!("serving {} at http://{addr}/ (^C to stop)", site.display());
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    to_stdout(|out| {
+        writeln!(
+            out,
+            "serving {} at http://{addr}/ (^C to stop)",
+            site.display()
+        )
+    })?;
     web::serve(site, listener)?;
     Ok(0)
 }
 
 fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
-    let meta: ModuleMeta = read_meta_file(module)?;
+    let meta = read_module_meta(module)?;
     let size = std::fs::metadata(module)?.len();
     if json {
         let mut v = serde_json::to_value(&meta)?;
         v["module_size"] = size.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let text = serde_json::to_string_pretty(&v)?;
+        to_stdout(|out| writeln!(out, "{text}"))?;
         return Ok(0);
     }
     let c = &meta.image.config;
@@ -689,88 +716,95 @@ fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
             serde_json::to_string(v).unwrap()
         }
     };
-    println!(
-        "module:      {} ({:.1} MiB)",
-        module.display(),
-        size as f64 / 1048576.0
-    );
-    println!(
-        "made by:     rvbox {} (module format {})",
-        meta.rvbox_version, meta.format
-    );
-    println!("module id:   {}", meta.module_id);
-    let or_dash = |s: &str| {
-        if s.is_empty() {
-            "-".to_string()
-        } else {
-            s.to_string()
+    to_stdout(|out| {
+        writeln!(
+            out,
+            "module:      {} ({:.1} MiB)",
+            module.display(),
+            size as f64 / 1048576.0
+        )?;
+        writeln!(
+            out,
+            "made by:     rvbox {} (module format {})",
+            meta.rvbox_version, meta.format
+        )?;
+        writeln!(out, "module id:   {}", meta.module_id)?;
+        let or_dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        writeln!(out, "image:       {}", meta.image.reference)?;
+        writeln!(out, "digest:      {}", or_dash(&meta.image.manifest_digest))?;
+        writeln!(out, "image id:    {}", or_dash(&meta.image.config_digest))?;
+        writeln!(out, "platform:    {}", meta.image.platform)?;
+        writeln!(out, "entrypoint:  {}", list(&c.entrypoint))?;
+        writeln!(out, "cmd:         {}", list(&c.cmd))?;
+        writeln!(out, "env:         {}", list(&c.env))?;
+        writeln!(
+            out,
+            "workdir:     {}",
+            if c.working_dir.is_empty() {
+                "/"
+            } else {
+                &c.working_dir
+            }
+        )?;
+        writeln!(
+            out,
+            "user:        {}",
+            if c.user.is_empty() {
+                "root (default)"
+            } else {
+                &c.user
+            }
+        )?;
+        if !meta.image.labels.is_empty() {
+            writeln!(out, "labels:")?;
+            for (k, v) in &meta.image.labels {
+                writeln!(out, "  {k}={v}")?;
+            }
         }
-    };
-    println!("image:       {}", meta.image.reference);
-    println!("digest:      {}", or_dash(&meta.image.manifest_digest));
-    println!("image id:    {}", or_dash(&meta.image.config_digest));
-    println!("platform:    {}", meta.image.platform);
-    println!("entrypoint:  {}", list(&c.entrypoint));
-    println!("cmd:         {}", list(&c.cmd));
-    println!("env:         {}", list(&c.env));
-    println!(
-        "workdir:     {}",
-        if c.working_dir.is_empty() {
-            "/"
-        } else {
-            &c.working_dir
+        if !meta.image.exposed_ports.is_empty() {
+            writeln!(
+                out,
+                "ports:       {} (exposed by the image; nothing listens in a module)",
+                meta.image.exposed_ports.join(" ")
+            )?;
         }
-    );
-    println!(
-        "user:        {}",
-        if c.user.is_empty() {
-            "root (default)"
-        } else {
-            &c.user
-        }
-    );
-    if !meta.image.labels.is_empty() {
-        println!("labels:");
-        for (k, v) in &meta.image.labels {
-            println!("  {k}={v}");
-        }
-    }
-    if !meta.image.exposed_ports.is_empty() {
-        println!(
-            "ports:       {} (exposed by the image; nothing listens in a module)",
-            meta.image.exposed_ports.join(" ")
-        );
-    }
-    println!(
-        "files:       {} entries, {:.1} MiB in regular files",
-        meta.file_count,
-        meta.files_size as f64 / 1048576.0
-    );
-    println!(
-        "bundle:      {:.1} MiB (page-aligned)",
-        meta.bundle_size as f64 / 1048576.0
-    );
+        writeln!(
+            out,
+            "files:       {} entries, {:.1} MiB in regular files",
+            meta.file_count,
+            meta.files_size as f64 / 1048576.0
+        )?;
+        writeln!(
+            out,
+            "bundle:      {:.1} MiB (page-aligned)",
+            meta.bundle_size as f64 / 1048576.0
+        )?;
+        Ok(())
+    })?;
     Ok(0)
 }
 
 fn inspect_files(module: &std::path::Path, json: bool) -> anyhow::Result<i32> {
-    use std::io::Write;
-    read_meta_file(module)?;
+    read_module_meta(module)?;
     let bytes = std::fs::read(module)?;
     let entries = rvbox_converter::listing::list(&bytes, json)
         .map_err(|e| anyhow::anyhow!("{}: {e}", module.display()))?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for e in &entries {
-        let r = if json {
-            writeln!(out, "{}", serde_json::to_string(e)?)
-        } else {
-            writeln!(out, "{}", rvbox_converter::listing::line(e))
-        };
-        if r.is_err() {
-            break; // a closed pipe (| head)
+    to_stdout(|out| {
+        for e in &entries {
+            if json {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            } else {
+                writeln!(out, "{}", rvbox_converter::listing::line(e))?;
+            }
         }
-    }
-    let _ = out.flush();
+        Ok(())
+    })?;
     Ok(0)
 }
 
@@ -779,6 +813,7 @@ fn syscalls() -> anyhow::Result<i32> {
     let mut rows: Vec<_> = TABLE.iter().collect();
     rows.sort_by_key(|s| s.nr);
     let (mut full, mut partial, mut none) = (0, 0, 0);
+    let mut table = String::new();
     for s in rows {
         let (level, note) = match (s.handler.is_some(), s.support) {
             (true, Support::Full) => {
@@ -794,10 +829,14 @@ fn syscalls() -> anyhow::Result<i32> {
                 ("ENOSYS", "")
             }
         };
-        println!("{:>4}  {:<18} {:<8} {}", s.nr, s.name, level, note);
+        table += &format!("{:>4}  {:<18} {:<8} {}\n", s.nr, s.name, level, note);
     }
-    println!(
-        "{full} full, {partial} partial, {none} not implemented (ENOSYS); any other number: ENOSYS"
-    );
+    to_stdout(|out| {
+        out.write_all(table.as_bytes())?;
+        writeln!(
+            out,
+            "{full} full, {partial} partial, {none} not implemented (ENOSYS); any other number: ENOSYS"
+        )
+    })?;
     Ok(0)
 }

@@ -12,7 +12,7 @@ fn not_an_oci_layout() {
     let out = dir.path().join("x.wasm");
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     let r = convert(dir.path().join("empty").to_str().unwrap(), &out);
-    assert!(r.status == 1 || r.status == 2, "status {}", r.status);
+    assert_eq!(r.status, 125);
     let err = r.stderr_str();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("not an OCI image layout"), "{err}");
@@ -24,7 +24,7 @@ fn not_an_oci_layout() {
     );
 
     let r = convert(dir.path().join("missing").to_str().unwrap(), &out);
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 125);
     assert!(
         r.stderr_str().contains("no such directory"),
         "{}",
@@ -39,7 +39,7 @@ fn image_without_riscv64_lists_its_platforms() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.wasm");
     let r = convert(images.join("busybox-amd64").to_str().unwrap(), &out);
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 125);
     let err = r.stderr_str();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -110,7 +110,7 @@ fn not_an_rvbox_module() {
     let text = dir.path().join("text.wasm");
     std::fs::write(&text, b"hello").unwrap();
     let r = rvbox(&["inspect", text.to_str().unwrap()], b"");
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 125);
     assert!(
         r.stderr_str().contains("not a WebAssembly module"),
         "{}",
@@ -129,14 +129,14 @@ fn unknown_command_is_127() {
     );
 }
 
-/// A converted reference that must fail: status 1, one `rvbox:` line containing `want`, no
+/// A converted reference that must fail: status 125, one `rvbox:` line containing `want`, no
 /// output and nothing left in the output's directory.
 fn refused(reference: &str, want: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.wasm");
     let r = convert(reference, &out);
     let err = r.stderr_str();
-    assert_eq!(r.status, 1, "{reference}: {err}");
+    assert_eq!(r.status, 125, "{reference}: {err}");
     assert_eq!(err.lines().count(), 1, "{reference}: {err}");
     assert!(err.starts_with("rvbox: "), "{err}");
     assert!(err.contains(want), "{reference}: want {want:?} in: {err}");
@@ -165,7 +165,7 @@ fn damaged_and_wrong_archives_are_refused_with_a_clear_error() {
             "docker-archive"
         };
         let r = convert(&format!("{kind}:{file}"), &dir.path().join("x.wasm"));
-        assert_eq!(r.status, 1, "{file}: {}", r.stderr_str());
+        assert_eq!(r.status, 125, "{file}: {}", r.stderr_str());
         assert_eq!(r.stderr_str().lines().count(), 1, "{}", r.stderr_str());
         assert!(!dir.path().join("x.wasm").exists());
     }
@@ -178,7 +178,7 @@ fn damaged_and_wrong_archives_are_refused_with_a_clear_error() {
         &format!("oci-archive:{}", p("tampered.tar")),
         &dir.path().join("x.wasm"),
     );
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 125);
     let err = r.stderr_str();
     assert!(
         err.contains("does not match its digest") || err.contains("layer"),
@@ -232,7 +232,7 @@ fn damaged_and_wrong_archives_are_refused_with_a_clear_error() {
         ],
         b"",
     );
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 125);
     assert!(
         r.stderr_str()
             .contains("larger than the limit of 1048576 bytes")
@@ -316,4 +316,172 @@ t.close()
         b"",
     );
     assert_eq!(r.stdout_str(), "4\n", "{}", r.stderr_str());
+}
+
+/// `rvbox ARGS...` with stdout a pipe of one page, closed by the reader after `lines`
+/// lines (0: before rvbox starts, so its first write finds no reader); returns the
+/// status, the lines read and stderr.
+fn with_stdout_closed(args: &[&str], lines: usize) -> (i32, String, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: fcntl on a pipe descriptor this function owns; a page is the smallest size,
+    // so the reports below do not fit in the pipe and rvbox writes after the close.
+    let r = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(
+        r >= 4096,
+        "F_SETPIPE_SZ: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut cmd = std::process::Command::new(rvbox_bin());
+    cmd.args(args)
+        .env("RVBOX_CACHE_DIR", scratch().join("cache"))
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped());
+    let mut read = Vec::new();
+    if lines == 0 {
+        drop(reader);
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        return (out.status.code().unwrap_or(-1), String::new(), err);
+    }
+    let child = cmd.spawn().unwrap();
+    drop(cmd); // our copy of the pipe's write end
+    let mut byte = [0u8];
+    while read.iter().filter(|&&b| b == b'\n').count() < lines {
+        assert_eq!(
+            reader.read(&mut byte).unwrap(),
+            1,
+            "{args:?}: output ended early"
+        );
+        read.push(byte[0]);
+    }
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let read = String::from_utf8(read).unwrap();
+    (out.status.code().unwrap_or(-1), read, err)
+}
+
+/// The probe's finding: `rvbox syscalls | head -1` and `rvbox inspect M | head -1`
+/// panicked (status 101) on the broken pipe. A closed stdout is no error: rvbox stops
+/// writing and exits 0, quietly.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let m = module("busybox");
+    let m = m.to_str().unwrap();
+    for (args, lines, first) in [
+        (&["syscalls"][..], 1, "   "),
+        (&["syscalls"][..], 0, ""),
+        (&["inspect", m][..], 0, ""),
+        (&["inspect", "--json", m][..], 0, ""),
+        (&["inspect", "--files", m][..], 1, "d0755     0:0 "),
+        (
+            &["inspect", "--files", "--json", m][..],
+            2,
+            "{\"path\":\"/\"",
+        ),
+    ] {
+        let (status, read, err) = with_stdout_closed(args, lines);
+        assert_eq!(
+            (status, err.as_str()),
+            (0, ""),
+            "{args:?} after {lines} lines"
+        );
+        assert!(read.starts_with(first), "{args:?}: {read:?}");
+    }
+}
+
+/// The probe's finding: `rvbox inspect` of a truncated module gave a full report and 0.
+/// Every command that reads a module file refuses one cut short, in one line, with 125.
+#[test]
+fn truncated_modules_are_refused_by_inspect_and_web() {
+    let good = std::fs::read(module("busybox")).unwrap();
+    let dir = fresh_dir("truncated-inspect");
+    for len in [good.len() - 1, good.len() * 2 / 3, 200] {
+        let cut = dir.join(format!("cut-{len}.wasm"));
+        std::fs::write(&cut, &good[..len]).unwrap();
+        let cut = cut.to_str().unwrap();
+        let site = dir.join("site");
+        for args in [
+            &["inspect", cut][..],
+            &["inspect", "--json", cut][..],
+            &["inspect", "--files", cut][..],
+            &["web", cut, "-o", site.to_str().unwrap()][..],
+        ] {
+            let r = rvbox(args, b"");
+            let err = r.stderr_str();
+            assert_eq!(r.status, 125, "{args:?}: {err}");
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout_str());
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(
+                err.starts_with(&format!("rvbox: {cut}: ")) && err.contains("cut short"),
+                "{args:?}: {err}"
+            );
+            assert!(!site.exists());
+        }
+    }
+    // The whole module is fine.
+    std::fs::write(dir.join("whole.wasm"), &good).unwrap();
+    let r = rvbox(&["inspect", dir.join("whole.wasm").to_str().unwrap()], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr_str());
+}
+
+/// The probe's finding: `rvbox convert IMG -o DIR/` said "Not a directory". An output
+/// that names a directory, or a file in a directory that is not there, is refused before
+/// any work with a line naming it, and nothing is written.
+#[test]
+fn convert_refuses_an_output_that_is_a_directory() {
+    let image = images().join("busybox");
+    let image = image.to_str().unwrap();
+    let dir = fresh_dir("convert-to-dir");
+    let existing = dir.join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    let e = existing.display();
+    for (out, want) in [
+        (format!("{e}/"), format!("rvbox: {e}/: is a directory; give the module's file name, as -o {e}/NAME.wasm")),
+        (format!("{e}"), format!("rvbox: {e}: is a directory; give the module's file name, as -o {e}/NAME.wasm")),
+        (format!("{e}/new/"), format!("rvbox: {e}/new/: is a directory; give the module's file name, as -o {e}/new/NAME.wasm")),
+        (format!("{e}/missing/x.wasm"), format!("rvbox: {e}/missing/x.wasm: no such directory: {e}/missing")),
+    ] {
+        let r = rvbox(&["convert", image, "-o", &out], b"");
+        assert_eq!(r.status, 125, "{out}: {}", r.stderr_str());
+        assert_eq!(r.stderr_str(), format!("{want}\n"));
+        assert_eq!(std::fs::read_dir(&existing).unwrap().count(), 0, "{out}: written");
+    }
+}
+
+/// One scheme of exit statuses in every subcommand (README, "Exit status"): 125 when
+/// rvbox fails, 2 when a subcommand other than `run` is misused, 125 when `run` is (its
+/// other statuses are the container's).
+#[test]
+fn exit_statuses_follow_one_scheme() {
+    let m = module("busybox");
+    let m = m.to_str().unwrap();
+    let missing = scratch().join("no-such-module.wasm");
+    let missing = missing.to_str().unwrap();
+    let out = scratch().join("exit-status.wasm");
+    let out = out.to_str().unwrap();
+    // (arguments, status, whether rvbox says why: the container's own statuses are quiet)
+    for (args, status, says) in [
+        (&["inspect", missing][..], 125, true),
+        (&["inspect", "--files", missing][..], 125, true),
+        (&["web", missing, "-o", out][..], 125, true),
+        (&["run", missing][..], 125, true),
+        (&["convert", missing, "-o", out][..], 125, true),
+        (&["inspect", "--bogus", m][..], 2, true),
+        (&["convert"][..], 2, true),
+        (&["no-such-subcommand"][..], 2, true),
+        (&["run", "--bogus", m][..], 125, true),
+        (&["run", m, "--", "sh", "-c", "exit 2"][..], 2, false),
+        (&["run", m, "--", "sh", "-c", "exit 125"][..], 125, false),
+        (&["--version"][..], 0, false),
+    ] {
+        let r = rvbox(args, b"");
+        let err = r.stderr_str();
+        assert_eq!(r.status, status, "{args:?}: {err}");
+        assert_eq!(err.starts_with("rvbox: "), says, "{args:?}: {err}");
+    }
+    assert!(!std::path::Path::new(out).exists());
 }

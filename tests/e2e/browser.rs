@@ -325,7 +325,7 @@ fn web_and_serve_refuse_wrong_input() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(125), "{err}");
     assert!(
         err.starts_with("rvbox: ") && err.lines().count() == 1,
         "{err}"
@@ -341,6 +341,6 @@ fn web_and_serve_refuse_wrong_input() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(125), "{err}");
     assert!(err.contains("no index.html"), "{err}");
 }

@@ -316,7 +316,7 @@ fn conversion_flags_override_the_config() {
         ];
         args.extend_from_slice(bad);
         let r = rvbox(&args, b"");
-        assert_eq!(r.status, 1, "{bad:?}");
+        assert_eq!(r.status, 125, "{bad:?}");
         assert_eq!(r.stderr_str().lines().count(), 1, "{}", r.stderr_str());
         assert!(r.stderr_str().starts_with("rvbox: "), "{}", r.stderr_str());
         assert!(!out.exists());

@@ -201,9 +201,9 @@ fn assert_converted(r: &Run, what: &str) {
     assert_eq!(r.status, 0, "{what}: {}", r.stderr_str());
 }
 
-/// Fails with status 1, a message containing each of `want`, and no output file.
+/// Fails with status 125, a message containing each of `want`, and no output file.
 fn assert_fails(r: &Run, out: &Path, want: &[&str]) {
-    assert_eq!(r.status, 1, "expected failure, got: {}", r.stderr_str());
+    assert_eq!(r.status, 125, "expected failure, got: {}", r.stderr_str());
     let err = r.stderr_str();
     for w in want {
         assert!(err.contains(w), "message lacks {w:?}: {err}");
