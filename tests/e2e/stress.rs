@@ -217,15 +217,20 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// Builds `tests/guest/pipechunk.c` for riscv64 into `dir`.
-fn build_pipechunk(dir: &Path) {
-    let st = Command::new("riscv64-linux-gnu-gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
-        .arg(dir.join("pipechunk"))
-        .arg(repo().join("tests/guest/pipechunk.c"))
-        .status()
-        .expect("riscv64-linux-gnu-gcc");
-    assert!(st.success(), "building pipechunk");
+/// `tests/guest/pipechunk.c` built for riscv64, once per test process.
+fn pipechunk() -> &'static Path {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = scratch().join("pipechunk");
+        let st = Command::new("riscv64-linux-gnu-gcc")
+            .args(["-static", "-O2", "-Wall", "-o"])
+            .arg(&out)
+            .arg(repo().join("tests/guest/pipechunk.c"))
+            .status()
+            .expect("riscv64-linux-gnu-gcc");
+        assert!(st.success(), "building pipechunk");
+        out
+    })
 }
 
 /// Runs cases `ids` of `seed` in one run of bash under `host` and checks each output;
@@ -239,7 +244,7 @@ fn run_batch(
     name: &str,
 ) -> Result<(), String> {
     let dir = fresh_dir(name);
-    build_pipechunk(&dir);
+    std::fs::copy(pipechunk(), dir.join("pipechunk")).unwrap();
     let mut script = String::from("set -o pipefail\n");
     let mut cases = Vec::new();
     for &i in ids {
