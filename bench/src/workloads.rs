@@ -291,7 +291,7 @@ impl Peer {
             Peer::QemuUser => "qemu-riscv64 user mode, one process: `qemu-riscv64 -L ROOTFS /usr/bin/PROG`",
             Peer::QemuChroot => "qemu-user-static through binfmt_misc in a chroot of the riscv64 rootfs (multi-process)",
             Peer::Rvbox => "`rvbox run MODULE -- ARGS` (wasmtime, compiled module cached)",
-            Peer::Node => "`node --single-threaded-gc --no-flush-bytecode --no-turbo-fast-api-calls runner/node/run.mjs MODULE ARGS` (Node's node:wasi)",
+            Peer::Node => "`node runner/node/run.mjs MODULE ARGS` (Node's node:wasi)",
             Peer::RvboxNative => "the rvbox emulator built for x86_64, no Wasm (`rvbox-guest MODULE ARGS`)",
         }
     }
@@ -407,10 +407,7 @@ impl Setup {
             Peer::Node => {
                 let node = self.node.clone().ok_or("node not found")?;
                 let mut args = vec![
-                    // What run.mjs would otherwise restart Node with (see its header).
-                    "--single-threaded-gc".to_string(),
-                    "--no-flush-bytecode".to_string(),
-                    "--no-turbo-fast-api-calls".to_string(),
+                    // As users run it: no V8 flags (see run.mjs's header).
                     self.run_mjs.display().to_string(),
                     "-e".to_string(),
                     "RVBOX_STATS=1".to_string(),
@@ -544,17 +541,14 @@ mod tests {
         assert!(rvbox.env.contains(&("RVBOX_STATS".into(), "1".into())));
         let node = s.spec(Peer::Node, &w).unwrap();
         assert_eq!(
-            &node.args[..4],
+            &node.args[..5],
             [
-                "--single-threaded-gc",
-                "--no-flush-bytecode",
-                "--no-turbo-fast-api-calls",
-                "/r/runner/node/run.mjs"
+                "/r/runner/node/run.mjs",
+                "-e",
+                "RVBOX_STATS=1",
+                "/w/debian.wasm",
+                "python3"
             ]
-        );
-        assert_eq!(
-            &node.args[4..8],
-            ["-e", "RVBOX_STATS=1", "/w/debian.wasm", "python3"]
         );
     }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --no-flush-bytecode --no-turbo-fast-api-calls --
+#!/usr/bin/env -S node --
 // Runs an rvbox module under Node's node:wasi (WASI preview1).
 //
 //   node runner/node/run.mjs [OPTIONS] MODULE.wasm [--] [ARGS...]
@@ -28,21 +28,35 @@
 import { readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 
-// Node 20's V8 has crashed running this emulator when its GC uses helper threads: a run of
-// many small WASI calls (sqlite3 reading a script of INSERTs) died in GC ("Check failed:
-// marking_state_->GreyToBlack(object)", or SIGSEGV), now and then on an idle machine, often
-// on a loaded one. And it has crashed (SIGSEGV in HandlerTable::LookupRange) unwinding
-// proc_exit after a run of some seconds: by then V8 has flushed the bytecode of the JS
-// frames under the guest's long call (wasi.start), which the unwinding walks. And its heap
-// has been corrupted (V8 fatal in MarkCompactCollector, or SIGSEGV) in runs making many
-// file system calls on preopens (volumes): with V8's fast API calls into node:wasi; not
-// without them. Run it as `node --single-threaded-gc --no-flush-bytecode
-// --no-turbo-fast-api-calls -- run.mjs` (the #! line, bench/ and the tests do). (Setting
-// V8 flags from here, after start-up, is itself unsafe.)
+// Node's node:wasi meets V8's fast API calls (nodejs/node#46777, open; V8 bug 13753;
+// nodejs/node#53087 for Node 22). node:wasi gives V8 a "fast" C++ entry for each WASI
+// function (nodejs/node#43697), which wasm code calls directly, as a leaf that must not
+// start a garbage collection (node's doc/contributing/adding-v8-fast-api.md: "Fast API
+// functions may not trigger garbage collection"). But uvwasi allocates through node's
+// NgLibMemoryManager, which reports each allocation to V8
+// (Isolate::AdjustAmountOfExternalAllocatedMemory), and V8 may answer with a full
+// mark-compact right there once incremental marking (begun by the pressure of the module's
+// memory.grow) is done. Seen under gdb: Heap::CollectGarbage called from
+// NgLibMemoryManager::MallocImpl <- uvwasi_fd_read <- WasiFunction<FdRead>::FastCallback,
+// four times in one sqlite3 run. That GC does not see the stack under the call as it is, so
+// the heap is corrupted and a later GC dies: "Check failed:
+// marking_state_->GreyToBlack(object)", "addr + aligned_size <= chunk_->area_end()",
+// "unreachable code", SIGSEGV in MarkCompactCollector; and the bytecode of the JS frames
+// under the guest (wasi.start) is flushed while they run: SIGSEGV in
+// HandlerTable::LookupRange unwinding proc_exit into them. Node 20.20.2 without flags:
+// xz -9 of 1 MiB crashed 8 runs of 8, a bash loop of file work on a volume 8 of 8, sqlite3
+// reading 20000 INSERTs 7 of 20. --single-threaded-gc alone: 8 of 8, 5 of 8, 0 of 20;
+// --no-flush-bytecode alone: 0 of 8, 8 of 8, 0 of 20; --no-turbo-fast-api-calls alone:
+// none (python3 loops: no crash in any).
 //
-// The `--` after Node's own options matters: Node 20 takes a `--env-file` anywhere in its
-// command line as its own and exits if the file is missing (nodejs/node#54232), unless it
-// comes after `--`.
+// So wasm gets node:wasi's functions behind plain JS functions (jsImports below): it calls
+// JS, never a fast API entry, and node:wasi's ordinary callback runs, where a GC is
+// allowed. The wrappers' own calls stay ordinary ones once optimized (see viaJs). No
+// V8 flags are needed: `node run.mjs MODULE ...`.
+//
+// With --env-file, put `--` before run.mjs (`node -- run.mjs --env-file F ...`; the #!
+// line does): Node 20 takes a `--env-file` anywhere in its command line as its own and
+// exits if the file is missing (nodejs/node#54232), unless it comes after `--`.
 
 // node:wasi announces itself with an ExperimentalWarning; keep stderr to the guest's own.
 // Installed before node:wasi is loaded (hence the dynamic import below).
@@ -340,6 +354,28 @@ function parseArgs(argv) {
   return { module, args: argv.slice(i), env, preopens };
 }
 
+// The import object with each of node:wasi's functions behind a plain JS function, so that
+// wasm calls them as JS and never through a V8 fast API call (see the header).
+function jsImports(imports) {
+  const out = {};
+  for (const [ns, funcs] of Object.entries(imports)) {
+    out[ns] = {};
+    for (const [name, f] of Object.entries(funcs)) {
+      out[ns][name] = typeof f === 'function' ? viaJs(f) : f;
+    }
+  }
+  return out;
+}
+
+// One function literal for every import: its closures share one feedback vector, so the
+// call of `f` in them sees all of node:wasi's functions and stays a generic call when V8
+// optimizes it, not a fast API call from JS either (which Node 20's node:wasi would turn
+// down anyway; later ones would not). Under gdb, Node 20: 30000 fd_write calls, every one
+// through node:wasi's ordinary callback.
+function viaJs(f) {
+  return (...args) => f(...args);
+}
+
 async function main() {
   const { module: path, args, env, preopens } = parseArgs(process.argv.slice(2));
   const name = basename(path);
@@ -382,7 +418,8 @@ async function main() {
     preopens,
     // The guest ends by returning from _start, its status in the rvbox_exit_status export
     // (RVBOX_RETURN_STATUS=1 asks for that): Node 20's V8 has crashed (SIGSEGV in
-    // HandlerTable::LookupRange) unwinding the exception proc_exit throws. A module that
+    // HandlerTable::LookupRange) unwinding the exception proc_exit throws, when fast API
+    // calls had corrupted its heap (see the header); a return unwinds nothing. A module that
     // still calls proc_exit is unwound back to start(), which returns its status. (With
     // returnOnExit: false, node:wasi calls process.exit() from inside the guest's call, and
     // Node 20 then crashed now and then on exit after much output.)
@@ -394,7 +431,7 @@ async function main() {
 
   let instance;
   try {
-    instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+    instance = await WebAssembly.instantiate(module, jsImports(wasi.getImportObject()));
   } catch (e) {
     fail(`instantiating the module: ${e.message}`);
   }

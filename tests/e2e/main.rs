@@ -14,6 +14,7 @@ mod hosts;
 mod image_forms;
 mod init;
 mod memory;
+mod node_heap;
 mod processes;
 mod programs;
 mod registry;

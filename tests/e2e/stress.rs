@@ -9,6 +9,7 @@
 //! RVBOX_STRESS_CASES=10000 RVBOX_STRESS_MAX=16m RVBOX_STRESS_JOBS=2 \
 //!     cargo test --release -p rvbox --test e2e stress_pipelines -- --nocapture
 //! RVBOX_STRESS_SEED=0x1234 RVBOX_STRESS_ONLY=17 cargo test ...   # one case again
+//! RVBOX_STRESS_HOST=node cargo test ...    # every batch under Node (or rvbox)
 //! ```
 //!
 //! A pipeline has 2 to 8 stages: copies (`cat`, `tee`, `dd` with a random block size,
@@ -328,18 +329,28 @@ fn stress_pipelines() {
         Ok(i) => vec![i.parse().unwrap()],
         Err(_) => (0..cases).collect(),
     };
+    let hosts = match std::env::var("RVBOX_STRESS_HOST").as_deref() {
+        Ok("node") => Some(Host::Node),
+        Ok("rvbox") => Some(Host::Rvbox),
+        Ok(h) => panic!("RVBOX_STRESS_HOST={h}: expected node or rvbox"),
+        Err(_) => None,
+    };
     let start = std::time::Instant::now();
     let batches: Vec<&[u64]> = ids.chunks(40).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for w in 0..jobs {
-            let (m, next, failures, batches) = (&m, &next, &failures, &batches);
+            let (m, next, failures, batches, hosts) = (&m, &next, &failures, &batches, hosts);
             s.spawn(move || loop {
                 let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(ids) = batches.get(b) else { break };
-                // Every fourth batch under Node.
-                let host = if b % 4 == 3 { Host::Node } else { Host::Rvbox };
+                // Every fourth batch under Node, or all of them under one host.
+                let host = match hosts {
+                    Some(h) => h,
+                    None if b % 4 == 3 => Host::Node,
+                    None => Host::Rvbox,
+                };
                 if let Err(e) = run_batch(host, m, seed, max, ids, &format!("stress-{w}")) {
                     failures.lock().unwrap().push(e);
                 }
