@@ -6,7 +6,8 @@
 // channel (channel.js): stdin and dropped files. We post to the page:
 //   {type: 'progress', loaded, total}, {type: 'compiling'}, {type: 'running'},
 //   {type: 'out', data} (stdout and stderr, the terminal's output),
-//   {type: 'exit', status}, {type: 'error', message}.
+//   {type: 'exit', status}, {type: 'error', message} (a module that does not load or
+//   traps, or a run that ends with 125 after the guest's own `rvbox: ...` line).
 //
 // What browser_wasi_shim does not give, done here:
 // - fd 0 reads block (Atomics.wait on the channel) until the page sends input;
@@ -149,17 +150,33 @@ class Stdin extends Fd {
   }
 }
 
-// fd 1 and 2: to the page's terminal.
+// fd 1 and 2: to the page's terminal. Keeps the last line written (stderr's: the page
+// shows the guest's own `rvbox: ...` message as its error when the run ends with 125).
 class Output extends Fd {
+  constructor() {
+    super();
+    this.decoder = new TextDecoder();
+    this.tail = '';
+  }
   fd_fdstat_get() {
     return { ret: 0, fdstat: new wasi.Fdstat(wasi.FILETYPE_CHARACTER_DEVICE, 0) };
   }
   fd_write(data) {
     const copy = data.slice();
+    this.tail = (this.tail + this.decoder.decode(copy.subarray(Math.max(0, copy.length - 4096))))
+      .slice(-4096);
     post({ type: 'out', data: copy }, [copy.buffer]);
     return { ret: 0, nwritten: data.byteLength };
   }
+  // The last non-empty line written.
+  lastLine() {
+    return this.tail.split('\n').map((l) => l.trim()).filter((l) => l).pop() ?? '';
+  }
 }
+
+// rvbox's own failures end a run with this status (docker's convention), after one
+// `rvbox: ...` line on stderr (a damaged module, a host that lacks what it needs).
+const RVBOX_FAILURE = 125;
 
 // poll_oneoff(in, out, nsubscriptions, nevents) over the subscriptions' records
 // (wasi_snapshot_preview1: subscription 48 bytes, event 32 bytes).
@@ -238,16 +255,28 @@ async function compile(url) {
     },
   }));
   // Streaming compilation: the module compiles while it downloads.
-  return WebAssembly.compileStreaming(new Response(counted, {
-    headers: { 'Content-Type': 'application/wasm' },
-  }));
+  try {
+    return await WebAssembly.compileStreaming(new Response(counted, {
+      headers: { 'Content-Type': 'application/wasm' },
+    }));
+  } catch (e) {
+    if (total && loaded < total) {
+      throw new Error(`${url}: the download was cut short (${loaded} of ${total} bytes)`);
+    }
+    throw new Error(`${url} (${loaded} bytes) is not a whole WebAssembly module, cut short or damaged: ${e.message}`);
+  }
 }
 
 async function start({ config, channel, rows, cols }) {
   const module = await compile(config.module);
   const sections = WebAssembly.Module.customSections(module, SECTION);
   if (sections.length === 0) throw new Error(`${config.module} is not an rvbox module (no rvbox section)`);
-  const meta = JSON.parse(new TextDecoder().decode(sections[0]));
+  let meta;
+  try {
+    meta = JSON.parse(new TextDecoder().decode(sections[0]));
+  } catch (e) {
+    throw new Error(`${config.module}: damaged module: its rvbox section is not JSON (${e.message})`);
+  }
   if (meta.format !== FORMAT) {
     throw new Error(`${config.module}: made by an incompatible rvbox (module format ${meta.format}, this page reads ${FORMAT})`);
   }
@@ -267,10 +296,11 @@ async function start({ config, channel, rows, cols }) {
     COLUMNS: String(cols),
     RVBOX_RETURN_STATUS: '1',
   };
+  const stderr = new Output();
   const w = new WASI(
     [config.module, ...(config.args ?? [])],
     Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    [new Stdin(input), new Output(), new Output(), mnt],
+    [new Stdin(input), new Output(), stderr, mnt],
     { debug: false },
   );
   let instance;
@@ -288,6 +318,11 @@ async function start({ config, channel, rows, cols }) {
   } catch (err) {
     if (err instanceof WASIProcExit) status = err.code;
     else throw new Error(`the module trapped: ${err?.message ?? err}`);
+  }
+  const said = stderr.lastLine();
+  if (status === RVBOX_FAILURE && said.startsWith('rvbox: ')) {
+    post({ type: 'error', message: said.slice('rvbox: '.length) });
+    return;
   }
   post({ type: 'exit', status });
 }

@@ -116,12 +116,6 @@ fn drive_with(
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
     let o = Command::new("node")
-        .args([
-            "--single-threaded-gc",
-            "--no-flush-bytecode",
-            "--no-turbo-fast-api-calls",
-            "--",
-        ])
         .arg(repo().join("tests/e2e/browser.mjs"))
         .arg(&spec_path)
         .output()
@@ -343,4 +337,62 @@ fn web_and_serve_refuse_wrong_input() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(125), "{err}");
     assert!(err.contains("no index.html"), "{err}");
+}
+
+/// A site whose module.wasm is bad (cut short or damaged after `rvbox web` wrote it, as a
+/// partial upload would leave it, or from another rvbox version): the page shows one clear
+/// error, never a hang, a blank terminal or a plain "exited".
+#[test]
+fn a_bad_module_is_an_error_on_the_page() {
+    let good = std::fs::read(module("busybox")).unwrap();
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        f(&mut b);
+        b
+    };
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "truncated",
+            good[..good.len() * 2 / 3].to_vec(),
+            "Error: module.wasm \\(\\d+ bytes\\) is not a whole WebAssembly module, cut short",
+        ),
+        (
+            "format",
+            edit(&|b| {
+                let at = crate::damage::find(b, b"\"format\":1");
+                b[at + 9] = b'9';
+            }),
+            "Error: module.wasm: made by an incompatible rvbox \\(module format 9",
+        ),
+        (
+            "tables",
+            edit(&|b| {
+                let at = crate::damage::find(b, b"RVBXBNDL");
+                b[at + 96 + 17] ^= 0x04;
+            }),
+            "Error: damaged module: .*tables do not match their checksum",
+        ),
+        (
+            "file",
+            edit(&|b| {
+                let at = crate::damage::find(b, b"daemon:*:10933:0:99999");
+                b[at] = b'D';
+            }),
+            "Error: damaged module: .*checksum",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let site = web(
+            &format!("web-bad-{name}"),
+            &module("busybox"),
+            &["--", "cat", "/etc/shadow"],
+        );
+        std::fs::write(site.join("module.wasm"), &bytes).unwrap();
+        let server = Server::start(&site);
+        let shot = site.with_extension("png");
+        let steps = json!([{"error": want, "timeout": 120000}]);
+        let out = drive(&format!("bad-{name}"), &server.url, steps, &shot);
+        let shown = out["steps"][0]["text"].as_str().unwrap();
+        assert_eq!(shown.lines().count(), 1, "{name}: {shown}");
+    }
 }

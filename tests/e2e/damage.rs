@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-fn find(hay: &[u8], needle: &[u8]) -> usize {
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> usize {
     let at: Vec<usize> = hay
         .windows(needle.len())
         .enumerate()
