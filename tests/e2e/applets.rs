@@ -243,9 +243,10 @@ fn segfault_is_sigsegv() {
     );
 }
 
-/// Pipes (capacity, would-block, packets), eventfd, socket pairs (message boundaries),
-/// epoll (level, edge, one-shot, nested) and `/proc/self/fd` names of such objects, in one
-/// process: `ipc` prints what each call gives, which must be what Linux gives.
+/// Pipes (capacity, would-block, packets), eventfd, timerfd (counts, blocking reads in
+/// two processes, epoll, absolute deadlines), socket pairs (message boundaries), epoll
+/// (level, edge, one-shot, nested) and `/proc/self/fd` names of such objects: `ipc`
+/// prints what each call gives, which must be what Linux gives.
 #[test]
 fn pipes_eventfd_sockets_and_epoll_match_linux() {
     let m = module("testprogs");
@@ -256,4 +257,5 @@ fn pipes_eventfd_sockets_and_epoll_match_linux() {
     assert_eq!(r.status, 0, "{}{}", r.stdout_str(), r.stderr_str());
     assert_eq!(r.stdout_str(), oracle.stdout_str());
     assert!(r.stdout_str().contains("pipe: full after 64000 bytes"));
+    assert!(r.stdout_str().contains("timerfd: the child read 1\n"));
 }

@@ -7,6 +7,7 @@ use crate::linux::epoll::Epoll;
 use crate::linux::errno::*;
 use crate::linux::eventfd::EventFd;
 use crate::linux::pipe::PipeEnd;
+use crate::linux::timerfd::TimerFd;
 use crate::linux::unix::UnixSocket;
 use crate::vfs::{Content, Device, Node};
 
@@ -57,6 +58,7 @@ pub enum FileKind {
     /// An end of a pipe or FIFO.
     Pipe(PipeEnd),
     EventFd(EventFd),
+    TimerFd(Rc<TimerFd>),
     /// A Unix domain socket.
     Socket(UnixSocket),
     Epoll(Epoll),
@@ -172,6 +174,7 @@ impl OpenFile {
             FileKind::HostStdout | FileKind::HostStderr => POLLOUT | POLLWRNORM,
             FileKind::Pipe(end) => end.poll(),
             FileKind::EventFd(e) => e.poll(),
+            FileKind::TimerFd(t) => t.poll(),
             FileKind::Socket(s) => s.poll(),
             FileKind::Epoll(e) => e.poll(),
         })
@@ -195,6 +198,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Pipe(end) => end.pipe.generation(),
             FileKind::EventFd(e) => e.generation(),
+            FileKind::TimerFd(t) => t.generation(),
             FileKind::Socket(s) => s.generation(),
             _ => 0,
         }
@@ -216,6 +220,7 @@ impl OpenFile {
             }
             FileKind::Socket(s) => Some(format!("socket:[{}]", s.core.ino).into_bytes()),
             FileKind::EventFd(_) => Some(b"anon_inode:[eventfd]".to_vec()),
+            FileKind::TimerFd(_) => Some(b"anon_inode:[timerfd]".to_vec()),
             FileKind::Epoll(_) => Some(b"anon_inode:[eventpoll]".to_vec()),
             _ => None,
         }

@@ -411,10 +411,12 @@ fn charge_cpu_timers(kb: &mut Kernel, p: &mut Process, spent: u64) {
     }
 }
 
-/// Sends SIGALRM for every ITIMER_REAL that has expired, and rearms interval timers.
+/// Sends SIGALRM for every ITIMER_REAL that has expired, and rearms interval timers;
+/// counts the expirations of timerfds.
 fn fire_timers(k: &Rc<RefCell<Kernel>>) {
     let mut kb = k.borrow_mut();
     let now = host::now_monotonic_ns();
+    super::timerfd::fire(now);
     let due: Vec<i32> = kb
         .procs
         .iter()
@@ -529,6 +531,7 @@ fn idle(k: &Rc<RefCell<Kernel>>) -> bool {
             let timers = e.timers.iter().flatten().filter_map(|t| t.deadline);
             e.itimer_real.map(|(d, _)| d).into_iter().chain(timers)
         })
+        .chain(super::timerfd::next_deadline())
         .min();
     // A terminal's input is taken even when nobody reads (^C); its readers wait for the
     // terminal, not for host stdin.

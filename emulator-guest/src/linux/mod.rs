@@ -27,6 +27,7 @@ mod sys_proc;
 mod sys_task;
 mod sys_xattr;
 pub mod syscalls;
+pub mod timerfd;
 pub mod tty;
 pub mod unix;
 pub mod wake;

@@ -113,6 +113,7 @@ impl Process {
             },
             // Linux's anonymous inode: no file type bits.
             FileKind::EventFd(e) => anon(ANON_INODE_DEV, e.ino, 0o600, 0, 0, Timespec::default()),
+            FileKind::TimerFd(t) => anon(ANON_INODE_DEV, t.ino, 0o600, 0, 0, Timespec::default()),
             FileKind::Epoll(e) => anon(ANON_INODE_DEV, e.ino, 0o600, 0, 0, Timespec::default()),
             FileKind::Socket(s) => Stat {
                 // Sockets report no size; blksize is a page, as for sockfs.
@@ -224,6 +225,14 @@ impl Process {
                 buf[..8].copy_from_slice(&v.to_le_bytes());
                 Ok(8)
             }
+            FileKind::TimerFd(t) => {
+                if buf.len() < 8 {
+                    return Err(EINVAL);
+                }
+                let v = t.read(file.nonblocking())?;
+                buf[..8].copy_from_slice(&v.to_le_bytes());
+                Ok(8)
+            }
             FileKind::Socket(s) => {
                 if pos.is_some() {
                     return Err(ESPIPE);
@@ -319,6 +328,8 @@ impl Process {
                 e.write(v, file.nonblocking())?;
                 Ok(8)
             }
+            // Linux has no write for a timerfd (TFD_IOC_SET_TICKS is an ioctl).
+            FileKind::TimerFd(_) => Err(EINVAL),
             FileKind::Socket(s) => {
                 if pos.is_some() {
                     return Err(ESPIPE);
@@ -1881,7 +1892,7 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
             let n = match (&f.kind, f.node()) {
                 (FileKind::Pipe(end), _) => end.pipe.queue().len() as u64,
                 (FileKind::Socket(s), _) => s.readable_bytes() as u64,
-                (FileKind::EventFd(_), _) => return Err(ENOTTY),
+                (FileKind::EventFd(_) | FileKind::TimerFd(_), _) => return Err(ENOTTY),
                 (_, Some(n)) if n.file_type() == S_IFREG => n.size().saturating_sub(f.pos.get()),
                 (_, Some(n)) if n.is_dir() => return Err(EINVAL),
                 _ => 0,

@@ -1,4 +1,4 @@
-//! Calls that make anonymous objects: pipe2, eventfd2, memfd_create.
+//! Calls that make anonymous objects: pipe2, eventfd2, timerfd_*, memfd_create.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -8,8 +8,10 @@ use super::eventfd::EventFd;
 use super::fd::*;
 use super::pipe::{Pipe, PipeEnd};
 use super::syscalls::SysResult;
+use super::timerfd::TimerFd;
 use super::Process;
 use crate::bundle::mode::S_IFREG;
+use crate::host;
 use crate::vfs::{Content, FileData};
 
 /// Installs `files` as consecutive new descriptors and writes their numbers (`int[]`) to
@@ -67,6 +69,82 @@ pub fn eventfd2(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let e = EventFd::new(a[0] as u32, flags & EFD_SEMAPHORE != 0);
     let file = OpenFile::new(FileKind::EventFd(e), O_RDWR | (flags & O_NONBLOCK));
     Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
+}
+
+/// timerfd_create(2). The alarm clocks are their plain clocks: nothing here suspends.
+pub fn timerfd_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const CLOCK_REALTIME: u64 = 0;
+    const CLOCK_MONOTONIC: u64 = 1;
+    const CLOCK_BOOTTIME: u64 = 7;
+    const CLOCK_REALTIME_ALARM: u64 = 8;
+    const CLOCK_BOOTTIME_ALARM: u64 = 9;
+    let flags = a[1] as u32;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    let realtime = match a[0] {
+        CLOCK_REALTIME | CLOCK_REALTIME_ALARM => true,
+        CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => false,
+        _ => return Err(EINVAL),
+    };
+    let file = OpenFile::new(
+        FileKind::TimerFd(TimerFd::new(realtime)),
+        O_RDWR | (flags & O_NONBLOCK),
+    );
+    Ok(p.fds.install(file, flags & O_CLOEXEC != 0, 0)? as u64)
+}
+
+fn timerfd(p: &Process, fd: u64) -> Result<Rc<TimerFd>, Errno> {
+    match &p.fds.get(fd as i32)?.kind {
+        FileKind::TimerFd(t) => Ok(t.clone()),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Writes (value, interval) as a `struct itimerspec`.
+fn put_itimerspec(p: &mut Process, addr: u64, (value, interval): (u64, u64)) -> SysResult {
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&super::abi::ns_to_timespec(interval));
+    b[16..].copy_from_slice(&super::abi::ns_to_timespec(value));
+    p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)?;
+    Ok(0)
+}
+
+/// timerfd_settime(2). TFD_TIMER_CANCEL_ON_SET is taken and never cancels: the guest
+/// cannot set the clock.
+pub fn timerfd_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    const TFD_TIMER_ABSTIME: u64 = 1;
+    const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
+    let t = timerfd(p, a[0])?;
+    if a[1] & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
+        return Err(EINVAL);
+    }
+    let interval = super::sys_proc::read_timespec_ns(p, a[2])?;
+    let value = super::sys_proc::read_timespec_ns(p, a[2] + 16)?;
+    let now = host::now_monotonic_ns();
+    let old = t.get(now);
+    let deadline = if value == 0 {
+        None
+    } else if a[1] & TFD_TIMER_ABSTIME != 0 {
+        Some(if t.realtime {
+            now.saturating_add(value.saturating_sub(host::now_realtime_ns()))
+        } else {
+            value
+        })
+    } else {
+        Some(now.saturating_add(value))
+    };
+    if a[3] != 0 {
+        put_itimerspec(p, a[3], old)?;
+    }
+    t.set(deadline, interval);
+    Ok(0)
+}
+
+/// timerfd_gettime(2).
+pub fn timerfd_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    let t = timerfd(p, a[0])?;
+    put_itimerspec(p, a[1], t.get(host::now_monotonic_ns()))
 }
 
 /// memfd_create(2): an anonymous regular file (tmpfs, with no name in any directory).

@@ -45,7 +45,8 @@ use Support::*;
 /// What becomes of a call that would wait for another process or thread.
 const SOCK: &str = "AF_UNIX only; no control messages (SCM_RIGHTS, SCM_CREDENTIALS: EOPNOTSUPP)";
 const XATTR: &str = "no file has extended attributes: get ENODATA, list empty, set EOPNOTSUPP";
-const POLL: &str = "pipes, sockets, eventfds report real readiness, host stdin the host's; files \
+const POLL: &str =
+    "pipes, sockets, eventfds, timerfds report real readiness, host stdin the host's; files \
     are always ready";
 const SCHED: &str = "one CPU: policies and priorities are recorded, they change nothing";
 
@@ -116,6 +117,9 @@ table! {
     81 sync => Some(f::sync), Full;
     82 fsync => Some(f::fsync), Full;
     83 fdatasync => Some(f::fsync), Full;
+    85 timerfd_create => Some(pipe::timerfd_create), Full;
+    86 timerfd_settime => Some(pipe::timerfd_settime), Full;
+    87 timerfd_gettime => Some(pipe::timerfd_gettime), Full;
     88 utimensat => Some(f::utimensat), Full;
     92 personality => Some(task::personality), Partial("recorded; the flags change nothing");
     93 exit => Some(proc::exit), Full;
