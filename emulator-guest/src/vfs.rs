@@ -736,6 +736,14 @@ impl Vfs {
         Ok(vfs)
     }
 
+    /// The bytes and inodes of the image (the root's read-only lower layer).
+    pub fn image_size(&self) -> (u64, u64) {
+        (
+            self.bundle.bytes().len() as u64,
+            self.bundle.inode_count() as u64,
+        )
+    }
+
     /// Makes `/dev` and `/tmp`; returns `/dev/pts/0` if there is a terminal.
     fn setup_synthetic(&self, terminal: bool) -> Option<Node> {
         let root = &self.root;

@@ -340,3 +340,25 @@ fn coreutils_findutils_grep_sed_tar_bash() {
         case(&["bash", "-c", "read -r a b; echo \"[$b][$a]\"; exit 3"]).stdin("one two\n"),
     ]);
 }
+
+/// The thread count in `/proc/self/stat` and `status` follows a thread's start and end
+/// (CPython warns on a fork with threads from it), and `df /` counts the image as used.
+/// Against the oracle with /proc mounted (`qemu_container_run`); but qemu-user makes up
+/// `/proc/self/stat` itself, with num_threads always 0, so that line is Linux's by hand.
+#[test]
+fn python_thread_count_and_disk_usage() {
+    let m = module("debian");
+    let py = script("threads_df.py");
+    let ours = rvbox_run(&m, &["python3", "-"], py.as_bytes());
+    let oracle = qemu_container_run("debian.rootfs", &["python3", "-"], py.as_bytes());
+    assert_eq!(oracle.status, 0, "oracle: {}", oracle.stderr_str());
+    let stat = "a thread more in stat: ";
+    let want = oracle
+        .stdout_str()
+        .replace(&format!("{stat}0\n"), &format!("{stat}1\n"));
+    assert_eq!(
+        (ours.status, ours.stdout_str(), ours.stderr_str()),
+        (0, want, oracle.stderr_str())
+    );
+    assert!(ours.stdout_str().contains("a thread more in status: 1\n"));
+}

@@ -659,8 +659,10 @@ fn reopen(f: &Rc<OpenFile>, flags: u32) -> Result<Rc<OpenFile>, Errno> {
             let e = super::pipe::PipeEnd::new(end.pipe.clone(), read, write);
             Ok(OpenFile::new(FileKind::Pipe(e), keep))
         }
-        // Sockets and anonymous inodes (eventfd, epoll) cannot be opened.
-        FileKind::Socket(_) | FileKind::EventFd(_) | FileKind::Epoll(_) => Err(ENXIO),
+        // Sockets and anonymous inodes (eventfd, timerfd, epoll) cannot be opened.
+        FileKind::Socket(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) | FileKind::Epoll(_) => {
+            Err(ENXIO)
+        }
     }
 }
 
@@ -697,11 +699,16 @@ pub fn statfs(p: &Process, node: &Node) -> [u8; 120] {
         // shows of a roomy disk.
         "wasi" => (1u64 << 20, 1 << 19, 1 << 20, 1 << 19),
         // The in-memory layer (the root's writable layer, /dev, /dev/shm): its files may
-        // fill half the memory limit, as a tmpfs is sized by default.
+        // fill half the memory limit, as a tmpfs is sized by default. The root also holds
+        // the image, which is used space (as on Docker's overlay, where `df /` is never 0).
         "overlay" | "tmpfs" => {
             let b = p.mem_limit() / 2 / 4096;
             let free = b.saturating_sub(crate::mem::budget::files() / 4096);
-            (b, free, b, free)
+            let (image, inodes) = match m.fstype {
+                "overlay" => p.vfs.image_size(),
+                _ => (0, 0),
+            };
+            (b + image.div_ceil(4096), free, b + inodes, free)
         }
         _ => (0, 0, 0, 0),
     };
@@ -1323,7 +1330,8 @@ fn status(p: &Process) -> String {
     };
     let _ = write!(
         s,
-        "CoreDumping:\t0\nTHP_enabled:\t0\nThreads:\t1\nSigQ:\t0/{}\n",
+        "CoreDumping:\t0\nTHP_enabled:\t0\nThreads:\t{}\nSigQ:\t0/{}\n",
+        thread_count(p),
         show_max(sigq_max)
     );
     for (name, v) in [
@@ -1349,6 +1357,15 @@ fn status(p: &Process) -> String {
     );
     s.push_str("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n");
     s
+}
+
+/// The live threads of `p`'s thread group (CPython counts them before a fork, to warn).
+fn thread_count(p: &Process) -> usize {
+    p.kernel
+        .borrow()
+        .procs
+        .get(&p.pid)
+        .map_or(1, |e| e.threads.len().max(1))
 }
 
 /// `stat`: the 52 fields of `do_task_stat`.
@@ -1383,8 +1400,8 @@ fn stat(p: &Process) -> String {
         "0".into(),  // cstime
         "20".into(), // priority
         "0".into(),  // nice
-        "1".into(),  // num_threads
-        "0".into(),  // itrealvalue
+        thread_count(p).to_string(),
+        "0".into(), // itrealvalue
         start.to_string(),
         vm.total.to_string(),
         (p.mem.resident_bytes() / PAGE_SIZE).to_string(),
