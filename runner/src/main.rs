@@ -8,6 +8,21 @@
 //! found); 2 when another subcommand is misused (clap's usage errors). A closed stdout
 //! (`rvbox syscalls | head -1`) is not an error: the command stops writing and exits 0.
 
+/// `eprint!`/`eprintln!` that do not panic when stderr is gone (a reader that closed its
+/// pipe): what rvbox says is lost, its exit status is not.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cache;
 mod pull;
 mod run;
@@ -205,7 +220,7 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("rvbox: {e:#}");
+            say!("rvbox: {e:#}");
             ExitCode::from(FAILED)
         }
     }
@@ -356,7 +371,7 @@ fn convert(
             return;
         }
         match p {
-            Progress::Layer(l) => eprint!(
+            Progress::Layer(l) => say_part!(
                 "\r\x1b[Klayer {}/{} {} {:>6} KiB / {} KiB, {} entries{}",
                 l.index + 1,
                 l.count,
@@ -366,17 +381,17 @@ fn convert(
                 l.entries,
                 if l.done { " ok\n" } else { "" }
             ),
-            Progress::Bundle { files, total } => eprint!("\r\x1b[Kbundling files {files}/{total}"),
+            Progress::Bundle { files, total } => say_part!("\r\x1b[Kbundling files {files}/{total}"),
         }
     };
     let report = rvbox_converter::convert_with(image, output, &opts, &mut progress)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if show {
-        eprintln!();
+        say!();
     }
     if !quiet {
         let m = &report.meta;
-        eprintln!(
+        say!(
             "{} -> {} ({} files, {:.1} MiB of files, module {:.1} MiB, {:.2}s)",
             m.image.reference,
             output.display(),
@@ -666,7 +681,7 @@ fn web_cmd(
         env,
     };
     let size = web::write_site(module, output, &config)?;
-    eprintln!(
+    say!(
         "{} -> {} ({:.1} MiB); serve it with: rvbox serve {}",
         module.display(),
         output.display(),

@@ -80,7 +80,7 @@ fn bars() -> registry::ProgressFn {
                 cached,
             } => {
                 // No bar is left drawn (finished ones became lines): a plain line.
-                eprintln!(
+                say!(
                     "pulled {fetched} blobs ({:.1} MiB); {cached} layers from the cache",
                     *fetched_bytes as f64 / 1048576.0
                 );

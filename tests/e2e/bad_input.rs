@@ -393,6 +393,39 @@ fn a_closed_stdout_is_not_an_error() {
     }
 }
 
+/// A closed stderr (its reader gone): rvbox's messages are lost, its exit statuses are
+/// not (`rvbox convert` of a missing image panicked with 101 writing its error).
+#[test]
+fn a_closed_stderr_keeps_the_exit_status() {
+    let m = module("busybox");
+    let m = m.to_str().unwrap();
+    let out = scratch().join("closed-stderr.wasm");
+    let out = out.to_str().unwrap();
+    let site = fresh_dir("closed-stderr-site");
+    let site = site.join("s");
+    let busybox = images().join("busybox");
+    for (args, want) in [
+        (&["convert", "/nonexistent-image", "-o", out][..], 125),
+        (&["convert", busybox.to_str().unwrap(), "-o", out][..], 0),
+        (&["web", m, "-o", site.to_str().unwrap()][..], 0),
+        (&["run", "/nonexistent.wasm"][..], 125),
+        (&["run", m, "--", "sh", "-c", "exit 3"][..], 3),
+        (&["no-such-command"][..], 2),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let status = std::process::Command::new(rvbox_bin())
+            .args(args)
+            .env("RVBOX_CACHE_DIR", scratch().join("cache"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(writer)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(want), "{args:?}");
+    }
+}
+
 /// The probe's finding: `rvbox inspect` of a truncated module gave a full report and 0.
 /// Every command that reads a module file refuses one cut short, in one line, with 125.
 #[test]
