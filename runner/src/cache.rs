@@ -29,6 +29,12 @@
 //! you run later, with a file of that module's inode number and nanosecond times; or a
 //! clock set back. `--no-cache` does not use the cache at all.)
 //!
+//! The cache is bounded: after an entry is stored, the least recently used entries are
+//! deleted until all fit in `$RVBOX_CACHE_MAX` (a size such as `4g`; default [`DEFAULT_MAX`],
+//! `0` for no bound), never the entry just stored. A hit marks its entry used (its mtime,
+//! at most once an hour). Stamps beyond [`MAX_STAMPS`], oldest first, and temporary files
+//! a killed writer left (older than a day) go in the same pass.
+//!
 //! Any error reading or writing the cache falls back to compiling; it is reported only
 //! when `RVBOX_LOG` is set. `RVBOX_LOG=cache` reports hits and misses.
 
@@ -58,6 +64,18 @@ const STAMP_EXT: &str = "stamp";
 /// later ctime.
 pub const SETTLED: Duration = Duration::from_secs(3);
 
+/// The default bound of the entries' total size (about nine of the 220 MB Debian entry).
+pub const DEFAULT_MAX: u64 = 2 << 30;
+
+/// Stamps kept (65 bytes each); the oldest beyond are deleted.
+pub const MAX_STAMPS: usize = 4096;
+
+/// A hit marks its entry used when its mtime is older than this.
+const TOUCH_AFTER: Duration = Duration::from_secs(3600);
+
+/// Temporary files older than this are a killed writer's.
+const STALE_TMP: Duration = Duration::from_secs(24 * 3600);
+
 /// How a module was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -86,17 +104,111 @@ impl std::fmt::Display for Outcome {
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    /// The bound of the entries' total size in bytes; 0 for none.
+    max: u64,
 }
 
 impl Cache {
-    /// A cache in `dir` (created when first written).
+    /// A cache in `dir` (created when first written), bounded by [`DEFAULT_MAX`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            max: DEFAULT_MAX,
+        }
     }
 
-    /// The cache in [`default_dir`], if there is one.
+    /// This cache with entries bounded by `max` bytes in total (0: unbounded).
+    pub fn with_max(mut self, max: u64) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// The cache in [`default_dir`], if there is one, bounded by `$RVBOX_CACHE_MAX`.
     pub fn from_env() -> Option<Self> {
-        default_dir().map(Cache::new)
+        let cache = Cache::new(default_dir()?);
+        Some(match std::env::var("RVBOX_CACHE_MAX") {
+            Ok(v) if !v.is_empty() => match parse_size(&v) {
+                Some(max) => cache.with_max(max),
+                None => {
+                    crate::run::eprint_line(format_args!(
+                        "rvbox: RVBOX_CACHE_MAX={v:?} is not a size (such as 4g, 500m, 0 for \
+                         no bound); the cache stays within {} GiB",
+                        DEFAULT_MAX >> 30
+                    ));
+                    cache
+                }
+            },
+            _ => cache,
+        })
+    }
+
+    /// Deletes the least recently used entries (by mtime) until the entries fit in the
+    /// bound, never `keep`; the oldest stamps beyond [`MAX_STAMPS`]; and stale temporary
+    /// files. Returns the number of files deleted.
+    pub fn prune(&self, keep: &Path) -> anyhow::Result<usize> {
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        let mut stamps = Vec::new();
+        let mut deleted = 0;
+        for e in std::fs::read_dir(&self.dir).with_context(|| format!("{}", self.dir.display()))? {
+            let e = e?;
+            let Ok(m) = e.metadata() else { continue };
+            let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let path = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(&format!(".{EXT}")) {
+                entries.push((mtime, m.len(), path));
+            } else if name.ends_with(&format!(".{STAMP_EXT}")) {
+                stamps.push((mtime, path));
+            } else if name.starts_with(".tmp-")
+                && now.duration_since(mtime).is_ok_and(|age| age > STALE_TMP)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                deleted += 1;
+            }
+        }
+        if self.max > 0 {
+            entries.sort();
+            let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+            for (_, len, path) in &entries {
+                if total <= self.max {
+                    break;
+                }
+                if path == keep {
+                    continue;
+                }
+                std::fs::remove_file(path).with_context(|| format!("{}", path.display()))?;
+                log(
+                    "cache",
+                    format_args!("cache: deleted {} (least recently used)", path.display()),
+                );
+                total -= len;
+                deleted += 1;
+            }
+        }
+        if stamps.len() > MAX_STAMPS {
+            stamps.sort();
+            let extra = stamps.len() - MAX_STAMPS;
+            for (_, path) in &stamps[..extra] {
+                std::fs::remove_file(path).with_context(|| format!("{}", path.display()))?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Marks the entry at `path` used now (its mtime), if it was not in the last hour.
+    fn touch(path: &Path) -> std::io::Result<()> {
+        let now = SystemTime::now();
+        let mtime = std::fs::metadata(path)?.modified()?;
+        if now.duration_since(mtime).is_ok_and(|age| age > TOUCH_AFTER) {
+            std::fs::File::options()
+                .write(true)
+                .open(path)?
+                .set_modified(now)?;
+        }
+        Ok(())
     }
 
     // `dir` and `clear` are for main.rs (`rvbox cache ...`); tests use them already.
@@ -314,6 +426,23 @@ impl Stamp {
 }
 
 /// Reads the rest of an open module file.
+/// A size: bytes, or a number with k, m, g, t (binary units, an optional `b` or `ib`).
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (num, shift) = match t.char_indices().last()? {
+        (i, 'k') => (&t[..i], 10),
+        (i, 'm') => (&t[..i], 20),
+        (i, 'g') => (&t[..i], 30),
+        (i, 't') => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
 fn read_all(file: &mut std::fs::File, path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
@@ -369,6 +498,12 @@ pub fn load_or_compile(
     match cache.load(engine, &key) {
         Ok(Some((module, entry))) => {
             log("cache", format_args!("cache hit {}", entry.display()));
+            if let Err(e) = Cache::touch(&entry) {
+                log(
+                    "",
+                    format_args!("cache: cannot mark {} used: {e}", entry.display()),
+                );
+            }
             return Ok((module, Outcome::Hit(entry)));
         }
         Ok(None) => log(
@@ -398,6 +533,12 @@ pub fn load_or_compile(
     drop(bytes);
     match cache.store(&key, &compiled) {
         Ok(entry) => {
+            if let Err(e) = cache.prune(&entry) {
+                log(
+                    "",
+                    format_args!("cache: cannot prune {}: {e:#}", cache.dir.display()),
+                );
+            }
             // Load from the entry just written so that the module's memory image is
             // mapped from that file rather than kept in anonymous memory.
             match cache.load(engine, &key) {
@@ -597,5 +738,96 @@ mod tests {
         let (module, outcome) = load_or_compile(&engine(), &m, Some(&cache), &plain()).unwrap();
         assert_eq!(outcome, Outcome::Failed);
         assert!(module.get_export("_start").is_some());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4g"), Some(4 << 30));
+        assert_eq!(parse_size(" 500MiB "), Some(500 << 20));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("12kb"), Some(12 << 10));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("99999999t"), None);
+    }
+
+    /// Sets a file's mtime `secs` seconds in the past.
+    fn age(path: &Path, secs: u64) {
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path()).with_max(300);
+        let entry = |n: &str, secs| {
+            let p = write(dir.path(), &format!("{n}.{EXT}"), &[0u8; 100]);
+            age(&p, secs);
+            p
+        };
+        let (old, mid, new, kept) = (
+            entry("a", 400),
+            entry("b", 300),
+            entry("c", 200),
+            entry("d", 500),
+        );
+        let stale = write(dir.path(), ".tmp-dead", b"x");
+        age(&stale, 2 * 24 * 3600);
+        let fresh = write(dir.path(), ".tmp-live", b"x");
+        // 400 bytes in four entries: the oldest but the kept one goes, and the stale temporary.
+        assert_eq!(cache.prune(&kept).unwrap(), 2);
+        assert!(!old.exists() && !stale.exists());
+        assert!(mid.exists() && new.exists() && kept.exists() && fresh.exists());
+        // Unbounded: nothing goes.
+        let unbounded = Cache::new(dir.path()).with_max(0);
+        entry("e", 0);
+        assert_eq!(unbounded.prune(&kept).unwrap(), 0);
+    }
+
+    #[test]
+    fn stamps_beyond_the_bound_go_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        for i in 0..MAX_STAMPS + 2 {
+            let p = write(dir.path(), &format!("{i}.{STAMP_EXT}"), b"x\n");
+            age(&p, (MAX_STAMPS + 10 - i) as u64);
+        }
+        assert_eq!(cache.prune(Path::new("/none")).unwrap(), 2);
+        assert!(!dir.path().join(format!("0.{STAMP_EXT}")).exists());
+        assert!(!dir.path().join(format!("1.{STAMP_EXT}")).exists());
+        assert!(dir.path().join(format!("2.{STAMP_EXT}")).exists());
+    }
+
+    /// A store prunes: with room for one entry, a second module's entry replaces the
+    /// first; and a hit marks an old entry used.
+    #[test]
+    fn storing_prunes_and_hits_mark_entries_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let m1 = write(dir.path(), "m1.wasm", &rvbox_module("p1", Then::Return));
+        let m2 = write(dir.path(), "m2.wasm", &rvbox_module("p2", Then::Return));
+        let cache = Cache::new(dir.path().join("c"));
+        let e = engine();
+        let (_, first) = load_or_compile(&e, &m1, Some(&cache), &plain()).unwrap();
+        let Outcome::Stored(first) = first else {
+            panic!("{first:?}")
+        };
+        let len = std::fs::metadata(&first).unwrap().len();
+        let cache = cache.with_max(len + len / 2);
+        age(&first, 7200);
+        let (_, hit) = load_or_compile(&e, &m1, Some(&cache), &plain()).unwrap();
+        assert_eq!(hit, Outcome::Hit(first.clone()));
+        let used = std::fs::metadata(&first).unwrap().modified().unwrap();
+        assert!(SystemTime::now().duration_since(used).unwrap() < Duration::from_secs(60));
+        let (_, second) = load_or_compile(&e, &m2, Some(&cache), &plain()).unwrap();
+        let Outcome::Stored(second) = second else {
+            panic!("{second:?}")
+        };
+        assert!(second.exists() && !first.exists());
     }
 }
