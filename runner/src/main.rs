@@ -381,7 +381,9 @@ fn convert(
                 l.entries,
                 if l.done { " ok\n" } else { "" }
             ),
-            Progress::Bundle { files, total } => say_part!("\r\x1b[Kbundling files {files}/{total}"),
+            Progress::Bundle { files, total } => {
+                say_part!("\r\x1b[Kbundling files {files}/{total}")
+            }
         }
     };
     let report = rvbox_converter::convert_with(image, output, &opts, &mut progress)
