@@ -9,7 +9,7 @@
 # totals regrtest printed, and one line per test that failed or erred, taken from
 # unittest's closing "FAIL: name (id)" / "ERROR: name (id)" blocks. Knobs: RVBOX (the
 # binary, default target/release/rvbox), MODULE_WASM (default target/cpython/debian.wasm,
-# converted when missing), CPYTHON_TIMEOUT (seconds per module, default 1800). Whole logs
+# converted when missing or older than rvbox), CPYTHON_TIMEOUT (seconds per module, default 1800). Whole logs
 # go to target/cpython/logs/HOST-MODULE.log.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +31,8 @@ if [[ $host == qemu ]]; then
     mkdir -p "$(dirname "$rootfs")"
     cp -a "$repo/images/out/debian.rootfs" "$rootfs"
 fi
-if [[ $host == rvbox && ! -f $wasm ]]; then
+# Converted again when rvbox is newer than it (the emulator is in the module).
+if [[ $host == rvbox && ( ! -f $wasm || $rvbox -nt $wasm ) ]]; then
     mkdir -p "$(dirname "$wasm")"
     "$rvbox" convert "$repo/images/out/debian" -o "$wasm" -q
 fi
