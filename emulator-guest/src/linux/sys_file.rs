@@ -217,19 +217,16 @@ impl Process {
                 }
                 end.read(buf, file.nonblocking())
             }
-            FileKind::EventFd(e) => {
+            // A counter: 8 bytes or EINVAL.
+            FileKind::EventFd(_) | FileKind::TimerFd(_) => {
                 if buf.len() < 8 {
                     return Err(EINVAL);
                 }
-                let v = e.read(file.nonblocking())?;
-                buf[..8].copy_from_slice(&v.to_le_bytes());
-                Ok(8)
-            }
-            FileKind::TimerFd(t) => {
-                if buf.len() < 8 {
-                    return Err(EINVAL);
-                }
-                let v = t.read(file.nonblocking())?;
+                let v = match &file.kind {
+                    FileKind::EventFd(e) => e.read(file.nonblocking())?,
+                    FileKind::TimerFd(t) => t.read(file.nonblocking())?,
+                    _ => unreachable!(),
+                };
                 buf[..8].copy_from_slice(&v.to_le_bytes());
                 Ok(8)
             }

@@ -101,15 +101,6 @@ fn timerfd(p: &Process, fd: u64) -> Result<Rc<TimerFd>, Errno> {
     }
 }
 
-/// Writes (value, interval) as a `struct itimerspec`.
-fn put_itimerspec(p: &mut Process, addr: u64, (value, interval): (u64, u64)) -> SysResult {
-    let mut b = [0u8; 32];
-    b[..16].copy_from_slice(&super::abi::ns_to_timespec(interval));
-    b[16..].copy_from_slice(&super::abi::ns_to_timespec(value));
-    p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)?;
-    Ok(0)
-}
-
 /// timerfd_settime(2). TFD_TIMER_CANCEL_ON_SET is taken and never cancels: the guest
 /// cannot set the clock.
 pub fn timerfd_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
@@ -121,21 +112,11 @@ pub fn timerfd_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     let interval = super::sys_proc::read_timespec_ns(p, a[2])?;
     let value = super::sys_proc::read_timespec_ns(p, a[2] + 16)?;
-    let now = host::now_monotonic_ns();
-    let old = t.get(now);
-    let deadline = if value == 0 {
-        None
-    } else if a[1] & TFD_TIMER_ABSTIME != 0 {
-        Some(if t.realtime {
-            now.saturating_add(value.saturating_sub(host::now_realtime_ns()))
-        } else {
-            value
-        })
-    } else {
-        Some(now.saturating_add(value))
-    };
+    let (left, every) = t.get(host::now_monotonic_ns());
+    let deadline =
+        super::sys_proc::timer_deadline(value, a[1] & TFD_TIMER_ABSTIME != 0, t.realtime);
     if a[3] != 0 {
-        put_itimerspec(p, a[3], old)?;
+        super::sys_proc::put_itimerspec_ns(p, a[3], left, every)?;
     }
     t.set(deadline, interval);
     Ok(0)
@@ -143,8 +124,9 @@ pub fn timerfd_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// timerfd_gettime(2).
 pub fn timerfd_gettime(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let t = timerfd(p, a[0])?;
-    put_itimerspec(p, a[1], t.get(host::now_monotonic_ns()))
+    let (left, every) = timerfd(p, a[0])?.get(host::now_monotonic_ns());
+    super::sys_proc::put_itimerspec_ns(p, a[1], left, every)?;
+    Ok(0)
 }
 
 /// memfd_create(2): an anonymous regular file (tmpfs, with no name in any directory).

@@ -1109,9 +1109,35 @@ fn put_itimerspec(p: &mut Process, addr: u64, t: &PosixTimer) -> Result<(), Errn
     let left = t
         .deadline
         .map_or(0, |d| d.saturating_sub(host::now_monotonic_ns()).max(1));
+    put_itimerspec_ns(p, addr, left, t.interval)
+}
+
+/// When a timer set to `value` ns expires (monotonic ns; `None`: disarmed): `value` from
+/// now, or at `value` on its clock if `abstime` (CLOCK_REALTIME if `realtime`, kept relative
+/// to the monotonic clock as of now).
+pub(super) fn timer_deadline(value: u64, abstime: bool, realtime: bool) -> Option<u64> {
+    let now = host::now_monotonic_ns();
+    if value == 0 {
+        None
+    } else if abstime && realtime {
+        Some(now.saturating_add(value.saturating_sub(host::now_realtime_ns())))
+    } else if abstime {
+        Some(value)
+    } else {
+        Some(now.saturating_add(value))
+    }
+}
+
+/// Writes (value, interval), in ns, as a `struct itimerspec`.
+pub(super) fn put_itimerspec_ns(
+    p: &mut Process,
+    addr: u64,
+    value: u64,
+    interval: u64,
+) -> Result<(), Errno> {
     let mut b = [0u8; 32];
-    b[..16].copy_from_slice(&super::abi::ns_to_timespec(t.interval));
-    b[16..].copy_from_slice(&super::abi::ns_to_timespec(left));
+    b[..16].copy_from_slice(&super::abi::ns_to_timespec(interval));
+    b[16..].copy_from_slice(&super::abi::ns_to_timespec(value));
     p.mem.write_bytes(addr, &b).map_err(|_| EFAULT)
 }
 
@@ -1121,18 +1147,7 @@ pub fn timer_settime(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let old = with_timer(p, a[0], |t| t.unwrap())?;
     let interval = read_timespec_ns(p, a[2])?;
     let value = read_timespec_ns(p, a[2] + 16)?;
-    let now = host::now_monotonic_ns();
-    let deadline = if value == 0 {
-        None
-    } else if a[1] & TIMER_ABSTIME != 0 {
-        Some(if old.realtime {
-            now.saturating_add(value.saturating_sub(host::now_realtime_ns()))
-        } else {
-            value
-        })
-    } else {
-        Some(now.saturating_add(value))
-    };
+    let deadline = timer_deadline(value, a[1] & TIMER_ABSTIME != 0, old.realtime);
     with_timer(p, a[0], |t| {
         let t = t.as_mut().unwrap();
         t.deadline = deadline;
