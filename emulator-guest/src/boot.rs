@@ -170,10 +170,7 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         let k = kernel.borrow();
         (k.instret, k.peak_resident)
     };
-    let stats = std::env::var("RVBOX_STATS").is_ok_and(|v| !v.is_empty() && v != "0")
-        || std::env::var("RVBOX_LOG")
-            .is_ok_and(|v| v.split(',').any(|w| w == "stats" || w == "all"));
-    if stats {
+    if crate::knobs::Log::get().stats {
         let secs = (crate::host::now_monotonic_ns() - started) as f64 / 1e9;
         let line = format!(
             "rvbox: stats: {} guest instructions in {:.3}s ({:.0} MIPS), {} MiB guest memory\n",

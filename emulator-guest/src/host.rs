@@ -259,11 +259,6 @@ pub fn exit(status: i32) -> ! {
     std::process::exit(status)
 }
 
-/// The log switch: `RVBOX_LOG` in the module's environment (any value but empty or `0`).
-pub fn log_enabled() -> bool {
-    std::env::var_os("RVBOX_LOG").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Waits until host stdin has input (or end of file) or `timeout_ns` passes (`None`: no
 /// limit). `true` if stdin is ready. The module sleeps in the host meanwhile: no spinning.
 pub fn wait_stdin(timeout_ns: Option<u64>) -> bool {

@@ -104,11 +104,7 @@ fn cpath(rel: &[u8]) -> Result<CString, Errno> {
 
 /// `RVBOX_LOG=volumes` traces every host call made for a volume.
 fn trace(what: &str, rel: &[u8], r: &Result<impl std::fmt::Debug, Errno>) {
-    use std::sync::OnceLock;
-    static ON: OnceLock<bool> = OnceLock::new();
-    if *ON.get_or_init(|| {
-        std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|t| t == "volumes" || t == "all"))
-    }) {
+    if crate::knobs::Log::get().volumes {
         let line = format!(
             "rvbox: volumes: {what}({:?}) = {r:?}\n",
             String::from_utf8_lossy(rel)

@@ -11,6 +11,8 @@
 //! | `RVBOX_MEMORY=SIZE` | `--memory` | the guest's memory limit (`512m`, `2g`, bytes) |
 //! | `RVBOX_TIMEOUT=DURATION` | `--timeout` | end the run after this long (`10`, `1.5s`, `500ms`, `2m`, `1h`) |
 //! | `RVBOX_CHECK=1` | `-e RVBOX_CHECK=1` | check the scheduler's wake-up invariant whenever every task waits (`kernel::check_wakeups`); `0` turns it off in debug builds, where it is on |
+//! | `RVBOX_LOG=TOPIC,...` | `-e RVBOX_LOG=...` | report on stderr: any value but `0` logs unimplemented system calls (once each); topics `strace` (every system call), `stats` (instructions, time, MIPS at exit), `volumes` (every host call for a volume); `all` is every topic ([`Log`]) |
+//! | `RVBOX_STATS=1` | `-e RVBOX_STATS=1` | the same as the `stats` topic |
 //!
 //! The parsers are shared with the `rvbox` CLI, so both say the same about a bad value.
 
@@ -68,6 +70,52 @@ impl Knobs {
             });
         }
         Ok(knobs)
+    }
+}
+
+/// What the guest reports on stderr: `RVBOX_LOG` and `RVBOX_STATS` (see the table above).
+/// This is the one reader of both, with one rule: a value is a comma-separated list of
+/// topics, `all` naming every topic, and any value but empty or `0` turns logging on.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Log {
+    /// Unimplemented system calls and other one-time notes.
+    pub on: bool,
+    pub strace: bool,
+    pub stats: bool,
+    pub volumes: bool,
+}
+
+/// Whether the `RVBOX_LOG` value `log` asks for `topic` (`""`: for logging at all). The
+/// rule of the guest and of the `rvbox` CLI (its topics `cache`, `time`, `trap`).
+pub fn log_wants(log: &str, topic: &str) -> bool {
+    let log = log.trim();
+    let on = !log.is_empty() && log != "0";
+    on && (topic.is_empty()
+        || log
+            .split(',')
+            .any(|w| w.trim() == topic || w.trim() == "all"))
+}
+
+impl Log {
+    pub fn parse(log: Option<&str>, stats: Option<&str>) -> Log {
+        let log = log.unwrap_or("");
+        let on = log_wants(log, "");
+        let topic = |t: &str| log_wants(log, t);
+        Log {
+            on,
+            strace: topic("strace"),
+            stats: topic("stats") || stats.is_some_and(|s| !s.is_empty() && s != "0"),
+            volumes: topic("volumes"),
+        }
+    }
+
+    /// The module's `RVBOX_LOG` and `RVBOX_STATS` (read once).
+    pub fn get() -> Log {
+        static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+        *LOG.get_or_init(|| {
+            let var = |k| std::env::var(k).ok();
+            Log::parse(var("RVBOX_LOG").as_deref(), var("RVBOX_STATS").as_deref())
+        })
     }
 }
 
@@ -164,6 +212,35 @@ pub fn timeout_text(given: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_topics() {
+        let p = Log::parse;
+        assert_eq!(p(None, None), Log::default());
+        assert_eq!(p(Some("0"), None), Log::default());
+        assert_eq!(
+            p(Some("1"), None),
+            Log {
+                on: true,
+                ..Log::default()
+            }
+        );
+        let strace = p(Some("strace"), None);
+        assert!(strace.on && strace.strace && !strace.stats && !strace.volumes);
+        let two = p(Some("volumes, stats"), None);
+        assert!(two.on && two.volumes && two.stats && !two.strace);
+        let all = p(Some("all"), None);
+        assert!(all.strace && all.stats && all.volumes);
+        // RVBOX_STATS alone reports the stats, without logging anything else.
+        assert_eq!(
+            p(None, Some("1")),
+            Log {
+                stats: true,
+                ..Log::default()
+            }
+        );
+        assert_eq!(p(None, Some("0")), Log::default());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -600,17 +600,10 @@ pub(crate) fn eprint_line(msg: impl Display) {
 }
 
 /// Whether `RVBOX_LOG` asks for `topic`. `RVBOX_LOG` is a comma-separated list of topics
-/// (`cache`, `time`, `trap`) or `all`; the topic `""` means "RVBOX_LOG is set at all".
+/// (`cache`, `time`, `trap`) or `all`; the topic `""` means "RVBOX_LOG is set at all" (any
+/// value but `0`). The guest's rule, `knobs::log_wants`.
 pub(crate) fn log_enabled(topic: &str) -> bool {
-    match std::env::var("RVBOX_LOG") {
-        Ok(v) if !v.trim().is_empty() => {
-            topic.is_empty()
-                || v.split(',')
-                    .map(str::trim)
-                    .any(|t| t == topic || t == "all" || t == "1")
-        }
-        _ => false,
-    }
+    std::env::var("RVBOX_LOG").is_ok_and(|v| rvbox_converter::guest::knobs::log_wants(&v, topic))
 }
 
 /// Prints `rvbox: <msg>` to stderr if `RVBOX_LOG` asks for `topic`.

@@ -180,8 +180,8 @@ impl Process {
             termios: abi::Termios::default(),
             host_env: Vec::new(),
             logged: HashSet::new(),
-            log: crate::host::log_enabled(),
-            strace: std::env::var("RVBOX_LOG").is_ok_and(|v| v.split(',').any(|w| w == "strace")),
+            log: crate::knobs::Log::get().on,
+            strace: crate::knobs::Log::get().strace,
         }
     }
 
