@@ -1,5 +1,6 @@
 //! Linux riscv64 structures as bytes: `struct stat`, `struct statx`, `linux_dirent64`,
-//! `struct utsname`, `struct termios`, `struct winsize`, `struct timespec`.
+//! `struct utsname`, `struct termios`, `struct winsize`, `struct timespec`; ioctl request
+//! numbers.
 
 use crate::vfs::Timespec;
 
@@ -237,4 +238,43 @@ impl Winsize {
             ypixel: h(6),
         }
     }
+}
+
+/// ioctl request numbers (asm-generic/ioctls.h). Linux takes the request as an `unsigned
+/// int`: callers match on the low 32 bits of the register.
+pub mod ioctl {
+    pub const TCGETS: u32 = 0x5401;
+    pub const TCSETS: u32 = 0x5402;
+    pub const TCSETSW: u32 = 0x5403;
+    pub const TCSETSF: u32 = 0x5404;
+    pub const TCSBRK: u32 = 0x5409;
+    pub const TCXONC: u32 = 0x540a;
+    pub const TCFLSH: u32 = 0x540b;
+    pub const TIOCEXCL: u32 = 0x540c;
+    pub const TIOCNXCL: u32 = 0x540d;
+    pub const TIOCSCTTY: u32 = 0x540e;
+    pub const TIOCGPGRP: u32 = 0x540f;
+    pub const TIOCSPGRP: u32 = 0x5410;
+    pub const TIOCOUTQ: u32 = 0x5411;
+    pub const TIOCSTI: u32 = 0x5412;
+    pub const TIOCGWINSZ: u32 = 0x5413;
+    pub const TIOCSWINSZ: u32 = 0x5414;
+    pub const FIONREAD: u32 = 0x541b;
+    pub const FIONBIO: u32 = 0x5421;
+    pub const TIOCNOTTY: u32 = 0x5422;
+    pub const TIOCSETD: u32 = 0x5423;
+    pub const TIOCGETD: u32 = 0x5424;
+    pub const TCSBRKP: u32 = 0x5425;
+    pub const TIOCSBRK: u32 = 0x5427;
+    pub const TIOCCBRK: u32 = 0x5428;
+    pub const TIOCGSID: u32 = 0x5429;
+    pub const FIONCLEX: u32 = 0x5450;
+    pub const FIOCLEX: u32 = 0x5451;
+    /// `_IOR('T', 0x2A, struct termios2)`.
+    pub const TCGETS2: u32 = 0x802c_542a;
+    pub const TCSETS2: u32 = 0x402c_542b;
+    pub const TCSETSW2: u32 = 0x402c_542c;
+    pub const TCSETSF2: u32 = 0x402c_542d;
+    /// `_IOR('T', 0x40, int)`.
+    pub const TIOCGEXCL: u32 = 0x8004_5440;
 }

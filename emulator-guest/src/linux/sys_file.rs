@@ -1852,27 +1852,16 @@ pub fn flock(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// ioctl(2).
 pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    const TCGETS: u64 = 0x5401;
-    const TCSETS: u64 = 0x5402;
-    const TCSETSW: u64 = 0x5403;
-    const TCSETSF: u64 = 0x5404;
-    const TIOCGPGRP: u64 = 0x540f;
-    const TIOCOUTQ: u64 = 0x5411;
-    const TIOCSPGRP: u64 = 0x5410;
-    const TIOCGWINSZ: u64 = 0x5413;
-    const TIOCSWINSZ: u64 = 0x5414;
-    const FIONREAD: u64 = 0x541b;
-    const FIONBIO: u64 = 0x5421;
-    const FIONCLEX: u64 = 0x5450;
-    const FIOCLEX: u64 = 0x5451;
+    use super::abi::ioctl::*;
+    let req = a[1] as u32;
     let fd = a[0] as i32;
     let f = p.fds.get(fd)?;
-    if super::tty::is_terminal_file(&f) && !matches!(a[1], FIOCLEX | FIONCLEX | FIONBIO) {
-        return super::tty::ioctl(p, a[1], a[2]);
+    if super::tty::is_terminal_file(&f) && !matches!(req, FIOCLEX | FIONCLEX | FIONBIO) {
+        return super::tty::ioctl(p, req, a[2]);
     }
-    match a[1] {
+    match req {
         FIOCLEX | FIONCLEX => {
-            p.fds.entry_mut(fd)?.cloexec = a[1] == FIOCLEX;
+            p.fds.entry_mut(fd)?.cloexec = req == FIOCLEX;
             return Ok(0);
         }
         FIONBIO => {
@@ -1906,7 +1895,7 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
         FileKind::Node(n) if matches!(&*n.content.borrow(), Content::Device(Device::Tty)) => {
             tty_fd(&[0, 1, 2]).ok_or(ENOTTY)?
         }
-        FileKind::Socket(s) if a[1] == TIOCOUTQ => {
+        FileKind::Socket(s) if req == TIOCOUTQ => {
             // SIOCOUTQ: bytes sent and not yet read.
             let n = s.unread_sent() as u32;
             p.mem.write_u32(a[2], n).map_err(|_| EFAULT)?;
@@ -1917,7 +1906,7 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !crate::host::isatty(host_fd) {
         return Err(ENOTTY);
     }
-    match a[1] {
+    match req {
         TCGETS => {
             let t = p.termios.encode();
             p.mem.write_bytes(a[2], &t).map_err(|_| EFAULT)?;

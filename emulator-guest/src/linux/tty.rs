@@ -121,38 +121,7 @@ pub const VWERASE: usize = 14;
 pub const VLNEXT: usize = 15;
 pub const VEOL2: usize = 16;
 
-// ioctl requests (asm-generic/ioctls.h).
-pub const TCGETS: u32 = 0x5401;
-pub const TCSETS: u32 = 0x5402;
-pub const TCSETSW: u32 = 0x5403;
-pub const TCSETSF: u32 = 0x5404;
-pub const TCSBRK: u32 = 0x5409;
-pub const TCXONC: u32 = 0x540a;
-pub const TCFLSH: u32 = 0x540b;
-pub const TIOCEXCL: u32 = 0x540c;
-pub const TIOCNXCL: u32 = 0x540d;
-pub const TIOCSCTTY: u32 = 0x540e;
-pub const TIOCGPGRP: u32 = 0x540f;
-pub const TIOCSPGRP: u32 = 0x5410;
-pub const TIOCOUTQ: u32 = 0x5411;
-pub const TIOCSTI: u32 = 0x5412;
-pub const TIOCGWINSZ: u32 = 0x5413;
-pub const TIOCSWINSZ: u32 = 0x5414;
-pub const FIONREAD: u32 = 0x541b;
-pub const TIOCNOTTY: u32 = 0x5422;
-pub const TIOCSETD: u32 = 0x5423;
-pub const TIOCGETD: u32 = 0x5424;
-pub const TCSBRKP: u32 = 0x5425;
-pub const TIOCSBRK: u32 = 0x5427;
-pub const TIOCCBRK: u32 = 0x5428;
-pub const TIOCGSID: u32 = 0x5429;
-/// `_IOR('T', 0x2A, struct termios2)`.
-pub const TCGETS2: u32 = 0x802c_542a;
-pub const TCSETS2: u32 = 0x402c_542b;
-pub const TCSETSW2: u32 = 0x402c_542c;
-pub const TCSETSF2: u32 = 0x402c_542d;
-/// `_IOR('T', 0x40, int)`.
-pub const TIOCGEXCL: u32 = 0x8004_5440;
+pub use super::abi::ioctl::*;
 
 // TCFLSH and TCXONC arguments.
 pub const TCIFLUSH: u64 = 0;
@@ -1742,7 +1711,7 @@ impl UserMem for GuestMem<'_> {
 }
 
 /// ioctl(2) on the terminal.
-pub fn ioctl(p: &mut Process, req: u64, arg: u64) -> SysResult {
+pub fn ioctl(p: &mut Process, req: u32, arg: u64) -> SysResult {
     let k = p.kernel.clone();
     let (caller, r) = {
         let mut kb = k.borrow_mut();
@@ -1762,7 +1731,7 @@ pub fn ioctl(p: &mut Process, req: u64, arg: u64) -> SysResult {
                 .map(|e| e.sid)
         };
         let mut mem = GuestMem(&mut p.mem);
-        let r = t.tty.ioctl(&caller, req as u32, arg, &mut mem, &lookup);
+        let r = t.tty.ioctl(&caller, req, arg, &mut mem, &lookup);
         (caller, r)
     };
     match r {
