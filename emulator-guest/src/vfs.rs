@@ -17,6 +17,7 @@
 //! This module knows nothing about processes or file descriptors.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
@@ -26,7 +27,7 @@ use crate::linux::errno::*;
 use crate::mem::{SharedPage, PAGE_SIZE};
 
 mod volume;
-pub use volume::{host_path, refresh as host_refresh, volume_mounts, HostNode, Volume, VOLUME_DEV};
+pub use volume::{host_path, refresh as host_refresh, HostNode, Volume, VOLUME_DEV};
 /// Shared mappings of volume files.
 pub mod host_pages {
     pub use super::volume::{pages_truncated, pages_written, shared_page, sync_all, sync_pages};
@@ -559,11 +560,12 @@ pub mod dev {
 /// One mount of the guest's tree, as `/proc/PID/mountinfo` shows it. The layout is Docker's:
 /// an overlay root (the image under the in-memory layer), `/proc`, a tmpfs `/dev` with
 /// `devpts` and `shm`, and a read-only `/sys` with the cgroup2 tree.
+#[derive(Debug, Clone)]
 pub struct Mount {
     pub id: u32,
     pub parent: u32,
     pub dev: u32,
-    pub target: &'static str,
+    pub target: Cow<'static, str>,
     pub fstype: &'static str,
     pub source: &'static str,
     /// Per-mount options (mountinfo field 6).
@@ -587,7 +589,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 400,
         parent: 399,
         dev: dev::ROOT,
-        target: "/",
+        target: Cow::Borrowed("/"),
         fstype: "overlay",
         source: "overlay",
         mnt_opts: "rw,relatime",
@@ -599,7 +601,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 401,
         parent: 400,
         dev: dev::PROC,
-        target: "/proc",
+        target: Cow::Borrowed("/proc"),
         fstype: "proc",
         source: "proc",
         mnt_opts: "rw,nosuid,nodev,noexec,relatime",
@@ -611,7 +613,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 402,
         parent: 400,
         dev: dev::DEV,
-        target: "/dev",
+        target: Cow::Borrowed("/dev"),
         fstype: "tmpfs",
         source: "tmpfs",
         mnt_opts: "rw,nosuid",
@@ -623,7 +625,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 403,
         parent: 402,
         dev: dev::PTS,
-        target: "/dev/pts",
+        target: Cow::Borrowed("/dev/pts"),
         fstype: "devpts",
         source: "devpts",
         mnt_opts: "rw,nosuid,noexec,relatime",
@@ -635,7 +637,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 404,
         parent: 400,
         dev: dev::SYS,
-        target: "/sys",
+        target: Cow::Borrowed("/sys"),
         fstype: "sysfs",
         source: "sysfs",
         mnt_opts: "ro,nosuid,nodev,noexec,relatime",
@@ -647,7 +649,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 405,
         parent: 404,
         dev: dev::CGROUP,
-        target: "/sys/fs/cgroup",
+        target: Cow::Borrowed("/sys/fs/cgroup"),
         fstype: "cgroup2",
         source: "cgroup",
         mnt_opts: "ro,nosuid,nodev,noexec,relatime",
@@ -659,7 +661,7 @@ pub const MOUNTS: &[Mount] = &[
         id: 406,
         parent: 402,
         dev: dev::SHM,
-        target: "/dev/shm",
+        target: Cow::Borrowed("/dev/shm"),
         fstype: "tmpfs",
         source: "shm",
         mnt_opts: "rw,nosuid,nodev,noexec,relatime",
@@ -668,21 +670,6 @@ pub const MOUNTS: &[Mount] = &[
         magic: 0x0102_1994,
     },
 ];
-
-/// The mount whose nodes have device `dev` (the root's for an unknown one).
-pub fn mount_of(dev: u32) -> &'static Mount {
-    if dev >= VOLUME_DEV {
-        if let Some(m) = volume_mounts().into_iter().find(|m| m.dev == dev) {
-            return m;
-        }
-    }
-    MOUNTS.iter().find(|m| m.dev == dev).unwrap_or(&MOUNTS[0])
-}
-
-/// Every mount, as `/proc/PID/mountinfo` lists them: the container's, then volumes.
-pub fn mounts() -> Vec<&'static Mount> {
-    MOUNTS.iter().chain(volume_mounts()).collect()
-}
 
 /// The longest path and name Linux accepts.
 pub const PATH_MAX: usize = 4096;
@@ -697,6 +684,8 @@ pub struct Vfs {
     from_lower: RefCell<HashMap<u32, Weak<Inode>>>,
     /// `/dev/pts/0`, when the host gave a terminal.
     terminal: Option<Node>,
+    /// The volumes' mounts, in the order they were mounted (after [`MOUNTS`]).
+    volume_mounts: RefCell<Vec<Mount>>,
 }
 
 /// How `resolve` treats the last path component.
@@ -728,12 +717,33 @@ impl Vfs {
             next_ino: Cell::new(bundle.inode_count() as u64 + 1),
             from_lower: RefCell::new(HashMap::new()),
             terminal: None,
+            volume_mounts: RefCell::new(Vec::new()),
         };
         vfs.from_lower
             .borrow_mut()
             .insert(0, Rc::downgrade(&vfs.root));
         vfs.terminal = vfs.setup_synthetic(terminal);
         Ok(vfs)
+    }
+
+    /// The mount whose nodes have device `dev` (the root's for an unknown one).
+    pub fn mount_of(&self, dev: u32) -> Mount {
+        if dev >= VOLUME_DEV {
+            if let Some(m) = self.volume_mounts.borrow().iter().find(|m| m.dev == dev) {
+                return m.clone();
+            }
+        }
+        MOUNTS
+            .iter()
+            .find(|m| m.dev == dev)
+            .unwrap_or(&MOUNTS[0])
+            .clone()
+    }
+
+    /// Every mount, as `/proc/PID/mountinfo` lists them: the container's, then volumes.
+    pub fn mounts(&self) -> Vec<Mount> {
+        let volumes = self.volume_mounts.borrow();
+        MOUNTS.iter().chain(volumes.iter()).cloned().collect()
     }
 
     /// The bytes and inodes of the image (the root's read-only lower layer).
@@ -1133,8 +1143,8 @@ impl Vfs {
     /// Why entries cannot be added to (`create`) or removed from a synthetic directory:
     /// a read-only mount refuses both with EROFS; procfs has no such entries (ENOENT) and
     /// removes none (EPERM).
-    fn refusal(dir: &Node, create: bool) -> Errno {
-        if mount_of(dir.dev.get()).read_only() {
+    fn refusal(&self, dir: &Node, create: bool) -> Errno {
+        if self.mount_of(dir.dev.get()).read_only() {
             EROFS
         } else if create {
             ENOENT
@@ -1148,7 +1158,7 @@ impl Vfs {
     /// a volume the volume's node for the file made on the host from `node`.
     pub fn link(&self, dir: &Node, name: &[u8], node: &Node) -> Result<Node, Errno> {
         if dir.is_synthetic() {
-            return Err(Self::refusal(dir, true));
+            return Err(self.refusal(dir, true));
         }
         if dir.is_host() {
             return self.host_link(dir, name, node);
@@ -1178,7 +1188,7 @@ impl Vfs {
     /// Removes entry `name` from `dir`, returning the node it named.
     pub fn unlink_entry(&self, dir: &Node, name: &[u8]) -> Result<Node, Errno> {
         if dir.is_synthetic() {
-            return Err(Self::refusal(dir, false));
+            return Err(self.refusal(dir, false));
         }
         if dir.is_host() {
             return self.host_unlink(dir, name);
@@ -1209,7 +1219,7 @@ impl Vfs {
     /// `true` if `dir` has no entries. A synthetic directory is never removable.
     pub fn is_empty_dir(&self, dir: &Node) -> Result<bool, Errno> {
         if dir.is_synthetic() {
-            return Err(Self::refusal(dir, false));
+            return Err(self.refusal(dir, false));
         }
         if dir.is_host() {
             return self.host_is_empty(dir);
@@ -1663,7 +1673,7 @@ pub(crate) mod tests {
             (null.dev.get(), v.path_of_node(&null)),
             (dev::DEV, b"/dev/null".to_vec())
         );
-        assert_eq!(mount_of(dev::SHM).target, "/dev/shm");
-        assert!(mount_of(dev::SYS).read_only() && !mount_of(dev::ROOT).read_only());
+        assert_eq!(v.mount_of(dev::SHM).target, "/dev/shm");
+        assert!(v.mount_of(dev::SYS).read_only() && !v.mount_of(dev::ROOT).read_only());
     }
 }

@@ -693,7 +693,7 @@ pub fn write(p: &mut Process, node: &Node, data: &[u8]) -> Result<usize, Errno> 
 
 /// The `statfs` of the mount `node` is on (`struct statfs`, asm-generic 64-bit).
 pub fn statfs(p: &Process, node: &Node) -> [u8; 120] {
-    let m = vfs::mount_of(node.dev.get());
+    let m = p.vfs.mount_of(node.dev.get());
     let (blocks, free, files, ffree) = match m.fstype {
         // Volumes: WASI cannot tell the host file system's size; what Docker's overlay
         // shows of a roomy disk.
@@ -1087,11 +1087,15 @@ fn pid_file(p: &mut Process, name: &[u8]) -> Result<Vec<u8>, Errno> {
         b"cgroup" => "0::/\n".into(),
         b"limits" => limits(p),
         b"maps" => maps(p),
-        b"mounts" => vfs::mounts()
+        b"mounts" => p
+            .vfs
+            .mounts()
             .into_iter()
             .map(|m| format!("{} {} {} {} 0 0\n", m.source, m.target, m.fstype, m.opts))
             .collect(),
-        b"mountinfo" => vfs::mounts()
+        b"mountinfo" => p
+            .vfs
+            .mounts()
             .into_iter()
             .map(|m| {
                 format!(
@@ -1158,7 +1162,9 @@ fn fdinfo(p: &Process, fd: i32) -> Result<Vec<u8>, Errno> {
         flags |= O_CLOEXEC;
     }
     let st = p.stat_of(f);
-    let mnt = vfs::mounts()
+    let mnt = p
+        .vfs
+        .mounts()
         .into_iter()
         .find(|m| m.dev as u64 == st.dev)
         .map_or(0, |m| m.id);

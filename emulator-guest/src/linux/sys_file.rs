@@ -1480,7 +1480,7 @@ fn chmod_node(p: &Process, n: &Node, mode: u32) -> SysResult {
             return Err(EPERM);
         }
     }
-    read_only_check(n)?;
+    read_only_check(p, n)?;
     let mut m = n.meta.borrow_mut();
     m.mode = (m.mode & S_IFMT) | (mode & 0o7777);
     drop(m);
@@ -1490,8 +1490,8 @@ fn chmod_node(p: &Process, n: &Node, mode: u32) -> SysResult {
 }
 
 /// EROFS for a node on a read-only mount (a read-only volume).
-fn read_only_check(n: &Node) -> Result<(), Errno> {
-    if crate::vfs::mount_of(n.dev.get()).read_only() {
+fn read_only_check(p: &Process, n: &Node) -> Result<(), Errno> {
+    if p.vfs.mount_of(n.dev.get()).read_only() {
         return Err(EROFS);
     }
     Ok(())
@@ -1514,7 +1514,7 @@ fn chown_node(p: &Process, n: &Node, uid: u32, gid: u32) -> SysResult {
     if n.is_synthetic() {
         return Err(EPERM);
     }
-    read_only_check(n)?;
+    read_only_check(p, n)?;
     if p.creds.euid != 0 {
         let m = n.meta.borrow();
         let changes_uid = uid != u32::MAX && uid != m.uid;

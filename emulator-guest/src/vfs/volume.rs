@@ -329,14 +329,6 @@ impl Volume {
 thread_local! {
     /// Volume files with pages that shared mappings map (written back when the run ends).
     static MAPPED: RefCell<Vec<Weak<Inode>>> = const { RefCell::new(Vec::new()) };
-    /// The mounts of volumes, for `mount_of` and `/proc/PID/mountinfo` (one guest per
-    /// thread: the module's one, or a test's).
-    static VOLUME_MOUNTS: RefCell<Vec<&'static Mount>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The mounts of volumes, in the order they were mounted.
-pub fn volume_mounts() -> Vec<&'static Mount> {
-    VOLUME_MOUNTS.with(|v| v.borrow().clone())
 }
 
 fn host_node<R>(node: &Node, f: impl FnOnce(&HostNode) -> R) -> Option<R> {
@@ -422,27 +414,26 @@ impl Vfs {
                 "volume {shown:?}: inside another volume (not supported)"
             ));
         }
-        let index = VOLUME_MOUNTS.with(|v| v.borrow().len()) as u32;
+        let index = self.volume_mounts.borrow().len() as u32;
         let dev = VOLUME_DEV + index;
-        let parent_mount = mount_of(cur.dev.get()).id;
+        let parent_mount = self.mount_of(cur.dev.get()).id;
         let opts = if read_only {
             "ro,relatime"
         } else {
             "rw,relatime"
         };
-        let target: &'static str = Box::leak(normalized(&comps).into_boxed_str());
-        let mount: &'static Mount = Box::leak(Box::new(Mount {
+        let mount = Mount {
             id: 410 + index,
             parent: parent_mount,
             dev,
-            target,
+            target: normalized(&comps).into(),
             fstype: "wasi",
             source: "volume",
             mnt_opts: opts,
             sb_opts: opts,
             opts,
             magic: 0x5741_5349,
-        }));
+        };
         let vol = Rc::new(Volume {
             dir,
             _owned: owned,
@@ -461,7 +452,7 @@ impl Vfs {
                 cur.meta.borrow_mut().nlink += 1;
             }
         }
-        VOLUME_MOUNTS.with(|v| v.borrow_mut().push(mount));
+        self.volume_mounts.borrow_mut().push(mount);
         Ok(())
     }
 
@@ -974,8 +965,8 @@ mod tests {
         assert_eq!(v.host_open(&f, true, true, false).err(), Some(EROFS));
         assert_eq!(v.host_truncate(&f, 0, None).err(), Some(EROFS));
         assert_eq!(host_read(&v, &f), b"hello");
-        assert!(mount_of(f.dev.get()).read_only());
-        assert_eq!(mount_of(f.dev.get()).target, "/ro");
+        assert!(v.mount_of(f.dev.get()).read_only());
+        assert_eq!(v.mount_of(f.dev.get()).target, "/ro");
         let fd = || hostfs::open_dir(host.to_str().unwrap()).unwrap();
         let refuse = |at: &[u8], why: &str| {
             let fd = fd();
