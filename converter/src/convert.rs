@@ -60,6 +60,8 @@ pub struct Options {
     pub max_image_size: u64,
     /// Changes to the image's config (`--entrypoint`, `--cmd`, `--env`, ...).
     pub overrides: Overrides,
+    /// How a registry image is pulled (`--pull`, credentials, insecure registries).
+    pub pull: crate::registry::Options,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
         Options {
             max_image_size: crate::DEFAULT_MAX_IMAGE_SIZE,
             overrides: Overrides::default(),
+            pull: Default::default(),
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn read_image(
 ) -> Result<(crate::meta::ImageMeta, Tree), Error> {
     let open_opts = crate::image::OpenOptions {
         max_size: opts.max_image_size,
+        pull: opts.pull.clone(),
     };
     let mut image = crate::image::open_with(reference, &open_opts)?;
     let tree = match &image.rootfs {

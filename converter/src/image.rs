@@ -495,12 +495,15 @@ fn has_tag(desc: &Descriptor, tag: &str) -> bool {
 pub struct OpenOptions {
     /// Largest decompressed archive (`docker save | gzip`) to unpack to a temporary file.
     pub max_size: u64,
+    /// How a registry image is pulled.
+    pub pull: crate::registry::Options,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             max_size: crate::DEFAULT_MAX_IMAGE_SIZE,
+            pull: Default::default(),
         }
     }
 }
@@ -606,7 +609,7 @@ pub fn open_with(reference: &str, opts: &OpenOptions) -> Result<Image, ConvertEr
     // A registry image (docker://REF, or a name that is no local path): pulled into the
     // local cache, then opened from there (registry/mod.rs).
     if let Some(remote) = crate::registry::remote_reference(reference)? {
-        return crate::registry::open(&remote);
+        return crate::registry::open(&remote, &opts.pull);
     }
     match parse_transport(reference) {
         Ref::Layout(dir, tag) => {

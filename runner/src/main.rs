@@ -172,8 +172,8 @@ fn main() -> ExitCode {
             config,
             max_image_size,
             registry,
-        } => pull::configure(registry, quiet)
-            .and_then(|()| convert(&image, &output, quiet, &config, &max_image_size)),
+        } => pull::options(registry, quiet)
+            .and_then(|pull| convert(&image, &output, quiet, &config, &max_image_size, pull)),
         Command::Run {
             module,
             container,
@@ -358,11 +358,13 @@ fn convert(
     quiet: bool,
     config: &ConfigFlags,
     max_image_size: &str,
+    pull: rvbox_converter::registry::Options,
 ) -> anyhow::Result<i32> {
     use rvbox_converter::Progress;
     let opts = rvbox_converter::Options {
         max_image_size: parse_size("--max-image-size", max_image_size)?,
         overrides: config.overrides()?,
+        pull,
     };
     let show = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();

@@ -28,8 +28,8 @@ pub struct RegistryArgs {
     insecure_registry: Vec<String>,
 }
 
-/// Sets the converter's pull options from the command line.
-pub fn configure(args: RegistryArgs, quiet: bool) -> anyhow::Result<()> {
+/// The converter's pull options from the command line.
+pub fn options(args: RegistryArgs, quiet: bool) -> anyhow::Result<registry::Options> {
     let credentials = match args.username {
         Some(username) => {
             let mut password = String::new();
@@ -45,14 +45,13 @@ pub fn configure(args: RegistryArgs, quiet: bool) -> anyhow::Result<()> {
         None => None,
     };
     let show = !quiet && std::io::stderr().is_terminal();
-    registry::set_options(registry::Options {
+    Ok(registry::Options {
         pull: args.pull,
         credentials,
         insecure: args.insecure_registry,
         cache_dir: None,
         progress: show.then(bars),
-    });
-    Ok(())
+    })
 }
 
 /// One bar per blob being downloaded; cached and downloaded blobs get a line saying so.

@@ -26,7 +26,7 @@ mod error;
 mod remote;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use oci_client::Reference;
 use serde::Deserialize;
@@ -99,7 +99,7 @@ pub enum BlobState {
 
 pub type ProgressFn = Arc<dyn Fn(&PullEvent) + Send + Sync>;
 
-/// How to pull. The CLI sets these once (`set_options`) for `image::open`'s pulls.
+/// How to pull: part of the converter's options (`Options::pull`, `image::OpenOptions`).
 #[derive(Clone, Default)]
 pub struct Options {
     pub pull: PullPolicy,
@@ -112,19 +112,19 @@ pub struct Options {
     pub progress: Option<ProgressFn>,
 }
 
-static OPTIONS: Mutex<Option<Options>> = Mutex::new(None);
-
-/// Sets the options `image::open` pulls with.
-pub fn set_options(options: Options) {
-    *OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(options);
-}
-
-fn options() -> Options {
-    OPTIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_default()
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("pull", &self.pull)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|c| &c.username),
+            )
+            .field("insecure", &self.insecure)
+            .field("cache_dir", &self.cache_dir)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// A registry image named on the command line.
@@ -172,10 +172,10 @@ pub fn remote_reference(input: &str) -> Result<Option<RemoteRef>, RegistryError>
     Ok(parse(input).ok())
 }
 
-/// `image::open` for a registry image: pulls it with the options `set_options` gave and
-/// opens it from the cache. The image's reference is the normalised one.
-pub fn open(r: &RemoteRef) -> Result<crate::image::Image, ConvertError> {
-    let pulled = pull(r, &options()).map_err(|e| match with_path_hint(e, r) {
+/// `image::open` for a registry image: pulls it with `options` and opens it from the
+/// cache. The image's reference is the normalised one.
+pub fn open(r: &RemoteRef, options: &Options) -> Result<crate::image::Image, ConvertError> {
+    let pulled = pull(r, options).map_err(|e| match with_path_hint(e, r) {
         RegistryError::NoPlatform {
             reference,
             available,
