@@ -55,6 +55,11 @@ struct Session {
 
 impl Session {
     fn start(args: &[&str]) -> Session {
+        Session::start_with(&["-it"], args)
+    }
+
+    /// `rvbox run FLAGS ...` on the terminal.
+    fn start_with(flags: &[&str], args: &[&str]) -> Session {
         let (mut m, mut s) = (-1, -1);
         let ws = libc::winsize {
             ws_row: 30,
@@ -71,7 +76,9 @@ impl Session {
         let before = termios_bytes(slave.as_raw_fd());
         let m = module("debian");
         let mut cmd = Command::new(rvbox_bin());
-        cmd.args(["run", "-it", "-e", &format!("PS1={PROMPT}")])
+        cmd.arg("run")
+            .args(flags)
+            .args(["-e", &format!("PS1={PROMPT}")])
             .arg(&m)
             .args(args)
             .env("RVBOX_CACHE_DIR", scratch().join("cache"))
@@ -338,4 +345,23 @@ fn it_needs_a_terminal_on_stdin() {
         "rvbox: the input device is not a TTY: -it needs a terminal on stdin (without -t, \
          input can come from a pipe or a file)\n"
     );
+}
+
+/// Without `-t` the guest does not run the terminal (no RVBOX_TTY): `TCSETS` is kept, not
+/// applied, but kept once for the terminal, not per process: what a child set, its parent
+/// reads back, as on Linux (each process had its own copy).
+#[test]
+fn terminal_settings_without_t_belong_to_the_terminal() {
+    let mut s = Session::start_with(
+        &[],
+        &[
+            "--",
+            "sh",
+            "-c",
+            "sh -c 'stty -echo -icanon'; stty -a | tr ' ' '\\n' | grep -x -e -echo -e -icanon | tr '\\n' ' '; echo end",
+        ],
+    );
+    let out = s.expect("end", START);
+    assert!(out.contains("-icanon -echo "), "{out}");
+    assert!(s.wait(STEP).success());
 }

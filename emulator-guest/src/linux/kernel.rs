@@ -240,6 +240,10 @@ pub struct Kernel {
     /// Check the wake-up invariant whenever every task waits (`RVBOX_CHECK`, see
     /// `check_wakeups`).
     pub check: bool,
+    /// The settings `TCGETS`/`TCSETS` keep for a host terminal that the guest does not run
+    /// (without `RVBOX_TTY`): not applied, but one set per run, as a terminal's settings
+    /// belong to the device, not to the process that set them.
+    pub host_termios: super::abi::Termios,
 }
 
 /// How a task's turn ended.
@@ -269,6 +273,7 @@ impl Kernel {
             run_deadline: None,
             timed_out: false,
             check: cfg!(debug_assertions),
+            host_termios: super::abi::Termios::default(),
         }))
     }
 

@@ -129,8 +129,6 @@ pub struct Process {
     /// Where `execve` put the program, its arguments and environment.
     pub image: procfs::ExecLayout,
     pub hostname: Vec<u8>,
-    /// Terminal settings kept for `TCGETS`/`TCSETS` on the host terminal.
-    pub termios: abi::Termios,
     /// Environment of the module (the host's view), for `COLUMNS`/`LINES`.
     pub host_env: Vec<(String, String)>,
     logged: HashSet<String>,
@@ -177,7 +175,6 @@ impl Process {
             exe_node: None,
             image: procfs::ExecLayout::default(),
             hostname: b"rvbox".to_vec(),
-            termios: abi::Termios::default(),
             host_env: Vec::new(),
             logged: HashSet::new(),
             log: crate::knobs::Log::get().on,

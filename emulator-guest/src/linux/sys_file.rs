@@ -1908,14 +1908,14 @@ pub fn ioctl(p: &mut Process, a: &[u64; 6]) -> SysResult {
     }
     match req {
         TCGETS => {
-            let t = p.termios.encode();
+            let t = p.kernel.borrow().host_termios.encode();
             p.mem.write_bytes(a[2], &t).map_err(|_| EFAULT)?;
             Ok(0)
         }
         TCSETS | TCSETSW | TCSETSF => {
             let mut b = [0u8; abi::Termios::LEN];
             p.mem.read_bytes(a[2], &mut b).map_err(|_| EFAULT)?;
-            p.termios = abi::Termios::decode(&b);
+            p.kernel.borrow_mut().host_termios = abi::Termios::decode(&b);
             Ok(0)
         }
         TIOCGWINSZ => {

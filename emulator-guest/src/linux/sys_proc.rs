@@ -218,7 +218,6 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         exe_node: p.exe_node.clone(),
         image: p.image.clone(),
         hostname: p.hostname.clone(),
-        termios: p.termios,
         host_env: p.host_env.clone(),
         logged: p.logged.clone(),
         log: p.log,
