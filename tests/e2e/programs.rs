@@ -362,3 +362,43 @@ fn python_thread_count_and_disk_usage() {
     );
     assert!(ours.stdout_str().contains("a thread more in status: 1\n"));
 }
+
+/// `/proc/self/stat`'s utime and cutime are the CPU time getrusage and times() report
+/// (they were wall time since start, and 0). rvbox only: qemu-user makes up that file,
+/// with 0 there.
+#[test]
+fn proc_stat_cpu_times_are_cpu_time() {
+    let m = module("debian");
+    let py = r#"
+import os, time
+def stat():
+    f = open('/proc/self/stat').read().rsplit(')', 1)[1].split()
+    tick = os.sysconf('SC_CLK_TCK')
+    return int(f[11]) / tick, int(f[13]) / tick
+t = time.process_time()
+while time.process_time() - t < 0.3: pass
+before = stat()[0]
+time.sleep(0.3)
+slept = stat()[0] - before
+pid = os.fork()
+if pid == 0:
+    t = time.process_time()
+    while time.process_time() - t < 0.2: pass
+    os._exit(0)
+os.waitpid(pid, 0)
+utime, cutime = stat()
+times = os.times()
+print("utime", abs(utime - times.user) < 0.05, utime >= 0.3, "sleeping is not", slept < 0.1)
+print("cutime", abs(cutime - times.children_user) < 0.05, cutime >= 0.2)
+"#;
+    let r = rvbox_run(&m, &["python3", "-c", py], b"");
+    assert_eq!(
+        (r.status, r.stdout_str().as_str()),
+        (
+            0,
+            "utime True True sleeping is not True\ncutime True True\n"
+        ),
+        "{}",
+        r.stderr_str()
+    );
+}

@@ -1379,7 +1379,10 @@ fn stat(p: &Process) -> String {
     let vm = vm_stats(p);
     let (blk, ign, cgt) = sigsets(p);
     let tick = 1_000_000_000 / HZ;
-    let utime = uptime_ns().saturating_sub(p.started_ns) / tick;
+    // CPU time as getrusage reports it (all user time: rvbox does not tell system time).
+    use super::sys_misc::{cpu_time_ns, Cpu};
+    let utime = cpu_time_ns(p, Cpu::Process) / tick;
+    let cutime = cpu_time_ns(p, Cpu::Children) / tick;
     let start = p.started_ns / tick;
     let (tty_nr, tpgid) = if p.vfs.terminal().is_some() {
         (136 << 8, p.pid)
@@ -1401,8 +1404,8 @@ fn stat(p: &Process) -> String {
         "0".into(), // majflt
         "0".into(), // cmajflt
         utime.to_string(),
-        "0".into(),  // stime
-        "0".into(),  // cutime
+        "0".into(), // stime
+        cutime.to_string(),
         "0".into(),  // cstime
         "20".into(), // priority
         "0".into(),  // nice

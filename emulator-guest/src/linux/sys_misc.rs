@@ -36,7 +36,7 @@ fn clock_ns(p: &Process, clock: u64) -> Result<u64, Errno> {
 
 /// Whose CPU time.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Cpu {
+pub(super) enum Cpu {
     Thread,
     Process,
     Children,
@@ -44,14 +44,15 @@ enum Cpu {
 
 /// CPU time (ns): the host time the caller's task, its process's tasks or its reaped
 /// children ran (`Kernel::run` adds each turn's), with the caller's running turn so far.
-fn cpu_time_ns(p: &Process, who: Cpu) -> u64 {
+pub(super) fn cpu_time_ns(p: &Process, who: Cpu) -> u64 {
     let kb = p.kernel.borrow();
     let now = host::now_monotonic_ns().saturating_sub(kb.turn_start);
-    let e = &kb.procs[&p.pid];
+    // (A task not yet in the process table, as in unit tests, is its own process.)
+    let e = kb.procs.get(&p.pid);
     match who {
         Cpu::Thread => p.task.cpu_ns + now,
-        Cpu::Process => e.cpu_ns + now,
-        Cpu::Children => e.children_cpu_ns,
+        Cpu::Process => e.map_or(p.task.cpu_ns, |e| e.cpu_ns) + now,
+        Cpu::Children => e.map_or(0, |e| e.children_cpu_ns),
     }
 }
 
