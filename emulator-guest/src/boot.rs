@@ -117,7 +117,7 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
         None => config.working_dir.clone(),
     };
     match mkdir_p(&p, &wd) {
-        Ok(n) => p.cwd = n,
+        Ok(n) => p.set_cwd(n),
         Err(e) => {
             return fail(
                 STATUS_RVBOX_FAILED,

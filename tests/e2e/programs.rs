@@ -342,7 +342,8 @@ fn coreutils_findutils_grep_sed_tar_bash() {
 }
 
 /// The thread count in `/proc/self/stat` and `status` follows a thread's start and end
-/// (CPython warns on a fork with threads from it), and `df /` counts the image as used.
+/// (CPython warns on a fork with threads from it), `df /` counts the image as used, and a
+/// thread's chdir and umask are its process's (CLONE_FS), a child's its own.
 /// Against the oracle with /proc mounted (`qemu_container_run`); but qemu-user makes up
 /// `/proc/self/stat` itself, with num_threads always 0, so that line is Linux's by hand.
 #[test]

@@ -25,3 +25,18 @@ after = threads()
 print("back:", after == before)
 u = shutil.disk_usage('/')
 print("root used:", u.used > 0, "free <= total:", u.free <= u.total)
+# CLONE_FS: a thread's chdir and umask are its process's; a child's are its own.
+def move():
+    os.chdir('/tmp')
+    os.umask(0o077)
+t = threading.Thread(target=move)
+t.start()
+t.join()
+print("after the thread:", os.getcwd(), oct(os.umask(0o022)))
+pid = os.fork()
+if pid == 0:
+    os.chdir('/')
+    os.umask(0o007)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("after the child:", os.getcwd(), oct(os.umask(0o022)))

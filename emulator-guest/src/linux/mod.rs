@@ -32,7 +32,7 @@ pub mod tty;
 pub mod unix;
 pub mod wake;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -86,13 +86,13 @@ pub struct Process {
     pub fds: FdTable,
     pub vm: Rc<RefCell<Option<(Memory, Mm)>>>,
     pub files: Rc<RefCell<Option<FdTable>>>,
-    /// Identity of what `CLONE_FS` shares (cwd, umask) and `CLONE_SIGHAND` (the actions):
-    /// changes are copied to every task with the same token.
-    pub fs_share: Rc<()>,
+    /// Identity of what `CLONE_SIGHAND` shares (the actions): changes are copied to every
+    /// task with the same token.
     pub sighand_share: Rc<()>,
     pub vfs: Rc<Vfs>,
-    pub cwd: Node,
-    pub umask: u32,
+    /// The working directory and umask: shared by the tasks of a `CLONE_FS` clone (the
+    /// threads of a process), as Linux's `fs_struct`.
+    pub fs: Rc<FsContext>,
     /// Thread group id (what getpid returns) and thread id.
     pub pid: i32,
     pub tid: i32,
@@ -137,7 +137,42 @@ pub struct Process {
     pub strace: bool,
 }
 
+/// What `CLONE_FS` shares: the working directory and the umask (the root is always the
+/// image's: no chroot).
+pub struct FsContext {
+    cwd: RefCell<Node>,
+    umask: Cell<u32>,
+}
+
+impl FsContext {
+    /// A copy of its own (a clone without `CLONE_FS`, a fork).
+    pub fn copy(&self) -> FsContext {
+        FsContext {
+            cwd: RefCell::new(self.cwd.borrow().clone()),
+            umask: Cell::new(self.umask.get()),
+        }
+    }
+}
+
 impl Process {
+    /// The working directory.
+    pub fn cwd(&self) -> Node {
+        self.fs.cwd.borrow().clone()
+    }
+
+    /// Changes the working directory of every task sharing this one's `FsContext`.
+    pub fn set_cwd(&self, dir: Node) {
+        *self.fs.cwd.borrow_mut() = dir;
+    }
+
+    pub fn umask(&self) -> u32 {
+        self.fs.umask.get()
+    }
+
+    pub fn set_umask(&self, mask: u32) {
+        self.fs.umask.set(mask);
+    }
+
     /// The first process of a run (pid 1 once `kernel::run` starts it).
     pub fn new(vfs: Rc<Vfs>) -> Process {
         let cwd = vfs.root();
@@ -148,11 +183,12 @@ impl Process {
             fds: FdTable::with_stdio(),
             vm: Rc::new(RefCell::new(None)),
             files: Rc::new(RefCell::new(None)),
-            fs_share: Rc::new(()),
             sighand_share: Rc::new(()),
             vfs,
-            cwd,
-            umask: 0o022,
+            fs: Rc::new(FsContext {
+                cwd: RefCell::new(cwd),
+                umask: Cell::new(0o022),
+            }),
             pid: 1,
             tid: 1,
             kernel: kernel::Kernel::new(),
@@ -207,7 +243,7 @@ impl Process {
             };
             p.push(b'/');
             p.extend_from_slice(name);
-            if let Ok(n) = self.resolve(&self.cwd, &p, Follow::Yes) {
+            if let Ok(n) = self.resolve(&self.cwd(), &p, Follow::Yes) {
                 if n.file_type() == crate::bundle::mode::S_IFREG
                     && n.meta.borrow().mode & 0o111 != 0
                 {
@@ -235,7 +271,7 @@ impl Process {
         envp: Vec<Vec<u8>>,
         depth: u32,
     ) -> Result<(), Errno> {
-        let node = self.resolve(&self.cwd, path, Follow::Yes)?;
+        let node = self.resolve(&self.cwd(), path, Follow::Yes)?;
         if node.is_dir() {
             return Err(EACCES);
         }
@@ -281,7 +317,7 @@ impl Process {
         let elf = elf::Elf::parse(data)?;
         let interp_data = match elf.interp()? {
             Some(p) => {
-                let n = self.resolve(&self.cwd, p, Follow::Yes)?;
+                let n = self.resolve(&self.cwd(), p, Follow::Yes)?;
                 let d = self.vfs.file_bytes(&n)?;
                 Some((self.vfs.path_of_node(&n), d))
             }

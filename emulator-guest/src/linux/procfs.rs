@@ -486,7 +486,7 @@ impl Provider for View<'_> {
             let rest: Vec<&[u8]> = pp.rest.iter().map(Vec::as_slice).collect();
             return match rest.as_slice() {
                 [b"exe"] => p.exe_node.clone().map(Jump::Node).ok_or(ENOENT),
-                [b"cwd"] => Ok(Jump::Node(p.cwd.clone())),
+                [b"cwd"] => Ok(Jump::Node(p.cwd())),
                 [b"root"] => Ok(Jump::Node(p.vfs.root())),
                 [b"fd", n] => {
                     let f = p.fds.get(number(n).ok_or(ENOENT)?).map_err(|_| ENOENT)?;
@@ -597,8 +597,8 @@ pub fn readlink(p: &Process, link: &Node) -> Result<Vec<u8>, Errno> {
             .map(|n| q.vfs.path_of_node(n))
             .ok_or(ENOENT),
         [b"cwd"] => {
-            let mut path = q.vfs.path_of(&q.cwd);
-            if q.cwd.meta.borrow().nlink == 0 {
+            let mut path = q.vfs.path_of(&q.cwd());
+            if q.cwd().meta.borrow().nlink == 0 {
                 path.extend_from_slice(b" (deleted)");
             }
             Ok(path)
@@ -1284,7 +1284,7 @@ fn status(p: &Process) -> String {
         s,
         "Name:\t{}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n",
         escaped_comm(&p.comm),
-        p.umask,
+        p.umask(),
         p.ppid(),
         pid = p.pid
     );
@@ -1524,7 +1524,7 @@ mod tests {
     }
 
     fn node(p: &Process, path: &str, follow: Follow) -> Result<Node, Errno> {
-        p.resolve(&p.cwd, path.as_bytes(), follow)
+        p.resolve(&p.cwd(), path.as_bytes(), follow)
     }
 
     /// Opens and reads a file the way `openat` + `read` do.
@@ -1574,7 +1574,7 @@ mod tests {
         assert!(Rc::ptr_eq(&exe, p.exe_node.as_ref().unwrap()));
         assert_eq!(link(&p, "/proc/1/exe"), "/usr/bin/prog");
         // cwd and root jump to the directories, also in the middle of a path.
-        p.cwd = node(&p, "/usr", Follow::Yes).unwrap();
+        p.set_cwd(node(&p, "/usr", Follow::Yes).unwrap());
         assert_eq!(link(&p, "/proc/self/cwd"), "/usr");
         assert!(Rc::ptr_eq(
             &node(&p, "/proc/self/cwd/bin/prog", Follow::Yes).unwrap(),

@@ -37,7 +37,7 @@ impl Process {
     /// The directory `dirfd` names for the `*at` calls.
     fn dir_of(&self, dirfd: i32) -> Result<Node, Errno> {
         if dirfd == AT_FDCWD {
-            return Ok(self.cwd.clone());
+            return Ok(self.cwd());
         }
         let f = self.fds.get(dirfd)?;
         match f.node() {
@@ -58,7 +58,7 @@ impl Process {
         if path.is_empty() {
             if flags & AT_EMPTY_PATH != 0 {
                 if dirfd == AT_FDCWD {
-                    return Ok(self.cwd.clone());
+                    return Ok(self.cwd());
                 }
                 return self.fds.get(dirfd)?.node().cloned().ok_or(EBADF);
             }
@@ -653,7 +653,7 @@ pub fn openat(p: &mut Process, a: &[u64; 6]) -> SysResult {
 /// ids (not yet linked anywhere).
 fn new_regular_file(p: &mut Process, mode: u32) -> Node {
     let n = p.vfs.new_node(
-        S_IFREG | (mode & !p.umask),
+        S_IFREG | (mode & !p.umask()),
         Content::File(FileData::upper(Vec::new())),
     );
     {
@@ -1170,7 +1170,7 @@ pub fn faccessat2(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// getcwd(2).
 pub fn getcwd(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let mut path = p.vfs.path_of(&p.cwd);
+    let mut path = p.vfs.path_of(&p.cwd());
     path.push(0);
     if path.len() as u64 > a[1] {
         return Err(ERANGE);
@@ -1186,7 +1186,7 @@ pub fn chdir(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(ENOTDIR);
     }
     p.may(&n, 1)?;
-    p.cwd = n;
+    p.set_cwd(n);
     Ok(0)
 }
 
@@ -1197,7 +1197,7 @@ pub fn fchdir(p: &mut Process, a: &[u64; 6]) -> SysResult {
     if !n.is_dir() {
         return Err(ENOTDIR);
     }
-    p.cwd = n;
+    p.set_cwd(n);
     Ok(0)
 }
 
@@ -1208,7 +1208,7 @@ pub fn mkdirat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         return Err(EEXIST);
     }
     p.may(&dir, 3)?;
-    let n = p.vfs.new_dir(&dir, (a[2] as u32 & 0o7777) & !p.umask);
+    let n = p.vfs.new_dir(&dir, (a[2] as u32 & 0o7777) & !p.umask());
     {
         let mut m = n.meta.borrow_mut();
         m.uid = p.creds.euid;
@@ -1239,7 +1239,9 @@ pub fn mknodat(p: &mut Process, a: &[u64; 6]) -> SysResult {
     } else {
         mode & S_IFMT
     };
-    let n = p.vfs.new_node(ftype | (mode & 0o7777 & !p.umask), content);
+    let n = p
+        .vfs
+        .new_node(ftype | (mode & 0o7777 & !p.umask()), content);
     p.vfs.link(&dir, &name, &n)?;
     Ok(0)
 }

@@ -459,8 +459,8 @@ pub fn sysinfo(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// umask(2).
 pub fn umask(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    let old = p.umask;
-    p.umask = a[0] as u32 & 0o777;
+    let old = p.umask();
+    p.set_umask(a[0] as u32 & 0o777);
     Ok(old as u64)
 }
 
@@ -538,7 +538,7 @@ pub fn getrandom(p: &mut Process, a: &[u64; 6]) -> SysResult {
 pub fn execve(p: &mut Process, a: &[u64; 6]) -> SysResult {
     let path = p.path_arg(a[0])?;
     // As Linux, the file is looked up before the arguments are copied (ENOENT before E2BIG).
-    let cwd = p.cwd.clone();
+    let cwd = p.cwd();
     p.resolve(&cwd, &path, crate::vfs::Follow::Yes)?;
     exec_with(p, &path, a[1], a[2])
 }
@@ -576,7 +576,7 @@ pub fn execveat(p: &mut Process, a: &[u64; 6]) -> SysResult {
             return Err(ENOENT);
         }
         let node = if dirfd == super::sys_file::AT_FDCWD {
-            p.cwd.clone()
+            p.cwd()
         } else {
             p.fds.get(dirfd)?.node().cloned().ok_or(EACCES)?
         };
@@ -595,7 +595,7 @@ pub fn execveat(p: &mut Process, a: &[u64; 6]) -> SysResult {
         full.extend_from_slice(&path);
         full
     };
-    let cwd = p.cwd.clone();
+    let cwd = p.cwd();
     let node = p.resolve(&cwd, &full, follow)?;
     if node.file_type() == crate::bundle::mode::S_IFLNK {
         return Err(ELOOP);

@@ -205,7 +205,7 @@ fn find_target(p: &mut Process, addr: &Addr) -> Result<Rc<Core>, Errno> {
     if addr.first() == Some(&0) {
         return unix::lookup(&BindKey::Abstract(addr.clone())).ok_or(ECONNREFUSED);
     }
-    let cwd = p.cwd.clone();
+    let cwd = p.cwd();
     let node = p.resolve(&cwd, addr, Follow::Yes)?;
     if node.file_type() != S_IFSOCK {
         return Err(ECONNREFUSED);
@@ -233,7 +233,7 @@ pub fn bind(p: &mut Process, a: &[u64; 6]) -> SysResult {
             let base = if path.starts_with(b"/") {
                 p.vfs.root()
             } else {
-                p.cwd.clone()
+                p.cwd()
             };
             let (dir, name) = p.resolve_parent(&base, &path)?;
             if name == b"." || name == b".." || p.lookup(&dir, &name).is_ok() {
@@ -242,7 +242,7 @@ pub fn bind(p: &mut Process, a: &[u64; 6]) -> SysResult {
             p.may(&dir, 3)?;
             let node = p
                 .vfs
-                .new_node(S_IFSOCK | (0o777 & !p.umask), Content::Special);
+                .new_node(S_IFSOCK | (0o777 & !p.umask()), Content::Special);
             {
                 let mut m = node.meta.borrow_mut();
                 m.uid = p.creds.euid;

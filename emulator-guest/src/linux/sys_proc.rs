@@ -179,19 +179,17 @@ fn do_clone(p: &mut Process, c: CloneArgs) -> SysResult {
         fds: Default::default(),
         vm,
         files,
-        fs_share: if f & CLONE_FS != 0 {
-            p.fs_share.clone()
-        } else {
-            Rc::new(())
-        },
         sighand_share: if f & CLONE_SIGHAND != 0 {
             p.sighand_share.clone()
         } else {
             Rc::new(())
         },
         vfs: p.vfs.clone(),
-        cwd: p.cwd.clone(),
-        umask: p.umask,
+        fs: if f & CLONE_FS != 0 {
+            p.fs.clone()
+        } else {
+            Rc::new(p.fs.copy())
+        },
         pid,
         tid,
         kernel: p.kernel.clone(),

@@ -26,7 +26,7 @@ fn check_target(p: &mut Process, t: Target) -> Result<(), Errno> {
     match t {
         Target::Path(addr, follow) => {
             let path = p.path_arg(addr)?;
-            let cwd = p.cwd.clone();
+            let cwd = p.cwd();
             p.resolve(&cwd, &path, follow)?;
         }
         Target::Fd(fd) => {
