@@ -127,7 +127,7 @@ impl Cache {
     pub fn from_env() -> Option<Self> {
         let cache = Cache::new(default_dir()?);
         Some(match std::env::var("RVBOX_CACHE_MAX") {
-            Ok(v) if !v.is_empty() => match parse_size(&v) {
+            Ok(v) if !v.is_empty() => match crate::parse_bytes(&v) {
                 Some(max) => cache.with_max(max),
                 None => {
                     crate::run::eprint_line(format_args!(
@@ -426,23 +426,6 @@ impl Stamp {
 }
 
 /// Reads the rest of an open module file.
-/// A size: bytes, or a number with k, m, g, t (binary units, an optional `b` or `ib`).
-fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix("ib")
-        .or_else(|| t.strip_suffix('b'))
-        .unwrap_or(&t);
-    let (num, shift) = match t.char_indices().last()? {
-        (i, 'k') => (&t[..i], 10),
-        (i, 'm') => (&t[..i], 20),
-        (i, 'g') => (&t[..i], 30),
-        (i, 't') => (&t[..i], 40),
-        _ => (t, 0),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
-}
-
 fn read_all(file: &mut std::fs::File, path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
@@ -742,6 +725,7 @@ mod tests {
 
     #[test]
     fn sizes() {
+        let parse_size = crate::parse_bytes;
         assert_eq!(parse_size("4g"), Some(4 << 30));
         assert_eq!(parse_size(" 500MiB "), Some(500 << 20));
         assert_eq!(parse_size("0"), Some(0));

@@ -8,13 +8,12 @@
 //! found); 2 when another subcommand is misused (clap's usage errors). A closed stdout
 //! (`rvbox syscalls | head -1`) is not an error: the command stops writing and exits 0.
 
-/// `eprint!`/`eprintln!` that do not panic when stderr is gone (a reader that closed its
-/// pipe): what rvbox says is lost, its exit status is not.
+/// `eprintln!`/`eprint!` that do not panic when stderr is gone (a reader that closed its
+/// pipe): what rvbox says is lost, its exit status is not. `say!` is `run::eprint_line`.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        crate::run::eprint_line(format_args!($($arg)*))
+    };
 }
 macro_rules! say_part {
     ($($arg:tt)*) => {{
@@ -335,21 +334,27 @@ impl ConfigFlags {
 
 /// A size: bytes, or a number with k, m, g, t (binary units).
 fn parse_size(flag: &str, s: &str) -> anyhow::Result<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mul) = match t.char_indices().last() {
-        Some((i, 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'g')) => (&t[..i], 1 << 30),
-        Some((i, 't')) => (&t[..i], 1 << 40),
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
+    parse_bytes(s)
         .filter(|&n| n > 0)
         .ok_or_else(|| anyhow::anyhow!("{flag} {s:?}: give a size in bytes, or like 500m, 4g"))
+}
+
+/// Bytes, or a number with k, m, g, t (binary units, an optional `b` or `ib`); `None` if
+/// it is not one. (`--max-image-size`, `RVBOX_CACHE_MAX`.)
+pub(crate) fn parse_bytes(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (num, shift) = match t.char_indices().last()? {
+        (i, 'k') => (&t[..i], 10),
+        (i, 'm') => (&t[..i], 20),
+        (i, 'g') => (&t[..i], 30),
+        (i, 't') => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 fn convert(
@@ -391,7 +396,7 @@ fn convert(
     let report = rvbox_converter::convert_with(image, output, &opts, &mut progress)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if show {
-        say!();
+        say!("");
     }
     if !quiet {
         let m = &report.meta;

@@ -150,12 +150,13 @@ class Stdin extends Fd {
   }
 }
 
-// fd 1 and 2: to the page's terminal. Keeps the last line written (stderr's: the page
-// shows the guest's own `rvbox: ...` message as its error when the run ends with 125).
+// fd 1 and 2: to the page's terminal. With `keepTail` (stderr) it keeps the last line
+// written: the page shows the guest's own `rvbox: ...` message as its error when the run
+// ends with 125. stdout, the busy one, decodes nothing.
 class Output extends Fd {
-  constructor() {
+  constructor(keepTail = false) {
     super();
-    this.decoder = new TextDecoder();
+    this.decoder = keepTail ? new TextDecoder() : null;
     this.tail = '';
   }
   fd_fdstat_get() {
@@ -163,8 +164,10 @@ class Output extends Fd {
   }
   fd_write(data) {
     const copy = data.slice();
-    this.tail = (this.tail + this.decoder.decode(copy.subarray(Math.max(0, copy.length - 4096))))
-      .slice(-4096);
+    if (this.decoder) {
+      this.tail = (this.tail + this.decoder.decode(copy.subarray(Math.max(0, copy.length - 4096))))
+        .slice(-4096);
+    }
     post({ type: 'out', data: copy }, [copy.buffer]);
     return { ret: 0, nwritten: data.byteLength };
   }
@@ -296,7 +299,7 @@ async function start({ config, channel, rows, cols }) {
     COLUMNS: String(cols),
     RVBOX_RETURN_STATUS: '1',
   };
-  const stderr = new Output();
+  const stderr = new Output(true);
   const w = new WASI(
     [config.module, ...(config.args ?? [])],
     Object.entries(env).map(([k, v]) => `${k}=${v}`),

@@ -1,6 +1,6 @@
 //! Linux riscv64 structures as bytes: `struct stat`, `struct statx`, `linux_dirent64`,
 //! `struct utsname`, `struct termios`, `struct winsize`, `struct timespec`; ioctl request
-//! numbers.
+//! numbers and clock ids.
 
 use crate::vfs::Timespec;
 
@@ -277,4 +277,18 @@ pub mod ioctl {
     pub const TCSETSF2: u32 = 0x402c_542d;
     /// `_IOR('T', 0x40, int)`.
     pub const TIOCGEXCL: u32 = 0x8004_5440;
+}
+
+/// Clock ids (`clock_gettime`, `timer_create`, `timerfd_create`).
+pub mod clock {
+    pub const CLOCK_REALTIME: u64 = 0;
+    pub const CLOCK_MONOTONIC: u64 = 1;
+    pub const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+    pub const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+    pub const CLOCK_MONOTONIC_RAW: u64 = 4;
+    pub const CLOCK_REALTIME_COARSE: u64 = 5;
+    pub const CLOCK_MONOTONIC_COARSE: u64 = 6;
+    pub const CLOCK_BOOTTIME: u64 = 7;
+    pub const CLOCK_REALTIME_ALARM: u64 = 8;
+    pub const CLOCK_BOOTTIME_ALARM: u64 = 9;
 }

@@ -217,19 +217,8 @@ impl Process {
                 }
                 end.read(buf, file.nonblocking())
             }
-            // A counter: 8 bytes or EINVAL.
-            FileKind::EventFd(_) | FileKind::TimerFd(_) => {
-                if buf.len() < 8 {
-                    return Err(EINVAL);
-                }
-                let v = match &file.kind {
-                    FileKind::EventFd(e) => e.read(file.nonblocking())?,
-                    FileKind::TimerFd(t) => t.read(file.nonblocking())?,
-                    _ => unreachable!(),
-                };
-                buf[..8].copy_from_slice(&v.to_le_bytes());
-                Ok(8)
-            }
+            FileKind::EventFd(e) => read_counter(buf, || e.read(file.nonblocking())),
+            FileKind::TimerFd(t) => read_counter(buf, || t.read(file.nonblocking())),
             FileKind::Socket(s) => {
                 if pos.is_some() {
                     return Err(ESPIPE);
@@ -1744,6 +1733,15 @@ pub fn dup3(p: &mut Process, a: &[u64; 6]) -> SysResult {
         },
     );
     Ok(new as u64)
+}
+
+/// A read of a counter (eventfd, timerfd): its 8 bytes, or EINVAL for a smaller buffer.
+fn read_counter(buf: &mut [u8], take: impl FnOnce() -> Result<u64, Errno>) -> Result<usize, Errno> {
+    if buf.len() < 8 {
+        return Err(EINVAL);
+    }
+    buf[..8].copy_from_slice(&take()?.to_le_bytes());
+    Ok(8)
 }
 
 /// fcntl(2).

@@ -13,14 +13,7 @@ pub fn riscv_flush_icache(p: &mut Process, _a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-const CLOCK_REALTIME: u64 = 0;
-const CLOCK_MONOTONIC: u64 = 1;
-const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
-const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
-const CLOCK_MONOTONIC_RAW: u64 = 4;
-const CLOCK_REALTIME_COARSE: u64 = 5;
-const CLOCK_MONOTONIC_COARSE: u64 = 6;
-const CLOCK_BOOTTIME: u64 = 7;
+use super::abi::clock::*;
 
 fn clock_ns(p: &Process, clock: u64) -> Result<u64, Errno> {
     match clock {

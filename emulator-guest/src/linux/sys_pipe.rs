@@ -73,11 +73,7 @@ pub fn eventfd2(p: &mut Process, a: &[u64; 6]) -> SysResult {
 
 /// timerfd_create(2). The alarm clocks are their plain clocks: nothing here suspends.
 pub fn timerfd_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
-    const CLOCK_REALTIME: u64 = 0;
-    const CLOCK_MONOTONIC: u64 = 1;
-    const CLOCK_BOOTTIME: u64 = 7;
-    const CLOCK_REALTIME_ALARM: u64 = 8;
-    const CLOCK_BOOTTIME_ALARM: u64 = 9;
+    use super::abi::clock::*;
     let flags = a[1] as u32;
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(EINVAL);

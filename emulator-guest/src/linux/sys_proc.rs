@@ -1032,12 +1032,21 @@ const SIGEV_THREAD_ID: i32 = 4;
 /// timer_create(2): CLOCK_REALTIME/MONOTONIC/BOOTTIME timers that signal the process
 /// (SIGEV_SIGNAL), a thread (SIGEV_THREAD_ID, which glibc's SIGEV_THREAD uses) or nobody.
 pub fn timer_create(p: &mut Process, a: &[u64; 6]) -> SysResult {
+    use super::abi::clock::*;
     let clock = a[0];
-    if !matches!(clock, 0 | 1 | 4 | 5 | 6 | 7) {
+    if !matches!(
+        clock,
+        CLOCK_REALTIME
+            | CLOCK_MONOTONIC
+            | CLOCK_MONOTONIC_RAW
+            | CLOCK_REALTIME_COARSE
+            | CLOCK_MONOTONIC_COARSE
+            | CLOCK_BOOTTIME
+    ) {
         p.log_once(format!("timer_create: clock {clock} is not supported"));
         return Err(EINVAL);
     }
-    let realtime = matches!(clock, 0 | 5);
+    let realtime = matches!(clock, CLOCK_REALTIME | CLOCK_REALTIME_COARSE);
     let (mut sig, mut value, mut notify, mut tid) = (SIGALRM, 0, SIGEV_SIGNAL, None);
     if a[1] != 0 {
         value = p.mem.read_u64(a[1]).map_err(|_| EFAULT)?;
