@@ -26,6 +26,9 @@
 //! Speed: loads, stores and instruction fetches go through small direct-mapped TLBs that
 //! cache the host address of a guest page, one per access kind, so the permission check is
 //! done once per page and not once per access. Every change to the page tables flushes them.
+//! An aligned access that hits is one compare and one add (`TlbEntry::aligned`); a
+//! misaligned one takes the slow path, which still serves it from the TLB when it stays
+//! within the page.
 
 use std::cell::UnsafeCell;
 use std::ptr;
@@ -339,16 +342,51 @@ impl SharedPage {
     }
 }
 
+/// One TLB entry: a guest page and where its bytes are. `bias` is the frame's host address
+/// minus the page's guest address, so a guest address in the page becomes a host pointer
+/// with one add (`bias + addr`, as qemu's TLB addend), on wasm32 and 64-bit hosts alike.
 #[derive(Clone, Copy)]
 struct TlbEntry {
-    vpn: u64,
-    base: *mut u8,
+    /// The page's guest address (low `PAGE_SHIFT` bits zero); `u64::MAX` when empty, which
+    /// no masked address equals (its low bits are at most 7).
+    page: u64,
+    bias: *mut u8,
 }
 
 const TLB_EMPTY: TlbEntry = TlbEntry {
-    vpn: u64::MAX,
-    base: ptr::null_mut(),
+    page: u64::MAX,
+    bias: ptr::null_mut(),
 };
+
+impl TlbEntry {
+    fn new(vpn: u64, base: *mut u8) -> TlbEntry {
+        let page = vpn << PAGE_SHIFT;
+        TlbEntry {
+            page,
+            bias: base.wrapping_sub(page as usize),
+        }
+    }
+
+    /// `true` if the entry holds `vpn`.
+    #[inline(always)]
+    fn holds(&self, vpn: u64) -> bool {
+        self.page == vpn << PAGE_SHIFT
+    }
+
+    /// The host address of `addr` if the entry holds its page and the `n`-byte access at
+    /// `addr` is aligned (so it cannot cross into the next page); one compare.
+    #[inline(always)]
+    fn aligned(&self, addr: u64, n: u64) -> Option<*mut u8> {
+        (addr & (!PAGE_MASK | (n - 1)) == self.page).then(|| self.bias.wrapping_add(addr as usize))
+    }
+
+    /// As `aligned`, for any access that stays within the page.
+    #[inline]
+    fn within(&self, addr: u64, n: u64) -> Option<*mut u8> {
+        (addr & !PAGE_MASK == self.page && (addr & PAGE_MASK) + n <= PAGE_SIZE)
+            .then(|| self.bias.wrapping_add(addr as usize))
+    }
+}
 
 /// A guest address space.
 pub struct Memory {
@@ -379,33 +417,31 @@ macro_rules! access_fns {
         #[inline(always)]
         pub fn $read(&mut self, addr: u64) -> Result<$t, Fault> {
             const N: u64 = std::mem::size_of::<$t>() as u64;
-            let vpn = addr >> PAGE_SHIFT;
-            let off = addr & PAGE_MASK;
-            let e = self.tlb_read[(vpn as usize) & (TLB_SIZE - 1)];
-            if e.vpn == vpn && off <= PAGE_SIZE - N {
-                // SAFETY: the TLB entry is valid, so `base` points to a live, readable
-                // 4 KiB frame of this address space, and `off + N <= PAGE_SIZE`.
-                Ok(unsafe { ptr::read_unaligned(e.base.add(off as usize) as *const $t) })
-            } else {
-                let mut b = [0u8; N as usize];
-                self.read_slow(addr, &mut b, Access::Read)?;
-                Ok(<$t>::from_le_bytes(b))
+            let e = &self.tlb_read[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)];
+            match e.aligned(addr, N) {
+                // SAFETY: the TLB entry is valid, so its page is a live, readable 4 KiB
+                // frame of this address space, and an aligned access stays inside it.
+                Some(p) => Ok(unsafe { ptr::read_unaligned(p as *const $t) }),
+                None => {
+                    let mut b = [0u8; N as usize];
+                    self.read_slow(addr, &mut b, Access::Read)?;
+                    Ok(<$t>::from_le_bytes(b))
+                }
             }
         }
 
         #[inline(always)]
         pub fn $write(&mut self, addr: u64, val: $t) -> Result<(), Fault> {
             const N: u64 = std::mem::size_of::<$t>() as u64;
-            let vpn = addr >> PAGE_SHIFT;
-            let off = addr & PAGE_MASK;
-            let e = self.tlb_write[(vpn as usize) & (TLB_SIZE - 1)];
-            if e.vpn == vpn && off <= PAGE_SIZE - N {
-                // SAFETY: the TLB entry is valid, so `base` points to a live, writable
-                // frame owned by this address space, and `off + N <= PAGE_SIZE`.
-                unsafe { ptr::write_unaligned(e.base.add(off as usize) as *mut $t, val) };
-                Ok(())
-            } else {
-                self.write_slow(addr, &val.to_le_bytes(), true)
+            let e = &self.tlb_write[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)];
+            match e.aligned(addr, N) {
+                Some(p) => {
+                    // SAFETY: the TLB entry is valid, so its page is a live frame owned by
+                    // this address space and writable, and an aligned access stays inside.
+                    unsafe { ptr::write_unaligned(p as *mut $t, val) };
+                    Ok(())
+                }
+                None => self.write_slow(addr, &val.to_le_bytes(), true),
             }
         }
     };
@@ -445,12 +481,11 @@ impl Memory {
     /// execute permission.
     #[inline(always)]
     pub fn fetch_u16(&mut self, addr: u64) -> Result<u16, Fault> {
-        let vpn = addr >> PAGE_SHIFT;
-        let off = addr & PAGE_MASK;
-        let e = self.tlb_exec[(vpn as usize) & (TLB_SIZE - 1)];
-        if e.vpn == vpn && off <= PAGE_SIZE - 2 {
-            // SAFETY: valid exec TLB entry: `base` points to a live executable frame.
-            Ok(unsafe { ptr::read_unaligned(e.base.add(off as usize) as *const u16) })
+        let e = &self.tlb_exec[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)];
+        if let Some(p) = e.aligned(addr, 2) {
+            // SAFETY: valid exec TLB entry: its page is a live executable frame, and an
+            // aligned access stays inside it.
+            Ok(unsafe { ptr::read_unaligned(p as *const u16) })
         } else {
             let mut b = [0u8; 2];
             self.read_slow(addr, &mut b, Access::Exec)?;
@@ -528,16 +563,16 @@ impl Memory {
             Backing::Owned(_) => unreachable!("a COW write takes the branch above"),
         };
         let slot = (vpn as usize) & (TLB_SIZE - 1);
-        let entry = TlbEntry { vpn, base };
+        let entry = TlbEntry::new(vpn, base);
         match access {
             Access::Read => self.tlb_read[slot] = entry,
             Access::Write => {
                 self.tlb_write[slot] = entry;
                 // The page now has its own frame: a cached zero-page read entry is stale.
-                if self.tlb_read[slot].vpn == vpn {
+                if self.tlb_read[slot].holds(vpn) {
                     self.tlb_read[slot] = entry;
                 }
-                if self.tlb_exec[slot].vpn == vpn {
+                if self.tlb_exec[slot].holds(vpn) {
                     self.tlb_exec[slot] = entry;
                 }
             }
@@ -554,6 +589,19 @@ impl Memory {
 
     #[cold]
     fn read_slow(&mut self, addr: u64, buf: &mut [u8], access: Access) -> Result<(), Fault> {
+        // A misaligned access within a page the TLB holds.
+        let tlb = match access {
+            Access::Read => &self.tlb_read,
+            Access::Exec => &self.tlb_exec,
+            Access::Write => unreachable!("reads only"),
+        };
+        let e = &tlb[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)];
+        if let Some(p) = e.within(addr, buf.len() as u64) {
+            // SAFETY: a valid TLB entry's page is a live frame of PAGE_SIZE bytes, and the
+            // access stays inside it; the destination is a distinct Rust slice.
+            unsafe { ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+            return Ok(());
+        }
         let mut done = 0;
         while done < buf.len() {
             let a = addr.wrapping_add(done as u64);
@@ -580,6 +628,16 @@ impl Memory {
 
     #[cold]
     fn write_slow(&mut self, addr: u64, data: &[u8], check: bool) -> Result<(), Fault> {
+        if check {
+            // A misaligned access within a page the TLB holds.
+            let e = &self.tlb_write[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)];
+            if let Some(p) = e.within(addr, data.len() as u64) {
+                // SAFETY: a valid write-TLB entry's page is a live frame of PAGE_SIZE bytes
+                // owned by this address space; the access stays inside it.
+                unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+                return Ok(());
+            }
+        }
         let mut done = 0;
         while done < data.len() {
             let a = addr.wrapping_add(done as u64);
@@ -868,6 +926,31 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misaligned_accesses_in_a_page_and_across_pages() {
+        let mut m = Memory::new();
+        m.map(0x1000, 0x2000, prot::READ | prot::WRITE);
+        m.write_u64(0x1000, 0x0807_0605_0403_0201).unwrap();
+        // Fill the TLBs, then misaligned accesses inside the page.
+        assert_eq!(m.read_u8(0x1000), Ok(1));
+        assert_eq!(m.read_u32(0x1001), Ok(0x0504_0302));
+        assert_eq!(m.read_u16(0x1007), Ok(0x08));
+        m.write_u32(0x1003, 0xaabb_ccdd).unwrap();
+        assert_eq!(m.read_u64(0x1000), Ok(0x08aa_bbcc_dd03_0201));
+        // Across the page boundary, and at the very end of the mapping.
+        m.write_u64(0x1ffc, u64::MAX).unwrap();
+        assert_eq!(m.read_u64(0x1ffc), Ok(u64::MAX));
+        assert_eq!(m.read_u32(0x2ffd).unwrap_err().addr, 0x3000);
+        assert_eq!(m.write_u16(0x2fff, 0).unwrap_err().addr, 0x3000);
+        // A hostile address near the top of the address space faults, never wraps.
+        assert!(m.read_u64(u64::MAX - 3).is_err());
+        assert!(m.read_u8(0xffff_ffff_ffff_f000).is_err());
+        // A read-only page: a misaligned store faults after a read filled the read TLB.
+        m.protect(0x1000, 0x1000, prot::READ);
+        assert_eq!(m.read_u32(0x1001), Ok(0xccdd_0302));
+        assert_eq!(m.write_u32(0x1001, 0).unwrap_err().mapped, true);
+    }
 
     #[test]
     fn unmapped_faults_and_mapped_reads_zero() {

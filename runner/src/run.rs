@@ -180,6 +180,18 @@ pub fn engine_config(epoch_interruption: bool) -> Config {
         .memory_init_cow(true)
         .parallel_compilation(true)
         .epoch_interruption(epoch_interruption);
+    // `RVBOX_PROFILE=perfmap` (or `jitdump`) lets `perf` name the module's functions, as
+    // the wasmtime CLI's `--profile` does. Not part of the cache key: it changes nothing
+    // in the compiled code.
+    match std::env::var("RVBOX_PROFILE").as_deref() {
+        Ok("perfmap") => {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        Ok("jitdump") => {
+            config.profiler(wasmtime::ProfilingStrategy::JitDump);
+        }
+        _ => {}
+    }
     // wasm32 with the default 4 GiB reservation and guard pages: bounds checks are free.
     config
 }

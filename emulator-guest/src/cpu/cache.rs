@@ -1,15 +1,22 @@
 //! The decoded-block cache.
 //!
 //! A block is a run of instructions starting at some pc and ending after the first
-//! control transfer (branch, jump, ecall, ebreak, fence.i, an illegal instruction), after
-//! `MAX_BLOCK` instructions, or before an instruction that cannot be fetched. A block that
-//! does not end in a control transfer gets a `Fallthrough` pseudo-op naming the next pc, so
-//! the interpreter always leaves a block through its last op.
+//! instruction that leaves it unconditionally (a jump, ecall, ebreak, fence.i, an illegal
+//! instruction: `Op::ends_block`), after `MAX_BLOCK` instructions, or before an instruction
+//! that cannot be fetched. Conditional branches do not end a block: a taken branch leaves
+//! it, a branch not taken goes on with the next instruction (a superblock, so a loop body
+//! with early exits is one dispatch from the run loop, not one per branch). A block that
+//! does not end in an `END` op gets a `Fallthrough` pseudo-op naming the next pc, so the
+//! interpreter always leaves a block through an `END` op or a taken branch, and never
+//! walks off its end.
 //!
-//! All blocks' instructions live in one arena (`insns`); `blocks` indexes it. Lookups go
-//! through a direct-mapped table keyed by pc, backed by a hash map. The whole cache is
-//! dropped when `Memory::code_generation` changes (a change to an executable page), on `fence.i`,
-//! and when the arena grows past `MAX_INSNS`.
+//! The builder turns decoded `Insn`s into `Uop`s, which know where they are: their offset
+//! in the block, and pc-relative immediates made absolute.
+//!
+//! All blocks' ops live in one arena (`uops`); `blocks` indexes it. Lookups go through a
+//! direct-mapped table keyed by pc, backed by a hash map. The whole cache is dropped when
+//! `Memory::code_generation` changes (a change to an executable page), on `fence.i`, and
+//! when the arena grows past `MAX_UOPS`.
 
 use super::decode::{decode, insn_len, Insn, Op};
 use crate::mem::{Fault, Memory};
@@ -17,21 +24,56 @@ use std::collections::HashMap;
 
 /// Most instructions per block (also bounds how late the budget is checked).
 pub const MAX_BLOCK: usize = 64;
-/// Flush everything when the arena holds this many instructions (16 bytes each).
-const MAX_INSNS: usize = 1 << 22;
+/// Flush everything when the arena holds this many ops (16 bytes each).
+const MAX_UOPS: usize = 1 << 22;
 const FAST_BITS: u32 = 14;
 const FAST_SIZE: usize = 1 << FAST_BITS;
+
+/// One instruction of a block, as the interpreter runs it (16 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uop {
+    pub op: Op,
+    pub rd: u8,
+    pub rs1: u8,
+    pub rs2: u8,
+    pub rs3: u8,
+    /// FP rounding-mode field.
+    pub rm: u8,
+    /// Byte offset of this instruction from the block's pc.
+    pub off: u16,
+    /// The decoded immediate (`Insn::imm`), except that it is absolute where the
+    /// instruction is pc-relative: a branch's or `jal`'s target, `auipc`'s value (which
+    /// becomes an `Li`), and a `Fallthrough`'s next pc.
+    pub imm: i64,
+}
+
+impl Uop {
+    fn at(d: Insn, off: u16) -> Uop {
+        Uop {
+            op: d.op,
+            rd: d.rd,
+            rs1: d.rs1,
+            rs2: d.rs2,
+            rs3: d.rs3,
+            rm: d.rm,
+            off,
+            imm: d.imm,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Block {
     pub pc: u64,
+    /// The pc after its last instruction (the link value of a block-ending jump).
+    pub end: u64,
     /// Range in the arena (including a trailing `Fallthrough`).
     pub start: u32,
     pub len: u32,
 }
 
 pub struct Cache {
-    pub insns: Vec<Insn>,
+    pub uops: Vec<Uop>,
     pub blocks: Vec<Block>,
     map: HashMap<u64, u32>,
     /// Direct-mapped (pc, block index); pc = u64::MAX when empty (pcs are even).
@@ -43,7 +85,7 @@ pub struct Cache {
 impl Cache {
     pub fn new(generation: u64) -> Cache {
         Cache {
-            insns: Vec::new(),
+            uops: Vec::new(),
             blocks: Vec::new(),
             map: HashMap::new(),
             fast: vec![(u64::MAX, 0); FAST_SIZE],
@@ -52,7 +94,7 @@ impl Cache {
     }
 
     pub fn flush(&mut self) {
-        self.insns.clear();
+        self.uops.clear();
         self.blocks.clear();
         self.map.clear();
         self.fast.fill((u64::MAX, 0));
@@ -75,7 +117,7 @@ impl Cache {
         let b = match self.map.get(&pc) {
             Some(&b) => b,
             None => {
-                if self.insns.len() > MAX_INSNS {
+                if self.uops.len() > MAX_UOPS {
                     self.flush();
                 }
                 let b = self.build(pc, mem)?;
@@ -88,70 +130,54 @@ impl Cache {
     }
 
     fn build(&mut self, pc: u64, mem: &mut Memory) -> Result<u32, Fault> {
-        let start = self.insns.len();
+        let start = self.uops.len();
         let mut p = pc;
-        let mut n = 0;
         loop {
-            if n == MAX_BLOCK {
+            if self.uops.len() - start == MAX_BLOCK {
                 self.push_fallthrough(pc, p);
                 break;
             }
             let bits = match mem.fetch_insn(p) {
                 Ok(b) => b,
-                Err(f) if n == 0 => return Err(f),
+                Err(f) if p == pc => return Err(f),
                 Err(_) => {
                     // The fault is reported when execution gets there.
                     self.push_fallthrough(pc, p);
                     break;
                 }
             };
-            let len = insn_len(bits as u16);
-            let mut insn = decode(bits);
-            insn.off = (p - pc) as u16;
-            let ends = match insn.op {
-                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                    insn.imm = p.wrapping_add(insn.imm as u64) as i64;
-                    insn.rd = len;
-                    true
+            let mut u = Uop::at(decode(bits), (p - pc) as u16);
+            let rel = |imm: i64| p.wrapping_add(imm as u64) as i64;
+            match u.op {
+                Op::Jal => u.imm = rel(u.imm),
+                _ if u.op.is_branch() => u.imm = rel(u.imm),
+                Op::Auipc => {
+                    u.op = Op::Li;
+                    u.imm = rel(u.imm);
                 }
-                Op::Jal => {
-                    insn.imm = p.wrapping_add(insn.imm as u64) as i64;
-                    insn.rs2 = len;
-                    true
-                }
-                Op::Jalr => {
-                    insn.rs2 = len;
-                    true
-                }
-                Op::Li if insn.is_auipc() => {
-                    insn.imm = p.wrapping_add(insn.imm as u64) as i64;
-                    insn.rs1 = 0;
-                    false
-                }
-                Op::Ecall | Op::Ebreak | Op::Illegal | Op::FenceI => true,
-                _ => false,
-            };
-            self.insns.push(insn);
-            n += 1;
-            p = p.wrapping_add(len as u64);
-            if ends {
+                _ => {}
+            }
+            self.uops.push(u);
+            p = p.wrapping_add(insn_len(bits as u16) as u64);
+            if u.op.ends_block() {
                 break;
             }
         }
         let idx = self.blocks.len() as u32;
         self.blocks.push(Block {
             pc,
+            end: p,
             start: start as u32,
-            len: (self.insns.len() - start) as u32,
+            len: (self.uops.len() - start) as u32,
         });
         Ok(idx)
     }
 
     fn push_fallthrough(&mut self, pc: u64, next: u64) {
-        self.insns.push(Insn {
+        self.uops.push(Uop {
             off: (next - pc) as u16,
             imm: next as i64,
-            ..Insn::new(Op::Fallthrough)
+            ..Uop::at(Insn::new(Op::Fallthrough), 0)
         });
     }
 }

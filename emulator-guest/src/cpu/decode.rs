@@ -6,187 +6,7 @@
 //! the RVC chapter's tables), so both share one decoder and one set of semantics.
 //! Anything not valid in user mode decodes to `Op::Illegal` with the original bits in `imm`.
 
-/// Operations. The interpreter's hot loop matches on this (a `u8`), so it is kept flat.
-#[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Op {
-    // Pseudo-ops created by the decoder / block builder.
-    /// Does nothing (ALU ops with rd = x0, fence, hints).
-    Nop,
-    /// `rd = imm` (lui; auipc with the pc folded in by the block builder).
-    Li,
-    /// Not an instruction: the end of a block that falls through to `imm`.
-    Fallthrough,
-    /// Not a valid instruction; `imm` holds the original bits.
-    Illegal,
-
-    Addi,
-    Slti,
-    Sltiu,
-    Xori,
-    Ori,
-    Andi,
-    Slli,
-    Srli,
-    Srai,
-    Addiw,
-    Slliw,
-    Srliw,
-    Sraiw,
-    Add,
-    Sub,
-    Sll,
-    Slt,
-    Sltu,
-    Xor,
-    Srl,
-    Sra,
-    Or,
-    And,
-    Addw,
-    Subw,
-    Sllw,
-    Srlw,
-    Sraw,
-    Mul,
-    Mulh,
-    Mulhsu,
-    Mulhu,
-    Div,
-    Divu,
-    Rem,
-    Remu,
-    Mulw,
-    Divw,
-    Divuw,
-    Remw,
-    Remuw,
-
-    Lb,
-    Lh,
-    Lw,
-    Ld,
-    Lbu,
-    Lhu,
-    Lwu,
-    Sb,
-    Sh,
-    Sw,
-    Sd,
-
-    /// Branches: `imm` = target (absolute after block building), `rd` = instruction length.
-    Beq,
-    Bne,
-    Blt,
-    Bge,
-    Bltu,
-    Bgeu,
-    /// `imm` = target (absolute after block building), `rs2` = instruction length.
-    Jal,
-    /// `rs2` = instruction length.
-    Jalr,
-
-    FenceI,
-    Ecall,
-    Ebreak,
-    /// CSR ops: `imm` = csr number; for the `i` forms `rs1` is the immediate.
-    Csrrw,
-    Csrrs,
-    Csrrc,
-    Csrrwi,
-    Csrrsi,
-    Csrrci,
-
-    LrW,
-    ScW,
-    AmoswapW,
-    AmoaddW,
-    AmoxorW,
-    AmoandW,
-    AmoorW,
-    AmominW,
-    AmomaxW,
-    AmominuW,
-    AmomaxuW,
-    LrD,
-    ScD,
-    AmoswapD,
-    AmoaddD,
-    AmoxorD,
-    AmoandD,
-    AmoorD,
-    AmominD,
-    AmomaxD,
-    AmominuD,
-    AmomaxuD,
-
-    Flw,
-    Fld,
-    Fsw,
-    Fsd,
-
-    // Floating point: `rm` is the rounding-mode field, `imm` holds the original bits.
-    FaddS,
-    FsubS,
-    FmulS,
-    FdivS,
-    FsqrtS,
-    FsgnjS,
-    FsgnjnS,
-    FsgnjxS,
-    FminS,
-    FmaxS,
-    FeqS,
-    FltS,
-    FleS,
-    FclassS,
-    FcvtWS,
-    FcvtWuS,
-    FcvtLS,
-    FcvtLuS,
-    FcvtSW,
-    FcvtSWu,
-    FcvtSL,
-    FcvtSLu,
-    FmvXW,
-    FmvWX,
-    FmaddS,
-    FmsubS,
-    FnmsubS,
-    FnmaddS,
-
-    FaddD,
-    FsubD,
-    FmulD,
-    FdivD,
-    FsqrtD,
-    FsgnjD,
-    FsgnjnD,
-    FsgnjxD,
-    FminD,
-    FmaxD,
-    FeqD,
-    FltD,
-    FleD,
-    FclassD,
-    FcvtWD,
-    FcvtWuD,
-    FcvtLD,
-    FcvtLuD,
-    FcvtDW,
-    FcvtDWu,
-    FcvtDL,
-    FcvtDLu,
-    FmvXD,
-    FmvDX,
-    FmaddD,
-    FmsubD,
-    FnmsubD,
-    FnmaddD,
-    FcvtSD,
-    FcvtDS,
-}
+pub use super::ops::Op;
 
 /// One decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,8 +18,8 @@ pub struct Insn {
     pub rs3: u8,
     /// FP rounding mode field (0-4, 7 = dynamic).
     pub rm: u8,
-    /// Byte offset of this instruction from the start of its block.
-    pub off: u16,
+    /// The immediate as the instruction encodes it (pc-relative for branches, `jal` and
+    /// `auipc`); for CSR ops the CSR number; for FP ops and `Illegal` the original bits.
     pub imm: i64,
 }
 
@@ -212,7 +32,6 @@ impl Insn {
             rs2: 0,
             rs3: 0,
             rm: 0,
-            off: 0,
             imm: 0,
         }
     }
@@ -395,9 +214,8 @@ pub fn decode32(b: u32) -> Insn {
         0x05 => Insn {
             rd: rd(b),
             imm: imm_u(b),
-            ..Insn::new(Li)
-        }
-        .with_auipc(),
+            ..Insn::new(Auipc)
+        },
         0x06 => {
             let shamt = ((b >> 20) & 0x1f) as i64;
             match (f3, f7) {
@@ -543,15 +361,13 @@ pub fn decode32(b: u32) -> Insn {
             Insn {
                 rs1: rs1(b),
                 rs2: rs2(b),
-                rd: 4,
                 imm: imm_b(b),
                 ..Insn::new(op)
             }
         }
-        0x19 if f3 == 0 => Insn { rs2: 4, ..i(Jalr) },
+        0x19 if f3 == 0 => i(Jalr),
         0x1b => Insn {
             rd: rd(b),
-            rs2: 4,
             imm: imm_j(b),
             ..Insn::new(Jal)
         },
@@ -594,68 +410,11 @@ pub fn decode32(b: u32) -> Insn {
 }
 
 impl Insn {
-    /// Marks an `Li` decoded from AUIPC: the block builder adds the pc. The marker is
-    /// `rs1 = 1` (`Li` ignores rs1 otherwise).
-    fn with_auipc(self) -> Insn {
-        Insn { rs1: 1, ..self }
-    }
-
-    /// `true` for the `Li` of an AUIPC whose pc is not yet folded in.
-    pub fn is_auipc(&self) -> bool {
-        self.op == Op::Li && self.rs1 == 1
-    }
-
-    /// ALU ops writing x0 have no effect: turn them into `Nop` so the interpreter never
-    /// needs to re-zero x0 after them.
+    /// Ops that only write `rd` have no effect when it is x0: they become `Nop`, so the
+    /// interpreter never needs to re-zero x0 after them.
     fn nop_if_rd0(self) -> Insn {
-        use Op::*;
-        if self.rd == 0
-            && matches!(
-                self.op,
-                Li | Addi
-                    | Slti
-                    | Sltiu
-                    | Xori
-                    | Ori
-                    | Andi
-                    | Slli
-                    | Srli
-                    | Srai
-                    | Addiw
-                    | Slliw
-                    | Srliw
-                    | Sraiw
-                    | Add
-                    | Sub
-                    | Sll
-                    | Slt
-                    | Sltu
-                    | Xor
-                    | Srl
-                    | Sra
-                    | Or
-                    | And
-                    | Addw
-                    | Subw
-                    | Sllw
-                    | Srlw
-                    | Sraw
-                    | Mul
-                    | Mulh
-                    | Mulhsu
-                    | Mulhu
-                    | Div
-                    | Divu
-                    | Rem
-                    | Remu
-                    | Mulw
-                    | Divw
-                    | Divuw
-                    | Remw
-                    | Remuw
-            )
-        {
-            Insn::new(Nop)
+        if self.rd == 0 && self.op.is_pure() {
+            Insn::new(Op::Nop)
         } else {
             self
         }
@@ -743,32 +502,7 @@ fn decode_opfp(b: u32) -> Insn {
         0x79 if f3 == 0 && r2 == 0 => FmvDX,
         _ => return ill,
     };
-    let uses_rm = !matches!(
-        op,
-        FsgnjS
-            | FsgnjnS
-            | FsgnjxS
-            | FsgnjD
-            | FsgnjnD
-            | FsgnjxD
-            | FminS
-            | FmaxS
-            | FminD
-            | FmaxD
-            | FleS
-            | FltS
-            | FeqS
-            | FleD
-            | FltD
-            | FeqD
-            | FmvXW
-            | FmvXD
-            | FclassS
-            | FclassD
-            | FmvWX
-            | FmvDX
-    );
-    if uses_rm && !rm_ok(f3) {
+    if op.rounds() && !rm_ok(f3) {
         return ill;
     }
     Insn {

@@ -1,10 +1,22 @@
 //! The interpreter loop: runs decoded blocks from the cache.
 
-use super::cache::Cache;
-use super::decode::{Insn, Op};
+use super::cache::{Block, Cache, Uop};
+use super::decode::Op;
 use super::fp::{self, nanbox, unbox, F32, F64, NX, RNE};
+use super::ops::fp_op;
+use super::sem;
 use super::{Cpu, Exit};
 use crate::mem::Memory;
+
+/// How a block was left.
+enum Leave {
+    /// To `to`, after `ran` of its ops ran.
+    Jump { to: u64, ran: u32 },
+    /// Through `fence.i`: as `Jump`, and decoded code must be dropped.
+    FenceI { to: u64, ran: u32 },
+    /// Out of `run`, at op `at` (which did not run).
+    Stop { exit: Exit, at: u32 },
+}
 
 const SIGN32: u64 = 0x8000_0000;
 const SIGN64: u64 = 1 << 63;
@@ -17,6 +29,12 @@ impl Cpu {
             .cache
             .take()
             .unwrap_or_else(|| Box::new(Cache::new(mem.code_generation())));
+        // Mappings change only in system calls, between runs: one check per run.
+        let generation = mem.code_generation();
+        if generation != cache.generation {
+            cache.flush();
+            cache.generation = generation;
+        }
         let exit = self.run_blocks(&mut cache, mem, budget);
         if exit != Exit::Budget {
             // Like the kernel's trap return path, a trap drops the LR reservation.
@@ -28,30 +46,51 @@ impl Cpu {
 
     fn run_blocks(&mut self, cache: &mut Cache, mem: &mut Memory, budget: u64) -> Exit {
         let mut pc = self.pc;
-        let mut executed: u64 = 0;
+        let start = self.instret;
         loop {
-            if executed >= budget {
+            if self.instret - start >= budget {
                 self.pc = pc;
-                self.instret += executed;
                 return Exit::Budget;
-            }
-            let generation = mem.code_generation();
-            if generation != cache.generation {
-                cache.flush();
-                cache.generation = generation;
             }
             let bi = match cache.lookup(pc, mem) {
                 Ok(b) => b,
                 Err(f) => {
                     self.pc = pc;
-                    self.instret += executed;
                     return Exit::Fault(f);
                 }
             };
-            let blk = cache.blocks[bi as usize];
-            let insns = &cache.insns[blk.start as usize..(blk.start + blk.len) as usize];
-            let mut flush = false;
+            let blk = &cache.blocks[bi as usize];
+            let uops = &cache.uops[blk.start as usize..(blk.start + blk.len) as usize];
+            match self.run_block(mem, blk, uops) {
+                Leave::Jump { to, ran } => {
+                    self.instret += ran as u64;
+                    pc = to;
+                }
+                Leave::FenceI { to, ran } => {
+                    self.instret += ran as u64;
+                    pc = to;
+                    cache.flush();
+                }
+                Leave::Stop { exit, at } => {
+                    self.pc = blk.pc.wrapping_add(uops[at as usize].off as u64);
+                    self.instret += at as u64;
+                    return exit;
+                }
+            }
+        }
+    }
 
+    /// Runs one block until it leaves. A function of its own, so that the few values its
+    /// loop needs stay in machine registers (inlined into `run_blocks`, the loop's state
+    /// was spilled to the stack around every op under Cranelift).
+    #[inline(always)]
+    fn run_block(&mut self, mem: &mut Memory, blk: &Block, uops: &[Uop]) -> Leave {
+        let first = uops.as_ptr() as usize;
+        // The index in the block of op `d` (only needed on the way out: the loop keeps no
+        // counter).
+        let index =
+            |d: &Uop| ((d as *const Uop as usize - first) / std::mem::size_of::<Uop>()) as u32;
+        {
             macro_rules! x {
                 ($i:expr) => {
                     self.x[($i & 31) as usize]
@@ -62,72 +101,83 @@ impl Cpu {
                     self.f[($i & 31) as usize]
                 };
             }
-            // Leaves `run` with `pc` at instruction `d` (the `k`-th of the block).
+            // Leaves `run` with `pc` at op `d` (which has not run).
             macro_rules! exit {
-                ($k:expr, $d:expr, $e:expr) => {{
-                    self.pc = blk.pc.wrapping_add($d.off as u64);
-                    self.instret += executed + $k as u64;
-                    return $e;
+                ($d:expr, $e:expr) => {{
+                    return Leave::Stop {
+                        exit: $e,
+                        at: index($d),
+                    };
                 }};
             }
             macro_rules! load {
-                ($k:expr, $d:expr, $read:ident, $conv:expr) => {{
+                ($d:expr, $read:ident, $conv:expr) => {{
                     let a = x!($d.rs1).wrapping_add($d.imm as u64);
                     match mem.$read(a) {
                         Ok(v) => {
                             x!($d.rd) = $conv(v);
                             self.x[0] = 0;
                         }
-                        Err(e) => exit!($k, $d, Exit::Fault(e)),
+                        Err(e) => exit!($d, Exit::Fault(e)),
                     }
                 }};
             }
             macro_rules! store {
-                ($k:expr, $d:expr, $write:ident, $val:expr) => {{
+                ($d:expr, $write:ident, $val:expr) => {{
                     let a = x!($d.rs1).wrapping_add($d.imm as u64);
                     if let Err(e) = mem.$write(a, $val) {
-                        exit!($k, $d, Exit::Fault(e));
+                        exit!($d, Exit::Fault(e));
                     }
                 }};
             }
             macro_rules! amo {
-                ($k:expr, $d:expr, $read:ident, $write:ident, $t:ty, $sext:expr, $f:expr) => {{
+                ($d:expr, $read:ident, $write:ident, $t:ty, $sext:expr, $f:expr) => {{
                     let a = x!($d.rs1);
                     let src = x!($d.rs2) as $t;
                     let old: $t = match mem.$read(a) {
                         Ok(v) => v,
-                        Err(e) => exit!($k, $d, Exit::Fault(e)),
+                        Err(e) => exit!($d, Exit::Fault(e)),
                     };
                     #[allow(clippy::redundant_closure_call)]
                     let new: $t = $f(old, src);
                     if let Err(e) = mem.$write(a, new) {
-                        exit!($k, $d, Exit::Fault(e));
+                        exit!($d, Exit::Fault(e));
                     }
                     x!($d.rd) = $sext(old);
                     self.x[0] = 0;
                 }};
             }
-            macro_rules! branch {
-                ($l:lifetime, $k:expr, $d:expr, $cond:expr) => {{
-                    executed += $k as u64 + 1;
-                    break $l if $cond {
-                        $d.imm as u64
-                    } else {
-                        blk.pc.wrapping_add($d.off as u64 + $d.rd as u64)
+            // Leaves the block for `to` after op `d`.
+            macro_rules! jump {
+                ($d:expr, $to:expr) => {{
+                    return Leave::Jump {
+                        to: $to,
+                        ran: index($d) + 1,
                     };
                 }};
             }
+            // A taken branch leaves the block; one not taken goes on with the next op.
+            macro_rules! branch {
+                ($d:expr, $cond:expr) => {{
+                    if $cond {
+                        jump!($d, $d.imm as u64);
+                    }
+                }};
+            }
 
-            let next: u64 = 'blk: {
-                for (k, d) in insns.iter().enumerate() {
+            {
+                for d in uops {
                     match d.op {
                         Op::Nop => {}
                         Op::Li => x!(d.rd) = d.imm as u64,
+                        Op::Auipc => unreachable!("the block builder makes auipc an Li"),
                         Op::Fallthrough => {
-                            executed += k as u64;
-                            break 'blk d.imm as u64;
+                            return Leave::Jump {
+                                to: d.imm as u64,
+                                ran: index(d),
+                            }
                         }
-                        Op::Illegal => exit!(k, d, Exit::IllegalInstruction { bits: d.imm as u32 }),
+                        Op::Illegal => exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 }),
                         Op::Addi => x!(d.rd) = x!(d.rs1).wrapping_add(d.imm as u64),
                         Op::Slti => x!(d.rd) = ((x!(d.rs1) as i64) < d.imm) as u64,
                         Op::Sltiu => x!(d.rd) = (x!(d.rs1) < d.imm as u64) as u64,
@@ -173,120 +223,73 @@ impl Cpu {
                             x!(d.rd) = ((x!(d.rs1) as i32) >> (x!(d.rs2) & 31)) as i64 as u64
                         }
                         Op::Mul => x!(d.rd) = x!(d.rs1).wrapping_mul(x!(d.rs2)),
-                        Op::Mulh => {
-                            x!(d.rd) =
-                                ((x!(d.rs1) as i64 as i128 * x!(d.rs2) as i64 as i128) >> 64) as u64
-                        }
-                        Op::Mulhsu => {
-                            x!(d.rd) = ((x!(d.rs1) as i64 as i128).wrapping_mul(x!(d.rs2) as i128)
-                                >> 64) as u64
-                        }
-                        Op::Mulhu => {
-                            x!(d.rd) = ((x!(d.rs1) as u128 * x!(d.rs2) as u128) >> 64) as u64
-                        }
-                        Op::Div => {
-                            let (a, b) = (x!(d.rs1) as i64, x!(d.rs2) as i64);
-                            x!(d.rd) = if b == 0 {
-                                u64::MAX
-                            } else {
-                                a.wrapping_div(b) as u64
-                            }
-                        }
-                        Op::Divu => {
-                            let (a, b) = (x!(d.rs1), x!(d.rs2));
-                            x!(d.rd) = a.checked_div(b).unwrap_or(u64::MAX)
-                        }
-                        Op::Rem => {
-                            let (a, b) = (x!(d.rs1) as i64, x!(d.rs2) as i64);
-                            x!(d.rd) = if b == 0 {
-                                a as u64
-                            } else {
-                                a.wrapping_rem(b) as u64
-                            }
-                        }
-                        Op::Remu => {
-                            let (a, b) = (x!(d.rs1), x!(d.rs2));
-                            x!(d.rd) = if b == 0 { a } else { a % b }
-                        }
-                        Op::Mulw => {
-                            x!(d.rd) =
-                                (x!(d.rs1) as i32).wrapping_mul(x!(d.rs2) as i32) as i64 as u64
-                        }
-                        Op::Divw => {
-                            let (a, b) = (x!(d.rs1) as i32, x!(d.rs2) as i32);
-                            x!(d.rd) = if b == 0 {
-                                u64::MAX
-                            } else {
-                                a.wrapping_div(b) as i64 as u64
-                            }
-                        }
-                        Op::Divuw => {
-                            let (a, b) = (x!(d.rs1) as u32, x!(d.rs2) as u32);
-                            x!(d.rd) = a.checked_div(b).unwrap_or(u32::MAX) as i32 as i64 as u64
-                        }
-                        Op::Remw => {
-                            let (a, b) = (x!(d.rs1) as i32, x!(d.rs2) as i32);
-                            x!(d.rd) = if b == 0 { a } else { a.wrapping_rem(b) } as i64 as u64
-                        }
-                        Op::Remuw => {
-                            let (a, b) = (x!(d.rs1) as u32, x!(d.rs2) as u32);
-                            x!(d.rd) = if b == 0 { a } else { a % b } as i32 as i64 as u64
-                        }
+                        Op::Mulh => x!(d.rd) = sem::mulh(x!(d.rs1), x!(d.rs2)),
+                        Op::Mulhsu => x!(d.rd) = sem::mulhsu(x!(d.rs1), x!(d.rs2)),
+                        Op::Mulhu => x!(d.rd) = sem::mulhu(x!(d.rs1), x!(d.rs2)),
+                        Op::Div => x!(d.rd) = sem::div(x!(d.rs1), x!(d.rs2)),
+                        Op::Divu => x!(d.rd) = sem::divu(x!(d.rs1), x!(d.rs2)),
+                        Op::Rem => x!(d.rd) = sem::rem(x!(d.rs1), x!(d.rs2)),
+                        Op::Remu => x!(d.rd) = sem::remu(x!(d.rs1), x!(d.rs2)),
+                        Op::Mulw => x!(d.rd) = sem::sext32(x!(d.rs1).wrapping_mul(x!(d.rs2))),
+                        Op::Divw => x!(d.rd) = sem::divw(x!(d.rs1), x!(d.rs2)),
+                        Op::Divuw => x!(d.rd) = sem::divuw(x!(d.rs1), x!(d.rs2)),
+                        Op::Remw => x!(d.rd) = sem::remw(x!(d.rs1), x!(d.rs2)),
+                        Op::Remuw => x!(d.rd) = sem::remuw(x!(d.rs1), x!(d.rs2)),
 
-                        Op::Lb => load!(k, d, read_u8, |v: u8| v as i8 as i64 as u64),
-                        Op::Lh => load!(k, d, read_u16, |v: u16| v as i16 as i64 as u64),
-                        Op::Lw => load!(k, d, read_u32, |v: u32| v as i32 as i64 as u64),
-                        Op::Ld => load!(k, d, read_u64, |v: u64| v),
-                        Op::Lbu => load!(k, d, read_u8, |v: u8| v as u64),
-                        Op::Lhu => load!(k, d, read_u16, |v: u16| v as u64),
-                        Op::Lwu => load!(k, d, read_u32, |v: u32| v as u64),
-                        Op::Sb => store!(k, d, write_u8, x!(d.rs2) as u8),
-                        Op::Sh => store!(k, d, write_u16, x!(d.rs2) as u16),
-                        Op::Sw => store!(k, d, write_u32, x!(d.rs2) as u32),
-                        Op::Sd => store!(k, d, write_u64, x!(d.rs2)),
+                        Op::Lb => load!(d, read_u8, |v: u8| v as i8 as i64 as u64),
+                        Op::Lh => load!(d, read_u16, |v: u16| v as i16 as i64 as u64),
+                        Op::Lw => load!(d, read_u32, |v: u32| v as i32 as i64 as u64),
+                        Op::Ld => load!(d, read_u64, |v: u64| v),
+                        Op::Lbu => load!(d, read_u8, |v: u8| v as u64),
+                        Op::Lhu => load!(d, read_u16, |v: u16| v as u64),
+                        Op::Lwu => load!(d, read_u32, |v: u32| v as u64),
+                        Op::Sb => store!(d, write_u8, x!(d.rs2) as u8),
+                        Op::Sh => store!(d, write_u16, x!(d.rs2) as u16),
+                        Op::Sw => store!(d, write_u32, x!(d.rs2) as u32),
+                        Op::Sd => store!(d, write_u64, x!(d.rs2)),
                         Op::Flw => {
                             let a = x!(d.rs1).wrapping_add(d.imm as u64);
                             match mem.read_u32(a) {
                                 Ok(v) => f!(d.rd) = nanbox(v as u64),
-                                Err(e) => exit!(k, d, Exit::Fault(e)),
+                                Err(e) => exit!(d, Exit::Fault(e)),
                             }
                         }
                         Op::Fld => {
                             let a = x!(d.rs1).wrapping_add(d.imm as u64);
                             match mem.read_u64(a) {
                                 Ok(v) => f!(d.rd) = v,
-                                Err(e) => exit!(k, d, Exit::Fault(e)),
+                                Err(e) => exit!(d, Exit::Fault(e)),
                             }
                         }
-                        Op::Fsw => store!(k, d, write_u32, f!(d.rs2) as u32),
-                        Op::Fsd => store!(k, d, write_u64, f!(d.rs2)),
+                        Op::Fsw => store!(d, write_u32, f!(d.rs2) as u32),
+                        Op::Fsd => store!(d, write_u64, f!(d.rs2)),
 
-                        Op::Beq => branch!('blk, k, d, x!(d.rs1) == x!(d.rs2)),
-                        Op::Bne => branch!('blk, k, d, x!(d.rs1) != x!(d.rs2)),
-                        Op::Blt => branch!('blk, k, d, (x!(d.rs1) as i64) < (x!(d.rs2) as i64)),
-                        Op::Bge => branch!('blk, k, d, (x!(d.rs1) as i64) >= (x!(d.rs2) as i64)),
-                        Op::Bltu => branch!('blk, k, d, x!(d.rs1) < x!(d.rs2)),
-                        Op::Bgeu => branch!('blk, k, d, x!(d.rs1) >= x!(d.rs2)),
+                        Op::Beq => branch!(d, x!(d.rs1) == x!(d.rs2)),
+                        Op::Bne => branch!(d, x!(d.rs1) != x!(d.rs2)),
+                        Op::Blt => branch!(d, (x!(d.rs1) as i64) < (x!(d.rs2) as i64)),
+                        Op::Bge => branch!(d, (x!(d.rs1) as i64) >= (x!(d.rs2) as i64)),
+                        Op::Bltu => branch!(d, x!(d.rs1) < x!(d.rs2)),
+                        Op::Bgeu => branch!(d, x!(d.rs1) >= x!(d.rs2)),
+                        // Jumps end their block: the link value is the block's end.
                         Op::Jal => {
-                            x!(d.rd) = blk.pc.wrapping_add(d.off as u64 + d.rs2 as u64);
+                            x!(d.rd) = blk.end;
                             self.x[0] = 0;
-                            executed += k as u64 + 1;
-                            break 'blk d.imm as u64;
+                            jump!(d, d.imm as u64);
                         }
                         Op::Jalr => {
                             let target = x!(d.rs1).wrapping_add(d.imm as u64) & !1;
-                            x!(d.rd) = blk.pc.wrapping_add(d.off as u64 + d.rs2 as u64);
+                            x!(d.rd) = blk.end;
                             self.x[0] = 0;
-                            executed += k as u64 + 1;
-                            break 'blk target;
+                            jump!(d, target);
                         }
                         Op::FenceI => {
-                            flush = true;
-                            executed += k as u64 + 1;
-                            break 'blk blk.pc.wrapping_add(d.off as u64 + 4);
+                            return Leave::FenceI {
+                                to: blk.end,
+                                ran: index(d) + 1,
+                            }
                         }
-                        Op::Ecall => exit!(k, d, Exit::Ecall),
-                        Op::Ebreak => exit!(k, d, Exit::Ebreak),
+                        Op::Ecall => exit!(d, Exit::Ecall),
+                        Op::Ebreak => exit!(d, Exit::Ebreak),
                         Op::Csrrw
                         | Op::Csrrs
                         | Op::Csrrc
@@ -294,7 +297,7 @@ impl Cpu {
                         | Op::Csrrsi
                         | Op::Csrrci => {
                             let csr = d.imm as u32;
-                            let old = self.read_csr(csr, self.instret + executed + k as u64);
+                            let old = self.read_csr(csr, self.instret + index(d) as u64);
                             let src = match d.op {
                                 Op::Csrrw | Op::Csrrs | Op::Csrrc => x!(d.rs1),
                                 _ => d.rs1 as u64,
@@ -324,7 +327,7 @@ impl Cpu {
                                     self.x[0] = 0;
                                     self.reservation = Some(a);
                                 }
-                                Err(e) => exit!(k, d, Exit::Fault(e)),
+                                Err(e) => exit!(d, Exit::Fault(e)),
                             }
                         }
                         Op::ScW | Op::ScD => {
@@ -337,67 +340,63 @@ impl Cpu {
                                     mem.write_u64(a, x!(d.rs2))
                                 };
                                 if let Err(e) = r {
-                                    exit!(k, d, Exit::Fault(e));
+                                    exit!(d, Exit::Fault(e));
                                 }
                             }
                             self.reservation = None;
                             x!(d.rd) = !ok as u64;
                             self.x[0] = 0;
                         }
-                        Op::AmoswapW => amo!(k, d, read_u32, write_u32, u32, sext32, |_, s| s),
-                        Op::AmoaddW => amo!(k, d, read_u32, write_u32, u32, sext32, |o: u32, s| o
+                        Op::AmoswapW => amo!(d, read_u32, write_u32, u32, sext_u32, |_, s| s),
+                        Op::AmoaddW => amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o
                             .wrapping_add(s)),
-                        Op::AmoxorW => amo!(k, d, read_u32, write_u32, u32, sext32, |o, s| o ^ s),
-                        Op::AmoandW => amo!(k, d, read_u32, write_u32, u32, sext32, |o, s| o & s),
-                        Op::AmoorW => amo!(k, d, read_u32, write_u32, u32, sext32, |o, s| o | s),
-                        Op::AmominW => amo!(k, d, read_u32, write_u32, u32, sext32, |o, s| {
+                        Op::AmoxorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o ^ s),
+                        Op::AmoandW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o & s),
+                        Op::AmoorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o | s),
+                        Op::AmominW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
                             (o as i32).min(s as i32) as u32
                         }),
-                        Op::AmomaxW => amo!(k, d, read_u32, write_u32, u32, sext32, |o, s| {
+                        Op::AmomaxW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
                             (o as i32).max(s as i32) as u32
                         }),
                         Op::AmominuW => {
-                            amo!(k, d, read_u32, write_u32, u32, sext32, |o: u32, s| o.min(s))
+                            amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.min(s))
                         }
                         Op::AmomaxuW => {
-                            amo!(k, d, read_u32, write_u32, u32, sext32, |o: u32, s| o.max(s))
+                            amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.max(s))
                         }
-                        Op::AmoswapD => amo!(k, d, read_u64, write_u64, u64, id64, |_, s| s),
-                        Op::AmoaddD => amo!(k, d, read_u64, write_u64, u64, id64, |o: u64, s| o
+                        Op::AmoswapD => amo!(d, read_u64, write_u64, u64, id64, |_, s| s),
+                        Op::AmoaddD => amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o
                             .wrapping_add(s)),
-                        Op::AmoxorD => amo!(k, d, read_u64, write_u64, u64, id64, |o, s| o ^ s),
-                        Op::AmoandD => amo!(k, d, read_u64, write_u64, u64, id64, |o, s| o & s),
-                        Op::AmoorD => amo!(k, d, read_u64, write_u64, u64, id64, |o, s| o | s),
-                        Op::AmominD => amo!(k, d, read_u64, write_u64, u64, id64, |o, s| {
+                        Op::AmoxorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o ^ s),
+                        Op::AmoandD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o & s),
+                        Op::AmoorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o | s),
+                        Op::AmominD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
                             (o as i64).min(s as i64) as u64
                         }),
-                        Op::AmomaxD => amo!(k, d, read_u64, write_u64, u64, id64, |o, s| {
+                        Op::AmomaxD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
                             (o as i64).max(s as i64) as u64
                         }),
                         Op::AmominuD => {
-                            amo!(k, d, read_u64, write_u64, u64, id64, |o: u64, s| o.min(s))
+                            amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.min(s))
                         }
                         Op::AmomaxuD => {
-                            amo!(k, d, read_u64, write_u64, u64, id64, |o: u64, s| o.max(s))
+                            amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.max(s))
                         }
 
-                        // Everything else is a floating-point computation.
-                        _ => {
+                        fp_op!() => {
                             if !self.exec_fp(d) {
-                                exit!(k, d, Exit::IllegalInstruction { bits: d.imm as u32 })
+                                exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 })
                             }
                         }
                     }
                 }
-                unreachable!("a block always ends in a control transfer or Fallthrough")
-            };
-            if flush {
-                cache.flush();
+                unreachable!("a block always ends in an END op")
             }
-            pc = next;
         }
     }
 
+    #[inline(never)]
     fn read_csr(&self, csr: u32, instret: u64) -> u64 {
         match csr {
             0x001 => (self.fcsr & 0x1f) as u64,
@@ -409,6 +408,7 @@ impl Cpu {
         }
     }
 
+    #[inline(never)]
     fn write_csr(&mut self, csr: u32, v: u64) {
         let v = v as u32;
         match csr {
@@ -431,7 +431,8 @@ impl Cpu {
     }
 
     /// Executes one FP computation. Returns `false` if the rounding mode is invalid.
-    fn exec_fp(&mut self, d: &Insn) -> bool {
+    #[inline(never)]
+    fn exec_fp(&mut self, d: &Uop) -> bool {
         use Op::*;
         let rd = (d.rd & 31) as usize;
         let (r1, r2, r3) = (
@@ -637,7 +638,7 @@ impl Cpu {
 }
 
 #[inline(always)]
-fn sext32(v: u32) -> u64 {
+fn sext_u32(v: u32) -> u64 {
     v as i32 as i64 as u64
 }
 

@@ -2,9 +2,12 @@
 //! stops `Cpu::run` with `Exit::Ecall`.
 //!
 //! Structure:
+//! - `ops`: the one list of operations (names, operand forms, flags) everything else reads.
 //! - `decode`: instruction words (and RVC halfwords, via expansion) to a compact `Insn`.
-//! - `cache`: decoded basic blocks, keyed by pc; flushed when `Memory::code_generation`
+//! - `cache`: decoded blocks (`Uop`s), keyed by pc; flushed when `Memory::code_generation`
 //!   changes or on `fence.i` / `flush_icache`.
+//! - `sem`: the integer semantics with corner cases (division, high multiplies), as
+//!   functions the interpreter inlines and a translator mirrors.
 //! - `exec`: the interpreter loop (`Cpu::run`).
 //! - `fp`: software IEEE-754 arithmetic for exact rounding modes and flags.
 //! - `disasm`: a short objdump-like disassembler for error messages.
@@ -14,6 +17,8 @@ pub mod decode;
 pub mod disasm;
 mod exec;
 pub mod fp;
+pub mod ops;
+pub mod sem;
 
 pub use disasm::disasm;
 
