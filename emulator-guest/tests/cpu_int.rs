@@ -545,3 +545,78 @@ fn clone_copies_state() {
     assert_eq!(b.x[5], 9);
     assert_eq!(b.pc, 0x1234);
 }
+
+/// Blocks go on past branches not taken (superblocks) and are cut at MAX_BLOCK: the
+/// architectural state at every way out is still exact (pc, registers, instret), including
+/// a fault after a branch not taken, a taken branch out of the middle, a budget exit
+/// and long straight-line code.
+#[test]
+fn superblocks_leave_exact_state() {
+    // 200 straight-line addis (over three blocks' worth), then ebreak.
+    let mut m = Machine::new();
+    let mut c = Code::default();
+    for _ in 0..200 {
+        c.w(addi(10, 10, 1));
+    }
+    m.run_code(&c);
+    assert_eq!((m.cpu.x[10], m.cpu.instret), (200, 200));
+
+    // Not taken, not taken, then a load that faults: pc at the load, two branches and the
+    // addis before them retired.
+    let mut m = Machine::new();
+    let mut c = Code::default();
+    c.w(addi(5, 0, 1)) // t0 = 1
+        .w(b(0, 5, 0, 8)) // beq t0, zero, +8: not taken
+        .w(addi(6, 0, 2)) // t1 = 2
+        .w(b(1, 5, 5, 8)) // bne t0, t0, +8: not taken
+        .w(i(0x03, 7, 3, 0, 16)) // ld t2, 16(zero): faults
+        .w(EBREAK);
+    m.load(&c);
+    m.cpu.pc = CODE;
+    match m.run(1000) {
+        Exit::Fault(f) => assert_eq!(f.addr, 16),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(m.cpu.pc, CODE + 16);
+    assert_eq!((m.cpu.x[5], m.cpu.x[6], m.cpu.instret), (1, 2, 4));
+
+    // A taken branch out of the middle of a block: the ops after it do not run.
+    let mut m = Machine::new();
+    let mut c = Code::default();
+    c.w(addi(5, 0, 3)) // t0 = 3
+        .w(b(1, 5, 0, 12)) // bnez t0, +12: taken
+        .w(addi(6, 0, 7)) // skipped
+        .w(EBREAK) // skipped
+        .w(addi(7, 0, 9)) // t2 = 9
+        .w(EBREAK);
+    m.load(&c);
+    m.cpu.pc = CODE;
+    assert_eq!(m.run(1000), Exit::Ebreak);
+    assert_eq!(m.cpu.pc, CODE + 20);
+    assert_eq!((m.cpu.x[6], m.cpu.x[7], m.cpu.instret), (0, 9, 3));
+
+    // A countdown loop under a small budget: every budget exit leaves pc and instret
+    // consistent, and the loop still ends with the right count.
+    let mut m = Machine::new();
+    let mut c = Code::default();
+    c.w(addi(5, 0, 100)) // t0 = 100
+        .w(addi(6, 6, 2)) // loop: t1 += 2
+        .w(addi(5, 5, -1)) // t0 -= 1
+        .w(b(1, 5, 0, -8)) // bnez t0, loop
+        .w(EBREAK);
+    m.load(&c);
+    m.cpu.pc = CODE;
+    let mut exits = 0;
+    loop {
+        match m.run(7) {
+            Exit::Budget => {
+                exits += 1;
+                assert!(m.cpu.pc >= CODE && m.cpu.pc < CODE + 16, "{:#x}", m.cpu.pc);
+            }
+            Exit::Ebreak => break,
+            e => panic!("{e:?}"),
+        }
+    }
+    assert!(exits > 10);
+    assert_eq!((m.cpu.x[5], m.cpu.x[6], m.cpu.instret), (0, 200, 301));
+}

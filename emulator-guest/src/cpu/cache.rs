@@ -22,8 +22,10 @@ use super::decode::{decode, insn_len, Insn, Op};
 use crate::mem::{Fault, Memory};
 use std::collections::HashMap;
 
-/// Most instructions per block (also bounds how late the budget is checked).
-pub const MAX_BLOCK: usize = 64;
+/// Most instructions per block (also bounds how late the budget is checked). With at most
+/// 4 bytes each, every offset in a block fits `Uop::off`.
+pub const MAX_BLOCK: usize = 63;
+const _: () = assert!(MAX_BLOCK * 4 <= u8::MAX as usize);
 /// Flush everything when the arena holds this many ops (16 bytes each).
 const MAX_UOPS: usize = 1 << 22;
 const FAST_BITS: u32 = 14;
@@ -39,8 +41,10 @@ pub struct Uop {
     pub rs3: u8,
     /// FP rounding-mode field.
     pub rm: u8,
+    /// Its index in the block: how many of the block's instructions run before it.
+    pub idx: u8,
     /// Byte offset of this instruction from the block's pc.
-    pub off: u16,
+    pub off: u8,
     /// The decoded immediate (`Insn::imm`), except that it is absolute where the
     /// instruction is pc-relative: a branch's or `jal`'s target, `auipc`'s value (which
     /// becomes an `Li`), and a `Fallthrough`'s next pc.
@@ -48,7 +52,7 @@ pub struct Uop {
 }
 
 impl Uop {
-    fn at(d: Insn, off: u16) -> Uop {
+    fn at(d: Insn, idx: usize, off: u64) -> Uop {
         Uop {
             op: d.op,
             rd: d.rd,
@@ -56,7 +60,8 @@ impl Uop {
             rs2: d.rs2,
             rs3: d.rs3,
             rm: d.rm,
-            off,
+            idx: idx as u8,
+            off: off as u8,
             imm: d.imm,
         }
     }
@@ -134,7 +139,7 @@ impl Cache {
         let mut p = pc;
         loop {
             if self.uops.len() - start == MAX_BLOCK {
-                self.push_fallthrough(pc, p);
+                self.push_fallthrough(start, pc, p);
                 break;
             }
             let bits = match mem.fetch_insn(p) {
@@ -142,11 +147,11 @@ impl Cache {
                 Err(f) if p == pc => return Err(f),
                 Err(_) => {
                     // The fault is reported when execution gets there.
-                    self.push_fallthrough(pc, p);
+                    self.push_fallthrough(start, pc, p);
                     break;
                 }
             };
-            let mut u = Uop::at(decode(bits), (p - pc) as u16);
+            let mut u = Uop::at(decode(bits), self.uops.len() - start, p - pc);
             let rel = |imm: i64| p.wrapping_add(imm as u64) as i64;
             match u.op {
                 Op::Jal => u.imm = rel(u.imm),
@@ -163,6 +168,8 @@ impl Cache {
                 break;
             }
         }
+        // The interpreter relies on this: it walks a block without checking for its end.
+        assert!(self.uops.last().is_some_and(|u| u.op.ends_block()));
         let idx = self.blocks.len() as u32;
         self.blocks.push(Block {
             pc,
@@ -173,11 +180,15 @@ impl Cache {
         Ok(idx)
     }
 
-    fn push_fallthrough(&mut self, pc: u64, next: u64) {
+    fn push_fallthrough(&mut self, start: usize, pc: u64, next: u64) {
+        let at = Uop::at(
+            Insn::new(Op::Fallthrough),
+            self.uops.len() - start,
+            next - pc,
+        );
         self.uops.push(Uop {
-            off: (next - pc) as u16,
             imm: next as i64,
-            ..Uop::at(Insn::new(Op::Fallthrough), 0)
+            ..at
         });
     }
 }

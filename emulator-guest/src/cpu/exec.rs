@@ -85,11 +85,7 @@ impl Cpu {
     /// was spilled to the stack around every op under Cranelift).
     #[inline(always)]
     fn run_block(&mut self, mem: &mut Memory, blk: &Block, uops: &[Uop]) -> Leave {
-        let first = uops.as_ptr() as usize;
-        // The index in the block of op `d` (only needed on the way out: the loop keeps no
-        // counter).
-        let index =
-            |d: &Uop| ((d as *const Uop as usize - first) / std::mem::size_of::<Uop>()) as u32;
+        let index = |d: &Uop| d.idx as u32;
         {
             macro_rules! x {
                 ($i:expr) => {
@@ -166,7 +162,14 @@ impl Cpu {
             }
 
             {
-                for d in uops {
+                let mut p = uops.as_ptr();
+                loop {
+                    // SAFETY: `p` starts at the block's first op and moves on only past ops
+                    // that do not leave the block. The last op of every block is an `END`
+                    // op (`Cache::build` asserts it), whose arm below always returns, so
+                    // `p` never passes the end of `uops`.
+                    let d = unsafe { &*p };
+                    p = p.wrapping_add(1);
                     match d.op {
                         Op::Nop => {}
                         Op::Li => x!(d.rd) = d.imm as u64,
@@ -391,7 +394,6 @@ impl Cpu {
                         }
                     }
                 }
-                unreachable!("a block always ends in an END op")
             }
         }
     }
