@@ -1,6 +1,6 @@
 # What a process reads of itself and its file system: the thread count in /proc (which
 # CPython reads to warn about a fork from a thread), and disk usage of the root.
-import os, shutil, threading, warnings
+import os, shutil, threading, time, warnings
 def threads():
     stat = open('/proc/self/stat').read().rsplit(')', 1)[1].split()
     status = [l for l in open('/proc/self/status') if l.startswith('Threads:')][0]
@@ -21,7 +21,13 @@ os.waitpid(pid, 0)
 print("fork warns:", [str(w.message).split('(')[0].strip() for w in ws])
 go.set()
 t.join()
-after = threads()
+# join() returns when the thread's Python work is done, a moment before the kernel thread
+# is gone (on Linux too): wait for the count to come back, as long as it takes.
+for _ in range(500):
+    after = threads()
+    if after == before:
+        break
+    time.sleep(0.01)
 print("back:", after == before)
 u = shutil.disk_usage('/')
 print("root used:", u.used > 0, "free <= total:", u.free <= u.total)
