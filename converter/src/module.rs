@@ -206,3 +206,45 @@ fn encoded(x: &impl Encode) -> Vec<u8> {
 
 /// Finds the bundle inside a module's bytes (for `rvbox inspect`).
 pub use rvbox_guest::native::find_bundle;
+
+#[cfg(test)]
+mod tests {
+    use super::GUEST_WASM;
+    use wasmparser::{KnownCustom, Name, Parser, Payload};
+
+    /// The names of the guest's functions, from its name section.
+    fn function_names() -> Vec<String> {
+        let mut names = Vec::new();
+        for payload in Parser::new(0).parse_all(GUEST_WASM) {
+            let Payload::CustomSection(c) = payload.unwrap() else {
+                continue;
+            };
+            let KnownCustom::Name(reader) = c.as_known() else {
+                continue;
+            };
+            for name in reader {
+                if let Name::Function(map) = name.unwrap() {
+                    for n in map {
+                        names.push(n.unwrap().name.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// `Cpu::run` stays a function of its own (emulator-guest/src/cpu/exec.rs says why:
+    /// inlined into the kernel's loop, V8 never moved the interpreter to its optimizing
+    /// tier, and Node and browsers ran at less than half speed).
+    #[test]
+    fn the_interpreter_loop_is_a_function_that_returns() {
+        let names = function_names();
+        assert!(names.len() > 100, "the guest has a name section");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains("cpu4exec") && n.contains("Cpu$GT$3run17h")),
+            "Cpu::run was inlined away"
+        );
+    }
+}
