@@ -180,6 +180,22 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
             peak >> 20
         );
         let _ = crate::host::write(2, line.as_bytes());
+        let (c, m) = (crate::cpu::counters(), crate::mem::counters());
+        let per_m = |n: u64| n as f64 * 1e6 / instret.max(1) as f64;
+        let line = format!(
+            "rvbox: stats: {} blocks run ({:.1} instructions each), {} decoded, {} cache flushes; \
+             {} TLB fills ({:.0} per million instructions), {} TLB flushes, {} slow-path accesses ({:.0} per million)\n",
+            c.blocks,
+            instret as f64 / c.blocks.max(1) as f64,
+            c.decoded,
+            c.flushes,
+            m.tlb_fills,
+            per_m(m.tlb_fills),
+            m.tlb_flushes,
+            m.slow,
+            per_m(m.slow),
+        );
+        let _ = crate::host::write(2, line.as_bytes());
     }
     status
 }

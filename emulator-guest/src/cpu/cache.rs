@@ -85,6 +85,8 @@ pub struct Cache {
     fast: Vec<(u64, u32)>,
     /// The `Memory::code_generation` these blocks were decoded under.
     pub generation: u64,
+    /// Blocks entered since `Cpu::run` last added them to the counters.
+    pub entered: u64,
 }
 
 impl Cache {
@@ -95,10 +97,12 @@ impl Cache {
             map: HashMap::new(),
             fast: vec![(u64::MAX, 0); FAST_SIZE],
             generation,
+            entered: 0,
         }
     }
 
     pub fn flush(&mut self) {
+        super::count(|c| c.flushes += 1);
         self.uops.clear();
         self.blocks.clear();
         self.map.clear();
@@ -126,6 +130,7 @@ impl Cache {
                     self.flush();
                 }
                 let b = self.build(pc, mem)?;
+                super::count(|c| c.decoded += 1);
                 self.map.insert(pc, b);
                 b
             }

@@ -43,6 +43,8 @@ impl Cpu {
             cache.generation = generation;
         }
         let exit = self.run_blocks(&mut cache, mem, budget);
+        let entered = std::mem::take(&mut cache.entered);
+        super::count(|c| c.blocks += entered);
         if exit != Exit::Budget {
             // Like the kernel's trap return path, a trap drops the LR reservation.
             self.reservation = None;
@@ -66,6 +68,7 @@ impl Cpu {
                     return Exit::Fault(f);
                 }
             };
+            cache.entered += 1;
             let blk = &cache.blocks[bi as usize];
             let uops = &cache.uops[blk.start as usize..(blk.start + blk.len) as usize];
             match self.run_block(mem, blk, uops) {

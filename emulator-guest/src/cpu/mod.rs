@@ -23,7 +23,38 @@ pub mod sem;
 pub use disasm::disasm;
 
 use crate::mem::Fault;
+use std::cell::Cell;
 use std::time::Instant;
+
+/// What the interpreter did, over every hart of this instance (for `RVBOX_STATS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Blocks entered by the run loop (each a lookup and a dispatch to its first op).
+    pub blocks: u64,
+    /// Blocks decoded (block-cache misses).
+    pub decoded: u64,
+    /// Whole-cache flushes (`fence.i`, a code change, a full arena).
+    pub flushes: u64,
+}
+
+thread_local! {
+    static COUNTERS: Cell<Counters> = const {
+        Cell::new(Counters { blocks: 0, decoded: 0, flushes: 0 })
+    };
+}
+
+/// The counters so far.
+pub fn counters() -> Counters {
+    COUNTERS.with(|c| c.get())
+}
+
+fn count(f: impl FnOnce(&mut Counters)) {
+    COUNTERS.with(|c| {
+        let mut v = c.get();
+        f(&mut v);
+        c.set(v);
+    });
+}
 
 /// Why `Cpu::run` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
