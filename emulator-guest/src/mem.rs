@@ -378,7 +378,15 @@ pub fn counters() -> Counters {
 }
 
 fn count(f: impl FnOnce(&mut Counters)) {
-    COUNTERS.with(|c| {
+    update(&COUNTERS, f);
+}
+
+/// Changes a thread-local counter set in place (the cpu's and this module's).
+pub(crate) fn update<T: Copy>(
+    key: &'static std::thread::LocalKey<std::cell::Cell<T>>,
+    f: impl FnOnce(&mut T),
+) {
+    key.with(|c| {
         let mut v = c.get();
         f(&mut v);
         c.set(v);

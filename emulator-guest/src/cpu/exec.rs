@@ -90,318 +90,299 @@ impl Cpu {
         }
     }
 
-    /// Runs one block until it leaves. A function of its own, so that the few values its
-    /// loop needs stay in machine registers (inlined into `run_blocks`, the loop's state
-    /// was spilled to the stack around every op under Cranelift).
+    /// Runs one block until it leaves. Inlined into `run_blocks` (as a call of its own per
+    /// block it was about 20% slower under wasmtime); its loop keeps few live values, so
+    /// that Cranelift keeps them in registers.
     #[inline(always)]
     fn run_block(&mut self, mem: &mut Memory, blk: &Block, uops: &[Uop]) -> Leave {
         let index = |d: &Uop| d.idx as u32;
-        {
-            macro_rules! x {
-                ($i:expr) => {
-                    self.x[($i & 31) as usize]
+        macro_rules! x {
+            ($i:expr) => {
+                self.x[($i & 31) as usize]
+            };
+        }
+        macro_rules! f {
+            ($i:expr) => {
+                self.f[($i & 31) as usize]
+            };
+        }
+        // Leaves `run` with `pc` at op `d` (which has not run).
+        macro_rules! exit {
+            ($d:expr, $e:expr) => {{
+                return Leave::Stop {
+                    exit: $e,
+                    at: index($d),
                 };
-            }
-            macro_rules! f {
-                ($i:expr) => {
-                    self.f[($i & 31) as usize]
+            }};
+        }
+        macro_rules! load {
+            ($d:expr, $read:ident, $conv:expr) => {{
+                let a = x!($d.rs1).wrapping_add($d.imm as u64);
+                match mem.$read(a) {
+                    Ok(v) => {
+                        x!($d.rd) = $conv(v);
+                        self.x[0] = 0;
+                    }
+                    Err(e) => exit!($d, Exit::Fault(e)),
+                }
+            }};
+        }
+        macro_rules! store {
+            ($d:expr, $write:ident, $val:expr) => {{
+                let a = x!($d.rs1).wrapping_add($d.imm as u64);
+                if let Err(e) = mem.$write(a, $val) {
+                    exit!($d, Exit::Fault(e));
+                }
+            }};
+        }
+        macro_rules! amo {
+            ($d:expr, $read:ident, $write:ident, $t:ty, $sext:expr, $f:expr) => {{
+                let a = x!($d.rs1);
+                let src = x!($d.rs2) as $t;
+                let old: $t = match mem.$read(a) {
+                    Ok(v) => v,
+                    Err(e) => exit!($d, Exit::Fault(e)),
                 };
-            }
-            // Leaves `run` with `pc` at op `d` (which has not run).
-            macro_rules! exit {
-                ($d:expr, $e:expr) => {{
-                    return Leave::Stop {
-                        exit: $e,
-                        at: index($d),
-                    };
-                }};
-            }
-            macro_rules! load {
-                ($d:expr, $read:ident, $conv:expr) => {{
-                    let a = x!($d.rs1).wrapping_add($d.imm as u64);
-                    match mem.$read(a) {
-                        Ok(v) => {
-                            x!($d.rd) = $conv(v);
-                            self.x[0] = 0;
-                        }
-                        Err(e) => exit!($d, Exit::Fault(e)),
-                    }
-                }};
-            }
-            macro_rules! store {
-                ($d:expr, $write:ident, $val:expr) => {{
-                    let a = x!($d.rs1).wrapping_add($d.imm as u64);
-                    if let Err(e) = mem.$write(a, $val) {
-                        exit!($d, Exit::Fault(e));
-                    }
-                }};
-            }
-            macro_rules! amo {
-                ($d:expr, $read:ident, $write:ident, $t:ty, $sext:expr, $f:expr) => {{
-                    let a = x!($d.rs1);
-                    let src = x!($d.rs2) as $t;
-                    let old: $t = match mem.$read(a) {
-                        Ok(v) => v,
-                        Err(e) => exit!($d, Exit::Fault(e)),
-                    };
-                    #[allow(clippy::redundant_closure_call)]
-                    let new: $t = $f(old, src);
-                    if let Err(e) = mem.$write(a, new) {
-                        exit!($d, Exit::Fault(e));
-                    }
-                    x!($d.rd) = $sext(old);
-                    self.x[0] = 0;
-                }};
-            }
-            // Leaves the block for `to` after op `d`.
-            macro_rules! jump {
-                ($d:expr, $to:expr) => {{
+                #[allow(clippy::redundant_closure_call)]
+                let new: $t = $f(old, src);
+                if let Err(e) = mem.$write(a, new) {
+                    exit!($d, Exit::Fault(e));
+                }
+                x!($d.rd) = $sext(old);
+                self.x[0] = 0;
+            }};
+        }
+        // Leaves the block for `to` after op `d`.
+        macro_rules! jump {
+            ($d:expr, $to:expr) => {{
+                return Leave::Jump {
+                    to: $to,
+                    ran: index($d) + 1,
+                };
+            }};
+        }
+        // A taken branch leaves the block; one not taken goes on with the next op.
+        macro_rules! branch {
+            ($d:expr, $cond:expr) => {{
+                if $cond {
+                    jump!($d, $d.imm as u64);
+                }
+            }};
+        }
+
+        let mut p = uops.as_ptr();
+        loop {
+            // SAFETY: `p` starts at the block's first op and moves on only past ops
+            // that do not leave the block. The last op of every block is an `END`
+            // op (`Cache::build` asserts it), whose arm below always returns, so
+            // `p` never passes the end of `uops`.
+            let d = unsafe { &*p };
+            p = p.wrapping_add(1);
+            match d.op {
+                Op::Nop => {}
+                Op::Li => x!(d.rd) = d.imm as u64,
+                Op::Auipc => unreachable!("the block builder makes auipc an Li"),
+                Op::Fallthrough => {
                     return Leave::Jump {
-                        to: $to,
-                        ran: index($d) + 1,
-                    };
-                }};
-            }
-            // A taken branch leaves the block; one not taken goes on with the next op.
-            macro_rules! branch {
-                ($d:expr, $cond:expr) => {{
-                    if $cond {
-                        jump!($d, $d.imm as u64);
+                        to: d.imm as u64,
+                        ran: index(d),
                     }
-                }};
-            }
+                }
+                Op::Illegal => exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 }),
+                Op::Addi => x!(d.rd) = x!(d.rs1).wrapping_add(d.imm as u64),
+                Op::Slti => x!(d.rd) = ((x!(d.rs1) as i64) < d.imm) as u64,
+                Op::Sltiu => x!(d.rd) = (x!(d.rs1) < d.imm as u64) as u64,
+                Op::Xori => x!(d.rd) = x!(d.rs1) ^ d.imm as u64,
+                Op::Ori => x!(d.rd) = x!(d.rs1) | d.imm as u64,
+                Op::Andi => x!(d.rd) = x!(d.rs1) & d.imm as u64,
+                Op::Slli => x!(d.rd) = x!(d.rs1) << (d.imm & 63),
+                Op::Srli => x!(d.rd) = x!(d.rs1) >> (d.imm & 63),
+                Op::Srai => x!(d.rd) = ((x!(d.rs1) as i64) >> (d.imm & 63)) as u64,
+                Op::Addiw => x!(d.rd) = (x!(d.rs1) as i32).wrapping_add(d.imm as i32) as i64 as u64,
+                Op::Slliw => x!(d.rd) = ((x!(d.rs1) as i32) << (d.imm & 31)) as i64 as u64,
+                Op::Srliw => x!(d.rd) = ((x!(d.rs1) as u32) >> (d.imm & 31)) as i32 as i64 as u64,
+                Op::Sraiw => x!(d.rd) = ((x!(d.rs1) as i32) >> (d.imm & 31)) as i64 as u64,
+                Op::Add => x!(d.rd) = x!(d.rs1).wrapping_add(x!(d.rs2)),
+                Op::Sub => x!(d.rd) = x!(d.rs1).wrapping_sub(x!(d.rs2)),
+                Op::Sll => x!(d.rd) = x!(d.rs1) << (x!(d.rs2) & 63),
+                Op::Slt => x!(d.rd) = ((x!(d.rs1) as i64) < (x!(d.rs2) as i64)) as u64,
+                Op::Sltu => x!(d.rd) = (x!(d.rs1) < x!(d.rs2)) as u64,
+                Op::Xor => x!(d.rd) = x!(d.rs1) ^ x!(d.rs2),
+                Op::Srl => x!(d.rd) = x!(d.rs1) >> (x!(d.rs2) & 63),
+                Op::Sra => x!(d.rd) = ((x!(d.rs1) as i64) >> (x!(d.rs2) & 63)) as u64,
+                Op::Or => x!(d.rd) = x!(d.rs1) | x!(d.rs2),
+                Op::And => x!(d.rd) = x!(d.rs1) & x!(d.rs2),
+                Op::Addw => {
+                    x!(d.rd) = (x!(d.rs1) as i32).wrapping_add(x!(d.rs2) as i32) as i64 as u64
+                }
+                Op::Subw => {
+                    x!(d.rd) = (x!(d.rs1) as i32).wrapping_sub(x!(d.rs2) as i32) as i64 as u64
+                }
+                Op::Sllw => x!(d.rd) = ((x!(d.rs1) as i32) << (x!(d.rs2) & 31)) as i64 as u64,
+                Op::Srlw => {
+                    x!(d.rd) = ((x!(d.rs1) as u32) >> (x!(d.rs2) & 31)) as i32 as i64 as u64
+                }
+                Op::Sraw => x!(d.rd) = ((x!(d.rs1) as i32) >> (x!(d.rs2) & 31)) as i64 as u64,
+                Op::Mul => x!(d.rd) = x!(d.rs1).wrapping_mul(x!(d.rs2)),
+                Op::Mulh => x!(d.rd) = sem::mulh(x!(d.rs1), x!(d.rs2)),
+                Op::Mulhsu => x!(d.rd) = sem::mulhsu(x!(d.rs1), x!(d.rs2)),
+                Op::Mulhu => x!(d.rd) = sem::mulhu(x!(d.rs1), x!(d.rs2)),
+                Op::Div => x!(d.rd) = sem::div(x!(d.rs1), x!(d.rs2)),
+                Op::Divu => x!(d.rd) = sem::divu(x!(d.rs1), x!(d.rs2)),
+                Op::Rem => x!(d.rd) = sem::rem(x!(d.rs1), x!(d.rs2)),
+                Op::Remu => x!(d.rd) = sem::remu(x!(d.rs1), x!(d.rs2)),
+                Op::Mulw => x!(d.rd) = sem::sext32(x!(d.rs1).wrapping_mul(x!(d.rs2))),
+                Op::Divw => x!(d.rd) = sem::divw(x!(d.rs1), x!(d.rs2)),
+                Op::Divuw => x!(d.rd) = sem::divuw(x!(d.rs1), x!(d.rs2)),
+                Op::Remw => x!(d.rd) = sem::remw(x!(d.rs1), x!(d.rs2)),
+                Op::Remuw => x!(d.rd) = sem::remuw(x!(d.rs1), x!(d.rs2)),
 
-            {
-                let mut p = uops.as_ptr();
-                loop {
-                    // SAFETY: `p` starts at the block's first op and moves on only past ops
-                    // that do not leave the block. The last op of every block is an `END`
-                    // op (`Cache::build` asserts it), whose arm below always returns, so
-                    // `p` never passes the end of `uops`.
-                    let d = unsafe { &*p };
-                    p = p.wrapping_add(1);
-                    match d.op {
-                        Op::Nop => {}
-                        Op::Li => x!(d.rd) = d.imm as u64,
-                        Op::Auipc => unreachable!("the block builder makes auipc an Li"),
-                        Op::Fallthrough => {
-                            return Leave::Jump {
-                                to: d.imm as u64,
-                                ran: index(d),
-                            }
-                        }
-                        Op::Illegal => exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 }),
-                        Op::Addi => x!(d.rd) = x!(d.rs1).wrapping_add(d.imm as u64),
-                        Op::Slti => x!(d.rd) = ((x!(d.rs1) as i64) < d.imm) as u64,
-                        Op::Sltiu => x!(d.rd) = (x!(d.rs1) < d.imm as u64) as u64,
-                        Op::Xori => x!(d.rd) = x!(d.rs1) ^ d.imm as u64,
-                        Op::Ori => x!(d.rd) = x!(d.rs1) | d.imm as u64,
-                        Op::Andi => x!(d.rd) = x!(d.rs1) & d.imm as u64,
-                        Op::Slli => x!(d.rd) = x!(d.rs1) << (d.imm & 63),
-                        Op::Srli => x!(d.rd) = x!(d.rs1) >> (d.imm & 63),
-                        Op::Srai => x!(d.rd) = ((x!(d.rs1) as i64) >> (d.imm & 63)) as u64,
-                        Op::Addiw => {
-                            x!(d.rd) = (x!(d.rs1) as i32).wrapping_add(d.imm as i32) as i64 as u64
-                        }
-                        Op::Slliw => x!(d.rd) = ((x!(d.rs1) as i32) << (d.imm & 31)) as i64 as u64,
-                        Op::Srliw => {
-                            x!(d.rd) = ((x!(d.rs1) as u32) >> (d.imm & 31)) as i32 as i64 as u64
-                        }
-                        Op::Sraiw => x!(d.rd) = ((x!(d.rs1) as i32) >> (d.imm & 31)) as i64 as u64,
-                        Op::Add => x!(d.rd) = x!(d.rs1).wrapping_add(x!(d.rs2)),
-                        Op::Sub => x!(d.rd) = x!(d.rs1).wrapping_sub(x!(d.rs2)),
-                        Op::Sll => x!(d.rd) = x!(d.rs1) << (x!(d.rs2) & 63),
-                        Op::Slt => x!(d.rd) = ((x!(d.rs1) as i64) < (x!(d.rs2) as i64)) as u64,
-                        Op::Sltu => x!(d.rd) = (x!(d.rs1) < x!(d.rs2)) as u64,
-                        Op::Xor => x!(d.rd) = x!(d.rs1) ^ x!(d.rs2),
-                        Op::Srl => x!(d.rd) = x!(d.rs1) >> (x!(d.rs2) & 63),
-                        Op::Sra => x!(d.rd) = ((x!(d.rs1) as i64) >> (x!(d.rs2) & 63)) as u64,
-                        Op::Or => x!(d.rd) = x!(d.rs1) | x!(d.rs2),
-                        Op::And => x!(d.rd) = x!(d.rs1) & x!(d.rs2),
-                        Op::Addw => {
-                            x!(d.rd) =
-                                (x!(d.rs1) as i32).wrapping_add(x!(d.rs2) as i32) as i64 as u64
-                        }
-                        Op::Subw => {
-                            x!(d.rd) =
-                                (x!(d.rs1) as i32).wrapping_sub(x!(d.rs2) as i32) as i64 as u64
-                        }
-                        Op::Sllw => {
-                            x!(d.rd) = ((x!(d.rs1) as i32) << (x!(d.rs2) & 31)) as i64 as u64
-                        }
-                        Op::Srlw => {
-                            x!(d.rd) = ((x!(d.rs1) as u32) >> (x!(d.rs2) & 31)) as i32 as i64 as u64
-                        }
-                        Op::Sraw => {
-                            x!(d.rd) = ((x!(d.rs1) as i32) >> (x!(d.rs2) & 31)) as i64 as u64
-                        }
-                        Op::Mul => x!(d.rd) = x!(d.rs1).wrapping_mul(x!(d.rs2)),
-                        Op::Mulh => x!(d.rd) = sem::mulh(x!(d.rs1), x!(d.rs2)),
-                        Op::Mulhsu => x!(d.rd) = sem::mulhsu(x!(d.rs1), x!(d.rs2)),
-                        Op::Mulhu => x!(d.rd) = sem::mulhu(x!(d.rs1), x!(d.rs2)),
-                        Op::Div => x!(d.rd) = sem::div(x!(d.rs1), x!(d.rs2)),
-                        Op::Divu => x!(d.rd) = sem::divu(x!(d.rs1), x!(d.rs2)),
-                        Op::Rem => x!(d.rd) = sem::rem(x!(d.rs1), x!(d.rs2)),
-                        Op::Remu => x!(d.rd) = sem::remu(x!(d.rs1), x!(d.rs2)),
-                        Op::Mulw => x!(d.rd) = sem::sext32(x!(d.rs1).wrapping_mul(x!(d.rs2))),
-                        Op::Divw => x!(d.rd) = sem::divw(x!(d.rs1), x!(d.rs2)),
-                        Op::Divuw => x!(d.rd) = sem::divuw(x!(d.rs1), x!(d.rs2)),
-                        Op::Remw => x!(d.rd) = sem::remw(x!(d.rs1), x!(d.rs2)),
-                        Op::Remuw => x!(d.rd) = sem::remuw(x!(d.rs1), x!(d.rs2)),
+                Op::Lb => load!(d, read_u8, |v: u8| v as i8 as i64 as u64),
+                Op::Lh => load!(d, read_u16, |v: u16| v as i16 as i64 as u64),
+                Op::Lw => load!(d, read_u32, |v: u32| v as i32 as i64 as u64),
+                Op::Ld => load!(d, read_u64, |v: u64| v),
+                Op::Lbu => load!(d, read_u8, |v: u8| v as u64),
+                Op::Lhu => load!(d, read_u16, |v: u16| v as u64),
+                Op::Lwu => load!(d, read_u32, |v: u32| v as u64),
+                Op::Sb => store!(d, write_u8, x!(d.rs2) as u8),
+                Op::Sh => store!(d, write_u16, x!(d.rs2) as u16),
+                Op::Sw => store!(d, write_u32, x!(d.rs2) as u32),
+                Op::Sd => store!(d, write_u64, x!(d.rs2)),
+                Op::Flw => {
+                    let a = x!(d.rs1).wrapping_add(d.imm as u64);
+                    match mem.read_u32(a) {
+                        Ok(v) => f!(d.rd) = nanbox(v as u64),
+                        Err(e) => exit!(d, Exit::Fault(e)),
+                    }
+                }
+                Op::Fld => {
+                    let a = x!(d.rs1).wrapping_add(d.imm as u64);
+                    match mem.read_u64(a) {
+                        Ok(v) => f!(d.rd) = v,
+                        Err(e) => exit!(d, Exit::Fault(e)),
+                    }
+                }
+                Op::Fsw => store!(d, write_u32, f!(d.rs2) as u32),
+                Op::Fsd => store!(d, write_u64, f!(d.rs2)),
 
-                        Op::Lb => load!(d, read_u8, |v: u8| v as i8 as i64 as u64),
-                        Op::Lh => load!(d, read_u16, |v: u16| v as i16 as i64 as u64),
-                        Op::Lw => load!(d, read_u32, |v: u32| v as i32 as i64 as u64),
-                        Op::Ld => load!(d, read_u64, |v: u64| v),
-                        Op::Lbu => load!(d, read_u8, |v: u8| v as u64),
-                        Op::Lhu => load!(d, read_u16, |v: u16| v as u64),
-                        Op::Lwu => load!(d, read_u32, |v: u32| v as u64),
-                        Op::Sb => store!(d, write_u8, x!(d.rs2) as u8),
-                        Op::Sh => store!(d, write_u16, x!(d.rs2) as u16),
-                        Op::Sw => store!(d, write_u32, x!(d.rs2) as u32),
-                        Op::Sd => store!(d, write_u64, x!(d.rs2)),
-                        Op::Flw => {
-                            let a = x!(d.rs1).wrapping_add(d.imm as u64);
-                            match mem.read_u32(a) {
-                                Ok(v) => f!(d.rd) = nanbox(v as u64),
-                                Err(e) => exit!(d, Exit::Fault(e)),
-                            }
-                        }
-                        Op::Fld => {
-                            let a = x!(d.rs1).wrapping_add(d.imm as u64);
-                            match mem.read_u64(a) {
-                                Ok(v) => f!(d.rd) = v,
-                                Err(e) => exit!(d, Exit::Fault(e)),
-                            }
-                        }
-                        Op::Fsw => store!(d, write_u32, f!(d.rs2) as u32),
-                        Op::Fsd => store!(d, write_u64, f!(d.rs2)),
+                Op::Beq => branch!(d, x!(d.rs1) == x!(d.rs2)),
+                Op::Bne => branch!(d, x!(d.rs1) != x!(d.rs2)),
+                Op::Blt => branch!(d, (x!(d.rs1) as i64) < (x!(d.rs2) as i64)),
+                Op::Bge => branch!(d, (x!(d.rs1) as i64) >= (x!(d.rs2) as i64)),
+                Op::Bltu => branch!(d, x!(d.rs1) < x!(d.rs2)),
+                Op::Bgeu => branch!(d, x!(d.rs1) >= x!(d.rs2)),
+                // Jumps end their block: the link value is the block's end.
+                Op::Jal => {
+                    x!(d.rd) = blk.end;
+                    self.x[0] = 0;
+                    jump!(d, d.imm as u64);
+                }
+                Op::Jalr => {
+                    let target = x!(d.rs1).wrapping_add(d.imm as u64) & !1;
+                    x!(d.rd) = blk.end;
+                    self.x[0] = 0;
+                    jump!(d, target);
+                }
+                Op::FenceI => {
+                    return Leave::FenceI {
+                        to: blk.end,
+                        ran: index(d) + 1,
+                    }
+                }
+                Op::Ecall => exit!(d, Exit::Ecall),
+                Op::Ebreak => exit!(d, Exit::Ebreak),
+                Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+                    let csr = d.imm as u32;
+                    let old = self.read_csr(csr, self.instret + index(d) as u64);
+                    let src = match d.op {
+                        Op::Csrrw | Op::Csrrs | Op::Csrrc => x!(d.rs1),
+                        _ => d.rs1 as u64,
+                    };
+                    let new = match d.op {
+                        Op::Csrrw | Op::Csrrwi => Some(src),
+                        Op::Csrrs | Op::Csrrsi => (d.rs1 != 0).then_some(old | src),
+                        _ => (d.rs1 != 0).then_some(old & !src),
+                    };
+                    if let Some(v) = new {
+                        self.write_csr(csr, v);
+                    }
+                    x!(d.rd) = old;
+                    self.x[0] = 0;
+                }
 
-                        Op::Beq => branch!(d, x!(d.rs1) == x!(d.rs2)),
-                        Op::Bne => branch!(d, x!(d.rs1) != x!(d.rs2)),
-                        Op::Blt => branch!(d, (x!(d.rs1) as i64) < (x!(d.rs2) as i64)),
-                        Op::Bge => branch!(d, (x!(d.rs1) as i64) >= (x!(d.rs2) as i64)),
-                        Op::Bltu => branch!(d, x!(d.rs1) < x!(d.rs2)),
-                        Op::Bgeu => branch!(d, x!(d.rs1) >= x!(d.rs2)),
-                        // Jumps end their block: the link value is the block's end.
-                        Op::Jal => {
-                            x!(d.rd) = blk.end;
+                Op::LrW | Op::LrD => {
+                    let a = x!(d.rs1);
+                    let v = if d.op == Op::LrW {
+                        mem.read_u32(a).map(|v| v as i32 as i64 as u64)
+                    } else {
+                        mem.read_u64(a)
+                    };
+                    match v {
+                        Ok(v) => {
+                            x!(d.rd) = v;
                             self.x[0] = 0;
-                            jump!(d, d.imm as u64);
+                            self.reservation = Some(a);
                         }
-                        Op::Jalr => {
-                            let target = x!(d.rs1).wrapping_add(d.imm as u64) & !1;
-                            x!(d.rd) = blk.end;
-                            self.x[0] = 0;
-                            jump!(d, target);
+                        Err(e) => exit!(d, Exit::Fault(e)),
+                    }
+                }
+                Op::ScW | Op::ScD => {
+                    let a = x!(d.rs1);
+                    let ok = self.reservation == Some(a);
+                    if ok {
+                        let r = if d.op == Op::ScW {
+                            mem.write_u32(a, x!(d.rs2) as u32)
+                        } else {
+                            mem.write_u64(a, x!(d.rs2))
+                        };
+                        if let Err(e) = r {
+                            exit!(d, Exit::Fault(e));
                         }
-                        Op::FenceI => {
-                            return Leave::FenceI {
-                                to: blk.end,
-                                ran: index(d) + 1,
-                            }
-                        }
-                        Op::Ecall => exit!(d, Exit::Ecall),
-                        Op::Ebreak => exit!(d, Exit::Ebreak),
-                        Op::Csrrw
-                        | Op::Csrrs
-                        | Op::Csrrc
-                        | Op::Csrrwi
-                        | Op::Csrrsi
-                        | Op::Csrrci => {
-                            let csr = d.imm as u32;
-                            let old = self.read_csr(csr, self.instret + index(d) as u64);
-                            let src = match d.op {
-                                Op::Csrrw | Op::Csrrs | Op::Csrrc => x!(d.rs1),
-                                _ => d.rs1 as u64,
-                            };
-                            let new = match d.op {
-                                Op::Csrrw | Op::Csrrwi => Some(src),
-                                Op::Csrrs | Op::Csrrsi => (d.rs1 != 0).then_some(old | src),
-                                _ => (d.rs1 != 0).then_some(old & !src),
-                            };
-                            if let Some(v) = new {
-                                self.write_csr(csr, v);
-                            }
-                            x!(d.rd) = old;
-                            self.x[0] = 0;
-                        }
+                    }
+                    self.reservation = None;
+                    x!(d.rd) = !ok as u64;
+                    self.x[0] = 0;
+                }
+                Op::AmoswapW => amo!(d, read_u32, write_u32, u32, sext_u32, |_, s| s),
+                Op::AmoaddW => amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o
+                    .wrapping_add(s)),
+                Op::AmoxorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o ^ s),
+                Op::AmoandW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o & s),
+                Op::AmoorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o | s),
+                Op::AmominW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
+                    (o as i32).min(s as i32) as u32
+                }),
+                Op::AmomaxW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
+                    (o as i32).max(s as i32) as u32
+                }),
+                Op::AmominuW => {
+                    amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.min(s))
+                }
+                Op::AmomaxuW => {
+                    amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.max(s))
+                }
+                Op::AmoswapD => amo!(d, read_u64, write_u64, u64, id64, |_, s| s),
+                Op::AmoaddD => amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o
+                    .wrapping_add(s)),
+                Op::AmoxorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o ^ s),
+                Op::AmoandD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o & s),
+                Op::AmoorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o | s),
+                Op::AmominD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
+                    (o as i64).min(s as i64) as u64
+                }),
+                Op::AmomaxD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
+                    (o as i64).max(s as i64) as u64
+                }),
+                Op::AmominuD => {
+                    amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.min(s))
+                }
+                Op::AmomaxuD => {
+                    amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.max(s))
+                }
 
-                        Op::LrW | Op::LrD => {
-                            let a = x!(d.rs1);
-                            let v = if d.op == Op::LrW {
-                                mem.read_u32(a).map(|v| v as i32 as i64 as u64)
-                            } else {
-                                mem.read_u64(a)
-                            };
-                            match v {
-                                Ok(v) => {
-                                    x!(d.rd) = v;
-                                    self.x[0] = 0;
-                                    self.reservation = Some(a);
-                                }
-                                Err(e) => exit!(d, Exit::Fault(e)),
-                            }
-                        }
-                        Op::ScW | Op::ScD => {
-                            let a = x!(d.rs1);
-                            let ok = self.reservation == Some(a);
-                            if ok {
-                                let r = if d.op == Op::ScW {
-                                    mem.write_u32(a, x!(d.rs2) as u32)
-                                } else {
-                                    mem.write_u64(a, x!(d.rs2))
-                                };
-                                if let Err(e) = r {
-                                    exit!(d, Exit::Fault(e));
-                                }
-                            }
-                            self.reservation = None;
-                            x!(d.rd) = !ok as u64;
-                            self.x[0] = 0;
-                        }
-                        Op::AmoswapW => amo!(d, read_u32, write_u32, u32, sext_u32, |_, s| s),
-                        Op::AmoaddW => amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o
-                            .wrapping_add(s)),
-                        Op::AmoxorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o ^ s),
-                        Op::AmoandW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o & s),
-                        Op::AmoorW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| o | s),
-                        Op::AmominW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
-                            (o as i32).min(s as i32) as u32
-                        }),
-                        Op::AmomaxW => amo!(d, read_u32, write_u32, u32, sext_u32, |o, s| {
-                            (o as i32).max(s as i32) as u32
-                        }),
-                        Op::AmominuW => {
-                            amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.min(s))
-                        }
-                        Op::AmomaxuW => {
-                            amo!(d, read_u32, write_u32, u32, sext_u32, |o: u32, s| o.max(s))
-                        }
-                        Op::AmoswapD => amo!(d, read_u64, write_u64, u64, id64, |_, s| s),
-                        Op::AmoaddD => amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o
-                            .wrapping_add(s)),
-                        Op::AmoxorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o ^ s),
-                        Op::AmoandD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o & s),
-                        Op::AmoorD => amo!(d, read_u64, write_u64, u64, id64, |o, s| o | s),
-                        Op::AmominD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
-                            (o as i64).min(s as i64) as u64
-                        }),
-                        Op::AmomaxD => amo!(d, read_u64, write_u64, u64, id64, |o, s| {
-                            (o as i64).max(s as i64) as u64
-                        }),
-                        Op::AmominuD => {
-                            amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.min(s))
-                        }
-                        Op::AmomaxuD => {
-                            amo!(d, read_u64, write_u64, u64, id64, |o: u64, s| o.max(s))
-                        }
-
-                        fp_op!() => {
-                            if !self.exec_fp(d) {
-                                exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 })
-                            }
-                        }
+                fp_op!() => {
+                    if !self.exec_fp(d) {
+                        exit!(d, Exit::IllegalInstruction { bits: d.imm as u32 })
                     }
                 }
             }

@@ -49,11 +49,7 @@ pub fn counters() -> Counters {
 }
 
 fn count(f: impl FnOnce(&mut Counters)) {
-    COUNTERS.with(|c| {
-        let mut v = c.get();
-        f(&mut v);
-        c.set(v);
-    });
+    crate::mem::update(&COUNTERS, f);
 }
 
 /// Why `Cpu::run` returned.
