@@ -41,6 +41,23 @@ pub enum Error {
 pub struct Report {
     pub meta: ModuleMeta,
     pub module_size: u64,
+    pub aot: AotReport,
+}
+
+/// What the translator did.
+#[derive(Debug, Default, Clone)]
+pub struct AotReport {
+    /// Files translated.
+    pub files: Vec<String>,
+    /// RISC-V ELF files skipped (malformed), with the reason.
+    pub skipped: Vec<(String, String)>,
+    pub functions: usize,
+    /// Guest instructions translated, and bytes of guest code read.
+    pub insns: usize,
+    pub code_bytes: u64,
+    /// Bytes of Wasm function bodies added.
+    pub wasm_bytes: u64,
+    pub seconds: f64,
 }
 
 /// Progress events for a display.
@@ -62,6 +79,8 @@ pub struct Options {
     pub overrides: Overrides,
     /// How a registry image is pulled (`--pull`, credentials, insecure registries).
     pub pull: crate::registry::Options,
+    /// What to translate ahead of time (`--aot`, `--aot-include`).
+    pub aot: crate::aot::Options,
 }
 
 impl Default for Options {
@@ -70,6 +89,7 @@ impl Default for Options {
             max_image_size: crate::DEFAULT_MAX_IMAGE_SIZE,
             overrides: Overrides::default(),
             pull: Default::default(),
+            aot: Default::default(),
         }
     }
 }
@@ -204,10 +224,28 @@ pub fn convert_with(
         w.finish()
     };
 
+    let aot_started = std::time::Instant::now();
+    let translation = translate(&tree, &flat, &layout, c, &opts.aot);
+    let aot = AotReport {
+        files: translation.files.clone(),
+        skipped: translation.skipped.clone(),
+        functions: translation.bodies.len(),
+        insns: translation.insns,
+        code_bytes: translation.code_bytes,
+        wasm_bytes: translation.bodies.iter().map(|b| b.len() as u64).sum(),
+        seconds: aot_started.elapsed().as_secs_f64(),
+    };
+
     let module_id = {
         let mut h = Sha256::new();
         h.update(module::guest_hash());
         h.update(bundle_hash);
+        if !translation.bodies.is_empty() {
+            h.update(&translation.index);
+            for b in &translation.bodies {
+                h.update(b);
+            }
+        }
         hex::encode(h.finalize())
     };
     let meta = ModuleMeta {
@@ -232,6 +270,7 @@ pub fn convert_with(
             &meta,
             &mut io::BufReader::new(&mut spool),
             layout.total_len,
+            &translation,
         )
         .map_err(|source| Error::Module {
             path: out.to_path_buf(),
@@ -250,7 +289,50 @@ pub fn convert_with(
     }
     let module_size = tmp.as_file().metadata().map_err(out_err)?.len();
     tmp.persist(out).map_err(|e| out_err(e.error))?;
-    Ok(Report { meta, module_size })
+    Ok(Report {
+        meta,
+        module_size,
+        aot,
+    })
+}
+
+/// Translates the files `opts` picks (see `crate::aot`).
+fn translate(
+    tree: &Tree,
+    flat: &Flat,
+    layout: &bundle::Layout,
+    config: &crate::meta::RunConfig,
+    opts: &crate::aot::Options,
+) -> crate::aot::Translation {
+    use crate::aot::{entry_closure, glob_match, Candidate, Mode};
+    if opts.mode == Mode::None && opts.include.is_empty() {
+        return Default::default();
+    }
+    let candidates: Vec<Candidate> = flat
+        .files
+        .iter()
+        .map(|&(spec, _, _)| Candidate {
+            path: flat.paths[spec].clone(),
+            node: flat.nodes[spec],
+            bundle_off: layout.file_offsets[spec].expect("a file has an offset"),
+        })
+        .collect();
+    let entry = if opts.mode == Mode::Entry {
+        let argv0 = config.entrypoint.first().or(config.cmd.first());
+        let path = config
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        argv0.map_or_else(Default::default, |a| entry_closure(tree, a, path))
+    } else {
+        Default::default()
+    };
+    crate::aot::translate(tree, &candidates, &|c| {
+        opts.mode == Mode::All
+            || entry.contains(&c.node)
+            || opts.include.iter().any(|g| glob_match(g, &c.path))
+    })
 }
 
 /// The directory the module is written in.
@@ -291,6 +373,9 @@ fn check_output(out: &Path) -> Result<(), Error> {
 /// (one per node, so hardlinks stay hardlinks), and the regular files to copy.
 struct Flat {
     specs: Vec<InodeSpec>,
+    /// Per spec: its node, and the path it was first reached by.
+    nodes: Vec<NodeId>,
+    paths: Vec<String>,
     /// (index in `specs`, offset in the tree's spool, length)
     files: Vec<(usize, u64, u64)>,
 }
@@ -298,6 +383,7 @@ struct Flat {
 fn flatten(tree: &Tree) -> io::Result<Flat> {
     let mut index_of = std::collections::HashMap::<NodeId, u32>::new();
     let mut order = vec![tree.root()];
+    let mut paths = vec![String::new()];
     index_of.insert(tree.root(), 0);
     let mut specs = Vec::new();
     let mut files = Vec::new();
@@ -312,6 +398,7 @@ fn flatten(tree: &Tree) -> io::Result<Flat> {
                     .map(|(name, &child)| {
                         let idx = *index_of.entry(child).or_insert_with(|| {
                             order.push(child);
+                            paths.push(format!("{}/{}", paths[i], String::from_utf8_lossy(name)));
                             (order.len() - 1) as u32
                         });
                         (name.clone(), idx)
@@ -344,7 +431,12 @@ fn flatten(tree: &Tree) -> io::Result<Flat> {
         });
         i += 1;
     }
-    Ok(Flat { specs, files })
+    Ok(Flat {
+        specs,
+        nodes: order,
+        paths,
+        files,
+    })
 }
 
 /// The bundle checksum of a file's contents in the tree's spool.

@@ -4,6 +4,7 @@
 //! applies the layers in order into a `tree::Tree`; `rvbox_guest::bundle` serialises the
 //! tree; `module` splices the bundle and `meta` into the embedded guest module.
 
+pub mod aot;
 pub mod convert;
 pub mod error;
 pub mod image;
@@ -20,5 +21,5 @@ pub mod tree;
 /// module's bundle lives in the guest's 4 GiB linear memory, so no larger image could run.
 pub const DEFAULT_MAX_IMAGE_SIZE: u64 = 4 << 30;
 
-pub use convert::{convert, convert_with, Error, Options, Overrides, Progress, Report};
+pub use convert::{convert, convert_with, AotReport, Error, Options, Overrides, Progress, Report};
 pub use rvbox_guest as guest;

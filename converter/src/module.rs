@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use wasm_encoder::Encode;
 use wasmparser::{Parser, Payload};
 
+use crate::aot::Translation;
 use crate::meta::ModuleMeta;
 
 /// The guest emulator for wasm32-wasip1, built by `build.rs`.
@@ -23,6 +24,9 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvbox-gu
 /// Magic bytes at the start of the guest's bundle locator; followed by the bundle's address
 /// and length (u64 little-endian each). Keep in sync with `rvbox_guest::host`.
 pub const LOCATOR_MAGIC: &[u8; 16] = b"rvbox-bundle-loc";
+/// The same for the translation index: address, length, and the table slot of the first
+/// translated function. Keep in sync with `rvbox_guest::host::RVBOX_AOT`.
+pub const AOT_LOCATOR_MAGIC: &[u8; 16] = b"rvbox-aot-index!";
 
 const WASM_PAGE: u64 = 65536;
 /// Linear memory a module may use in all (wasm32); the bundle must leave room for the guest.
@@ -57,14 +61,35 @@ fn write_section(out: &mut impl Write, id: u8, body: &[u8]) -> io::Result<()> {
 }
 
 /// Writes a module to `out`: `meta` first, then the guest with `bundle` (of `bundle_len`
-/// bytes, read to its end) added as a data segment.
+/// bytes, read to its end) added as a data segment, and the translated code `aot` as
+/// functions in the guest's function table, with its index as one more data segment.
 pub fn write_module(
     out: &mut impl Write,
     meta: &ModuleMeta,
     bundle: &mut impl Read,
     bundle_len: u64,
+    aot: &Translation,
 ) -> Result<(), ModuleError> {
-    write_module_with(out, GUEST_WASM, meta, bundle, bundle_len)
+    write_module_with(out, GUEST_WASM, meta, bundle, bundle_len, aot)
+}
+
+/// Rewrites a section whose body is a vector: its entries as they are, then `extra` more
+/// (already encoded).
+fn extend_vector(
+    out: &mut impl Write,
+    id: u8,
+    guest: &[u8],
+    range: std::ops::Range<usize>,
+    count: u32,
+    extra: u32,
+    tail: &[u8],
+) -> io::Result<()> {
+    let raw = &guest[range];
+    let old = &raw[encoded(&count).len()..];
+    let mut body = encoded(&(count + extra));
+    body.extend_from_slice(old);
+    body.extend_from_slice(tail);
+    write_section(out, id, &body)
 }
 
 /// `write_module` for a given guest module (tests use small ones).
@@ -74,12 +99,35 @@ pub fn write_module_with(
     meta: &ModuleMeta,
     bundle: &mut impl Read,
     bundle_len: u64,
+    aot: &Translation,
 ) -> Result<(), ModuleError> {
-    // First pass: find the memory minimum and the locator.
+    // First pass: find the memory minimum, the locators, the function and table counts.
     let mut mem_min = None;
     let mut locator_at = None;
+    let mut aot_locator_at = None;
+    let mut type_count = None;
+    let mut imported_funcs = 0u32;
+    let mut defined_funcs = 0u32;
+    let mut table_min = None;
     for payload in Parser::new(0).parse_all(guest) {
         match payload.map_err(bad)? {
+            Payload::TypeSection(r) => type_count = Some(r.count()),
+            Payload::ImportSection(r) => {
+                for imp in r.into_imports() {
+                    if matches!(imp.map_err(bad)?.ty, wasmparser::TypeRef::Func(_)) {
+                        imported_funcs += 1;
+                    }
+                }
+            }
+            Payload::FunctionSection(r) => defined_funcs = r.count(),
+            Payload::TableSection(r) => {
+                for t in r {
+                    let t = t.map_err(bad)?;
+                    if table_min.is_none() {
+                        table_min = Some(t.ty.initial);
+                    }
+                }
+            }
             Payload::MemorySection(r) => {
                 for m in r {
                     let m = m.map_err(bad)?;
@@ -104,6 +152,17 @@ pub fn write_module_with(
                         }
                         locator_at = Some(base + i);
                     }
+                    let mut hits = d
+                        .data
+                        .windows(16)
+                        .enumerate()
+                        .filter(|(_, w)| w == AOT_LOCATOR_MAGIC);
+                    if let Some((i, _)) = hits.next() {
+                        if aot_locator_at.is_some() || hits.next().is_some() {
+                            return Err(bad("translation locator found twice"));
+                        }
+                        aot_locator_at = Some(base + i);
+                    }
                 }
             }
             _ => {}
@@ -112,7 +171,14 @@ pub fn write_module_with(
     let mem_min = mem_min.ok_or_else(|| bad("no memory"))?;
     let locator_at = locator_at.ok_or_else(|| bad("no bundle locator"))?;
     let addr = mem_min * WASM_PAGE;
-    let end = addr + bundle_len;
+    let n_aot = aot.bodies.len() as u32;
+    // The index goes after the bundle, 8-aligned.
+    let index_addr = (addr + bundle_len).next_multiple_of(8);
+    let end = if n_aot > 0 {
+        index_addr + aot.index.len() as u64
+    } else {
+        addr + bundle_len
+    };
     if end > MAX_BUNDLE_END {
         return Err(ModuleError::TooLarge(bundle_len >> 20));
     }
@@ -121,6 +187,17 @@ pub fn write_module_with(
     let mut patched = guest.to_vec();
     patched[locator_at + 16..locator_at + 24].copy_from_slice(&addr.to_le_bytes());
     patched[locator_at + 24..locator_at + 32].copy_from_slice(&bundle_len.to_le_bytes());
+    let (aot_type_index, table_base) = if n_aot > 0 {
+        let at = aot_locator_at.ok_or_else(|| bad("no translation locator"))?;
+        let base = table_min.ok_or_else(|| bad("no function table"))?;
+        patched[at + 16..at + 24].copy_from_slice(&index_addr.to_le_bytes());
+        patched[at + 24..at + 32].copy_from_slice(&(aot.index.len() as u64).to_le_bytes());
+        patched[at + 32..at + 40].copy_from_slice(&base.to_le_bytes());
+        (type_count.ok_or_else(|| bad("no type section"))?, base)
+    } else {
+        (0, 0)
+    };
+    let first_aot_func = imported_funcs + defined_funcs;
     let guest = &patched[..];
 
     out.write_all(&guest[..8])?;
@@ -134,6 +211,53 @@ pub fn write_module_with(
         let payload = payload.map_err(bad)?;
         match &payload {
             Payload::Version { .. } | Payload::End(_) => continue,
+            Payload::TypeSection(r) if n_aot > 0 => {
+                extend_vector(out, 1, guest, r.range(), r.count(), 1, &encoded_type())?;
+            }
+            Payload::FunctionSection(r) if n_aot > 0 => {
+                let mut tail = Vec::new();
+                for _ in 0..n_aot {
+                    aot_type_index.encode(&mut tail);
+                }
+                extend_vector(out, 3, guest, r.range(), r.count(), n_aot, &tail)?;
+            }
+            Payload::TableSection(r) if n_aot > 0 => {
+                let mut body = encoded(&r.count());
+                for (i, t) in r.clone().into_iter().enumerate() {
+                    let t = t.map_err(bad)?;
+                    if !matches!(t.init, wasmparser::TableInit::RefNull) || t.ty.table64 {
+                        return Err(bad("unexpected function table"));
+                    }
+                    let grow = if i == 0 { n_aot as u64 } else { 0 };
+                    wasm_encoder::TableType {
+                        element_type: wasm_encoder::RefType::FUNCREF,
+                        table64: false,
+                        minimum: t.ty.initial + grow,
+                        maximum: t.ty.maximum.map(|m| m + grow),
+                        shared: false,
+                    }
+                    .encode(&mut body);
+                }
+                write_section(out, 4, &body)?;
+            }
+            Payload::ElementSection(r) if n_aot > 0 => {
+                // One more active segment: table 0 from `table_base`, our functions.
+                let mut tail = encoded(&0u32);
+                wasm_encoder::ConstExpr::i32_const(table_base as i32).encode(&mut tail);
+                n_aot.encode(&mut tail);
+                for k in 0..n_aot {
+                    (first_aot_func + k).encode(&mut tail);
+                }
+                extend_vector(out, 9, guest, r.range(), r.count(), 1, &tail)?;
+            }
+            Payload::CodeSectionStart { count, range, .. } if n_aot > 0 => {
+                let mut tail = Vec::new();
+                for b in &aot.bodies {
+                    tail.extend_from_slice(b);
+                }
+                extend_vector(out, 10, guest, range.clone(), *count, n_aot, &tail)?;
+            }
+            Payload::CodeSectionEntry(_) if n_aot > 0 => continue,
             Payload::MemorySection(r) => {
                 let mut body = Vec::new();
                 r.count().encode(&mut body);
@@ -151,7 +275,8 @@ pub fn write_module_with(
                 write_section(out, 5, &body)?;
             }
             Payload::DataCountSection { count, .. } => {
-                write_section(out, 12, &encoded(&(count + 1)))?;
+                let extra = if n_aot > 0 { 2 } else { 1 };
+                write_section(out, 12, &encoded(&(count + extra)))?;
             }
             Payload::DataSection(r) => {
                 // Old segments as they are, then ours, streamed.
@@ -160,12 +285,20 @@ pub fn write_module_with(
                 r.count().encode(&mut count_len);
                 let old = &raw_segments[count_len.len()..];
                 let mut body_head = Vec::new();
-                (r.count() + 1).encode(&mut body_head);
+                (r.count() + if n_aot > 0 { 2 } else { 1 }).encode(&mut body_head);
                 body_head.extend_from_slice(old);
                 body_head.push(0); // active, memory 0
                 wasm_encoder::ConstExpr::i32_const(addr as u32 as i32).encode(&mut body_head);
                 (bundle_len as u32).encode(&mut body_head);
-                let size = body_head.len() as u64 + bundle_len;
+                let mut index_seg = Vec::new();
+                if n_aot > 0 {
+                    index_seg.push(0);
+                    wasm_encoder::ConstExpr::i32_const(index_addr as u32 as i32)
+                        .encode(&mut index_seg);
+                    (aot.index.len() as u32).encode(&mut index_seg);
+                    index_seg.extend_from_slice(&aot.index);
+                }
+                let size = body_head.len() as u64 + bundle_len + index_seg.len() as u64;
                 let mut head = vec![11u8];
                 u32::try_from(size)
                     .map_err(|_| ModuleError::TooLarge(bundle_len >> 20))?
@@ -180,6 +313,7 @@ pub fn write_module_with(
                     )
                     .into());
                 }
+                out.write_all(&index_seg)?;
                 wrote_data = true;
             }
             _ => {
@@ -196,6 +330,14 @@ pub fn write_module_with(
         return Err(bad("no data section"));
     }
     Ok(())
+}
+
+/// The type of a translated function (see `rvbox_guest::cpu::aot_abi`), encoded:
+/// `(i32 cpu, i32 tlbs, i32 entry, i64 bias, i64 budget) -> i32`.
+fn encoded_type() -> Vec<u8> {
+    const I32: u8 = 0x7f;
+    const I64: u8 = 0x7e;
+    vec![0x60, 5, I32, I32, I32, I64, I64, 1, I32]
 }
 
 fn encoded(x: &impl Encode) -> Vec<u8> {

@@ -196,6 +196,17 @@ pub fn boot(bundle: &'static [u8], mut args: Vec<String>, host_env: Vec<(String,
             per_m(m.slow),
         );
         let _ = crate::host::write(2, line.as_bytes());
+        if c.aot_calls > 0 {
+            let line = format!(
+                "rvbox: stats: translated code: {} calls ({:.1} instructions each), {:.1}% of instructions, {} returns to the interpreter ({:.0} per million instructions)\n",
+                c.aot_calls,
+                c.aot_insns as f64 / c.aot_calls as f64,
+                c.aot_insns as f64 * 100.0 / instret.max(1) as f64,
+                c.aot_interp,
+                per_m(c.aot_interp),
+            );
+            let _ = crate::host::write(2, line.as_bytes());
+        }
     }
     status
 }

@@ -20,6 +20,52 @@ pub static RVBOX_BUNDLE: BundleLocator = BundleLocator {
     len: 0,
 };
 
+/// Where the converter put the translation index (`cpu::aot_abi`), and the function
+/// table slot of the first translated function; patched as `RVBOX_BUNDLE`.
+#[repr(C)]
+pub struct AotLocator {
+    magic: [u8; 16],
+    addr: u64,
+    len: u64,
+    table_base: u64,
+}
+
+#[used]
+#[no_mangle]
+pub static RVBOX_AOT: AotLocator = AotLocator {
+    magic: *b"rvbox-aot-index!",
+    addr: 0,
+    len: 0,
+    table_base: 0,
+};
+
+/// The translation index the converter placed in this module's memory, and the table
+/// slot of the first translated function.
+#[cfg(target_arch = "wasm32")]
+pub fn embedded_aot() -> Option<(&'static [u8], u32)> {
+    // SAFETY: volatile reads of a plain static (see `embedded_bundle`).
+    let (addr, len, base) = unsafe {
+        (
+            std::ptr::read_volatile(&RVBOX_AOT.addr),
+            std::ptr::read_volatile(&RVBOX_AOT.len),
+            std::ptr::read_volatile(&RVBOX_AOT.table_base),
+        )
+    };
+    if len == 0 {
+        return None;
+    }
+    let pages = core::arch::wasm32::memory_size(0) as u64 * 65536;
+    if addr.checked_add(len)? > pages {
+        return None;
+    }
+    // SAFETY: as for the bundle: an active data segment the converter placed above the
+    // guest's original memory, never written, inside the memory (just checked).
+    Some((
+        unsafe { std::slice::from_raw_parts(addr as usize as *const u8, len as usize) },
+        u32::try_from(base).ok()?,
+    ))
+}
+
 /// The bundle the converter placed in this module's memory, if any.
 #[cfg(target_arch = "wasm32")]
 pub fn embedded_bundle() -> Option<&'static [u8]> {

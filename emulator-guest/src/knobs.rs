@@ -11,8 +11,9 @@
 //! | `RVBOX_MEMORY=SIZE` | `--memory` | the guest's memory limit (`512m`, `2g`, bytes) |
 //! | `RVBOX_TIMEOUT=DURATION` | `--timeout` | end the run after this long (`10`, `1.5s`, `500ms`, `2m`, `1h`) |
 //! | `RVBOX_CHECK=1` | `-e RVBOX_CHECK=1` | check the scheduler's wake-up invariant whenever every task waits (`kernel::check_wakeups`); `0` turns it off in debug builds, where it is on |
-//! | `RVBOX_LOG=TOPIC,...` | `-e RVBOX_LOG=...` | report on stderr: any value but `0` logs unimplemented system calls (once each); topics `strace` (every system call), `stats` (instructions, time, MIPS at exit), `volumes` (every host call for a volume); `all` is every topic ([`Log`]) |
+//! | `RVBOX_LOG=TOPIC,...` | `-e RVBOX_LOG=...` | report on stderr: any value but `0` logs unimplemented system calls (once each); topics `strace` (every system call), `stats` (instructions, time, MIPS at exit), `volumes` (every host call for a volume), `aot` (why blocks run interpreted); `all` is every topic ([`Log`]) |
 //! | `RVBOX_STATS=1` | `-e RVBOX_STATS=1` | the same as the `stats` topic |
+//! | `RVBOX_AOT=0` | `--aot off` | run no translated code: the interpreter runs everything (for comparing the two on one module) |
 //!
 //! The parsers are shared with the `rvbox` CLI, so both say the same about a bad value.
 
@@ -83,6 +84,8 @@ pub struct Log {
     pub strace: bool,
     pub stats: bool,
     pub volumes: bool,
+    /// Why decoded blocks got no translated code (the first few hundred).
+    pub aot: bool,
 }
 
 /// Whether the `RVBOX_LOG` value `log` asks for `topic` (`""`: for logging at all). The
@@ -106,6 +109,7 @@ impl Log {
             strace: topic("strace"),
             stats: topic("stats") || stats.is_some_and(|s| !s.is_empty() && s != "0"),
             volumes: topic("volumes"),
+            aot: topic("aot"),
         }
     }
 
@@ -117,6 +121,17 @@ impl Log {
             Log::parse(var("RVBOX_LOG").as_deref(), var("RVBOX_STATS").as_deref())
         })
     }
+}
+
+/// Whether translated code may run (`RVBOX_AOT` is not `0` or `off`; read once).
+pub fn aot_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(
+            std::env::var("RVBOX_AOT").as_deref().map(str::trim),
+            Ok("0" | "off")
+        )
+    })
 }
 
 /// A `--memory` value as docker takes it: bytes, or a number (decimals allowed) with a

@@ -348,6 +348,7 @@ impl SharedPage {
 /// minus the page's guest address, so a guest address in the page becomes a host pointer
 /// with one add (`bias + addr`, as qemu's TLB addend), on wasm32 and 64-bit hosts alike.
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct TlbEntry {
     /// The page's guest address (low `PAGE_SHIFT` bits zero); `u64::MAX` when empty, which
     /// no masked address equals (its low bits are at most 7).
@@ -437,12 +438,24 @@ fn tlb_slot(vpn: u64) -> usize {
     ((vpn ^ (vpn >> TLB_SIZE.trailing_zeros())) as usize) & (TLB_SIZE - 1)
 }
 
-/// The TLBs of an address space, one per access kind.
-struct Tlbs {
+/// The TLBs of an address space, one per access kind. Translated code reads the read and
+/// write TLBs in place: the layout is `cpu::aot_abi`'s.
+#[repr(C)]
+pub struct Tlbs {
     read: [TlbEntry; TLB_SIZE],
     write: [TlbEntry; TLB_SIZE],
     exec: [TlbEntry; TLB_SIZE],
 }
+
+// The layout translated code assumes (`cpu::aot_abi`).
+const _: () = {
+    use crate::cpu::aot_abi as abi;
+    assert!(TLB_SIZE as u64 == abi::TLB_SLOTS);
+    assert!(std::mem::size_of::<TlbEntry>() as u64 == abi::TLB_ENTRY);
+    assert!(std::mem::offset_of!(TlbEntry, bias) as u64 == abi::TLB_BIAS);
+    assert!(std::mem::offset_of!(Tlbs, write) as u64 == abi::TLB_WRITE);
+    assert!(PAGE_SHIFT as u64 == abi::PAGE_SHIFT);
+};
 
 impl Tlbs {
     const EMPTY: Tlbs = Tlbs {
@@ -559,6 +572,27 @@ impl Memory {
     access_fns!(read_u16, write_u16, u16);
     access_fns!(read_u32, write_u32, u32);
     access_fns!(read_u64, write_u64, u64);
+
+    /// The TLBs, made if this space has none yet, for translated code to read in place.
+    /// The pointer stays valid until the next system call (nothing between replaces them).
+    pub fn tlbs(&mut self) -> *const Tlbs {
+        &**self.tlb.get_or_insert_with(|| Box::new(Tlbs::EMPTY))
+    }
+
+    /// Where the bytes of the executable page holding `addr` are, if the page reads a
+    /// file's bytes in place (`map_borrowed`) and has never been written: what translated
+    /// code needs to know that the code at `addr` is the file's.
+    pub fn exec_borrowed(&self, addr: u64) -> Option<*const u8> {
+        let (l2, i) = self.pte(addr >> PAGE_SHIFT)?;
+        let p = l2.prot[i];
+        if p & (prot::MAPPED | prot::EXEC) != prot::MAPPED | prot::EXEC {
+            return None;
+        }
+        match l2.frames[i] {
+            Backing::Borrowed(b) => Some(b.as_ptr()),
+            _ => None,
+        }
+    }
 
     /// Fetches 16 bits of instruction at `addr` (which must be 2-byte aligned), checking
     /// execute permission.

@@ -68,6 +68,18 @@ enum Command {
         /// or a decompression bomb, stops there with an error.
         #[arg(long, value_name = "SIZE", default_value = "4g")]
         max_image_size: String,
+        /// Translate RISC-V code to Wasm ahead of time: `entry` (the entrypoint's program,
+        /// its ELF interpreter and the libraries they need), `all` (every RISC-V ELF file
+        /// in the image), or `none`. What is not translated is interpreted.
+        #[arg(long, value_name = "none|entry|all", default_value = "entry")]
+        aot: rvbox_converter::aot::Mode,
+        /// Translate these files too (a glob over absolute paths: `*` within a path
+        /// component, `**` across them; may be given more than once).
+        #[arg(long, value_name = "GLOB")]
+        aot_include: Vec<String>,
+        /// Say which files were translated, and which were skipped and why.
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         registry: pull::RegistryArgs,
     },
@@ -170,9 +182,26 @@ fn main() -> ExitCode {
             quiet,
             config,
             max_image_size,
+            aot,
+            aot_include,
+            verbose,
             registry,
-        } => pull::options(registry, quiet)
-            .and_then(|pull| convert(&image, &output, quiet, &config, &max_image_size, pull)),
+        } => pull::options(registry, quiet).and_then(|pull| {
+            let aot = rvbox_converter::aot::Options {
+                mode: aot,
+                include: aot_include,
+            };
+            convert(
+                &image,
+                &output,
+                quiet,
+                verbose,
+                &config,
+                &max_image_size,
+                pull,
+                aot,
+            )
+        }),
         Command::Run {
             module,
             container,
@@ -357,19 +386,23 @@ pub(crate) fn parse_bytes(s: &str) -> Option<u64> {
     num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn convert(
     image: &str,
     output: &std::path::Path,
     quiet: bool,
+    verbose: bool,
     config: &ConfigFlags,
     max_image_size: &str,
     pull: rvbox_converter::registry::Options,
+    aot: rvbox_converter::aot::Options,
 ) -> anyhow::Result<i32> {
     use rvbox_converter::Progress;
     let opts = rvbox_converter::Options {
         max_image_size: parse_size("--max-image-size", max_image_size)?,
         overrides: config.overrides()?,
         pull,
+        aot,
     };
     let show = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
@@ -409,6 +442,26 @@ fn convert(
             report.module_size as f64 / 1048576.0,
             started.elapsed().as_secs_f64()
         );
+        let a = &report.aot;
+        if !a.files.is_empty() {
+            say!(
+                "translated {} files: {} instructions ({:.1} MiB of code) to {} functions ({:.1} MiB of Wasm) in {:.2}s",
+                a.files.len(),
+                a.insns,
+                a.code_bytes as f64 / 1048576.0,
+                a.functions,
+                a.wasm_bytes as f64 / 1048576.0,
+                a.seconds
+            );
+        }
+    }
+    if verbose {
+        for f in &report.aot.files {
+            say!("translated {f}");
+        }
+        for (f, why) in &report.aot.skipped {
+            say!("not translated {f}: {why}");
+        }
     }
     Ok(0)
 }

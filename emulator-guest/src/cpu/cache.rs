@@ -75,6 +75,8 @@ pub struct Block {
     /// Range in the arena (including a trailing `Fallthrough`).
     pub start: u32,
     pub len: u32,
+    /// Translated code that starts here and may run (`aot`), if any.
+    pub aot: Option<super::aot::Entry>,
 }
 
 pub struct Cache {
@@ -85,8 +87,12 @@ pub struct Cache {
     fast: Vec<(u64, u32)>,
     /// The `Memory::code_generation` these blocks were decoded under.
     pub generation: u64,
-    /// Blocks entered since `Cpu::run` last added them to the counters.
+    /// Blocks entered since `Cpu::run` last added them to the counters, and the same
+    /// for translated code (see `Counters`).
     pub entered: u64,
+    pub aot_calls: u64,
+    pub aot_insns: u64,
+    pub aot_interp: u64,
 }
 
 impl Cache {
@@ -98,6 +104,9 @@ impl Cache {
             fast: vec![(u64::MAX, 0); FAST_SIZE],
             generation,
             entered: 0,
+            aot_calls: 0,
+            aot_insns: 0,
+            aot_interp: 0,
         }
     }
 
@@ -181,6 +190,7 @@ impl Cache {
             end: p,
             start: start as u32,
             len: (self.uops.len() - start) as u32,
+            aot: super::aot::entry(pc, mem),
         });
         Ok(idx)
     }

@@ -44,7 +44,17 @@ impl Cpu {
         }
         let exit = self.run_blocks(&mut cache, mem, budget);
         let entered = std::mem::take(&mut cache.entered);
-        super::count(|c| c.blocks += entered);
+        let aot = (
+            std::mem::take(&mut cache.aot_calls),
+            std::mem::take(&mut cache.aot_insns),
+            std::mem::take(&mut cache.aot_interp),
+        );
+        super::count(|c| {
+            c.blocks += entered;
+            c.aot_calls += aot.0;
+            c.aot_insns += aot.1;
+            c.aot_interp += aot.2;
+        });
         if exit != Exit::Budget {
             // Like the kernel's trap return path, a trap drops the LR reservation.
             self.reservation = None;
@@ -56,6 +66,8 @@ impl Cpu {
     fn run_blocks(&mut self, cache: &mut Cache, mem: &mut Memory, budget: u64) -> Exit {
         let mut pc = self.pc;
         let start = self.instret;
+        // Translated code returned asking for the interpreter at `pc`.
+        let mut interpret = false;
         loop {
             if self.instret - start >= budget {
                 self.pc = pc;
@@ -70,6 +82,18 @@ impl Cpu {
             };
             cache.entered += 1;
             let blk = &cache.blocks[bi as usize];
+            if let Some(e) = blk.aot.filter(|_| !interpret) {
+                let before = self.instret;
+                let left = budget - (self.instret - start);
+                let status = super::aot::call(e, self, mem, left);
+                cache.aot_insns += self.instret - before;
+                cache.aot_calls += 1;
+                pc = self.pc;
+                interpret = status == super::aot_abi::INTERP;
+                cache.aot_interp += interpret as u64;
+                continue;
+            }
+            interpret = false;
             let uops = &cache.uops[blk.start as usize..(blk.start + blk.len) as usize];
             match self.run_block(mem, blk, uops) {
                 Leave::Jump { to, ran } => {

@@ -11,7 +11,11 @@
 //! - `exec`: the interpreter loop (`Cpu::run`).
 //! - `fp`: software IEEE-754 arithmetic for exact rounding modes and flags.
 //! - `disasm`: a short objdump-like disassembler for error messages.
+//! - `aot`, `aot_abi`: finding and calling code the converter translated to Wasm; the
+//!   interpreter runs whatever has no translation, and is the reference for it.
 
+mod aot;
+pub mod aot_abi;
 mod cache;
 pub mod decode;
 pub mod disasm;
@@ -35,11 +39,16 @@ pub struct Counters {
     pub decoded: u64,
     /// Whole-cache flushes (`fence.i`, a code change, a full arena).
     pub flushes: u64,
+    /// Calls of translated code, instructions it ran, and its returns asking the
+    /// interpreter to run an instruction it does not translate (or a slow memory access).
+    pub aot_calls: u64,
+    pub aot_insns: u64,
+    pub aot_interp: u64,
 }
 
 thread_local! {
     static COUNTERS: Cell<Counters> = const {
-        Cell::new(Counters { blocks: 0, decoded: 0, flushes: 0 })
+        Cell::new(Counters { blocks: 0, decoded: 0, flushes: 0, aot_calls: 0, aot_insns: 0, aot_interp: 0 })
     };
 }
 
@@ -67,7 +76,9 @@ pub enum Exit {
     Budget,
 }
 
-/// The architectural state of one hart.
+/// The architectural state of one hart. `repr(C)`: translated code reads and writes the
+/// registers, pc and instret in place (`aot_abi` has the offsets).
+#[repr(C)]
 pub struct Cpu {
     /// Integer registers; `x[0]` is always 0 when read.
     pub x: [u64; 32],

@@ -1,0 +1,228 @@
+//! Finding and calling the code the converter translated ahead of time
+//! (converter/src/aot/; the contract is `aot_abi`).
+//!
+//! The index names translations by the bundle offset of the code they were made from. A
+//! translation of a group of code is used at `pc` only if every page the group covers is,
+//! in this address space, an executable page reading that file's bytes in place
+//! (`Memory::exec_borrowed`), all at the same distance from the bundle: then the bytes
+//! the hart would fetch are exactly the bytes that were translated, wherever the loader
+//! put the file. A page that was written (copied), remapped or made from anything else
+//! fails the check, and its code is interpreted. The decoded-block cache remembers the
+//! answer per block (`Block::aot`) and forgets it with the block: on `fence.i` and on any
+//! change to an executable mapping (`Memory::code_generation`).
+//!
+//! Natively there is no translated code: `entry` is always `None`.
+
+use super::aot_abi as abi;
+use crate::mem::{Memory, PAGE_SIZE};
+
+/// A translated entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The function's slot in the Wasm function table.
+    pub slot: u32,
+    /// The block to start at.
+    pub block: u32,
+    /// Guest address minus ELF address for this mapping.
+    pub bias: u64,
+}
+
+/// The parsed index.
+struct Index {
+    bytes: &'static [u8],
+    groups: usize,
+    table_base: u32,
+    bundle: &'static [u8],
+}
+
+struct Group {
+    bundle_off: u64,
+    vaddr: u64,
+    len: u64,
+    func: u32,
+    first: usize,
+    count: usize,
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl Index {
+    /// Checks the index's shape once; afterwards every read is in bounds.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn new(bytes: &'static [u8], table_base: u32, bundle: &'static [u8]) -> Option<Index> {
+        if bytes.len() < abi::INDEX_HEAD || bytes[..8] != abi::INDEX_MAGIC {
+            return None;
+        }
+        let groups = le32(bytes, 8) as usize;
+        let offsets = le32(bytes, 12) as usize;
+        let need = abi::INDEX_HEAD + groups * abi::GROUP_LEN + offsets * 2;
+        if bytes.len() != need {
+            return None;
+        }
+        let ix = Index {
+            bytes,
+            groups,
+            table_base,
+            bundle,
+        };
+        for g in 0..groups {
+            let gr = ix.group(g);
+            if gr.first + gr.count > offsets
+                || gr.len > abi::MAX_GROUP_BYTES
+                || table_base.checked_add(gr.func).is_none()
+            {
+                return None;
+            }
+        }
+        Some(ix)
+    }
+
+    fn group(&self, g: usize) -> Group {
+        let at = abi::INDEX_HEAD + g * abi::GROUP_LEN;
+        let b = self.bytes;
+        Group {
+            bundle_off: le64(b, at),
+            vaddr: le64(b, at + 8),
+            len: le32(b, at + 16) as u64,
+            func: le32(b, at + 20),
+            first: le32(b, at + 24) as usize,
+            count: le32(b, at + 28) as usize,
+        }
+    }
+
+    fn offset(&self, k: usize) -> u64 {
+        let at = abi::INDEX_HEAD + self.groups * abi::GROUP_LEN + 2 * k;
+        u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]) as u64
+    }
+
+    /// The group holding bundle offset `off`, if any.
+    fn find(&self, off: u64) -> Option<Group> {
+        // The first group starting after `off`; the one before it may hold `off`.
+        let (mut lo, mut hi) = (0, self.groups);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.group(mid).bundle_off <= off {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let g = self.group(lo.checked_sub(1)?);
+        (off < g.bundle_off + g.len).then_some(g)
+    }
+
+    fn entry(&self, pc: u64, mem: &Memory) -> Result<Entry, &'static str> {
+        let start = self.bundle.as_ptr() as usize;
+        let page = mem
+            .exec_borrowed(pc)
+            .ok_or("the page is not a file's, read in place")? as usize;
+        let off = (page + (pc % PAGE_SIZE) as usize)
+            .checked_sub(start)
+            .filter(|&o| o < self.bundle.len())
+            .ok_or("the page is not the bundle's")? as u64;
+        let g = self.find(off).ok_or("no translated code there")?;
+        let rel = off - g.bundle_off;
+        // The block starting exactly there.
+        let offsets = g.first..g.first + g.count;
+        let k = {
+            let (mut lo, mut hi) = (offsets.start, offsets.end);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if self.offset(mid) < rel {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            (lo < offsets.end && self.offset(lo) == rel)
+                .then_some(lo - g.first)
+                .ok_or("not the start of a translated block")?
+        };
+        // Every page of the group must read the file's bytes, in place, at one distance.
+        let base = pc - rel;
+        let mut p = base & !(PAGE_SIZE - 1);
+        while p < base + g.len {
+            let want = start as u64 + g.bundle_off + p.wrapping_sub(base);
+            if mem.exec_borrowed(p).map(|b| b as usize as u64) != Some(want) {
+                return Err("a page of its group is not the file's bytes in place");
+            }
+            p += PAGE_SIZE;
+        }
+        Ok(Entry {
+            slot: self.table_base + g.func,
+            block: k as u32,
+            bias: base.wrapping_sub(g.vaddr),
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn index() -> Option<&'static Index> {
+    static INDEX: std::sync::OnceLock<Option<Index>> = std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            if !crate::knobs::aot_enabled() {
+                return None;
+            }
+            let (bytes, base) = crate::host::embedded_aot()?;
+            Index::new(bytes, base, crate::host::embedded_bundle()?)
+        })
+        .as_ref()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn index() -> Option<&'static Index> {
+    None
+}
+
+/// The translated entry point at `pc`, if there is one and it may run here.
+pub fn entry(pc: u64, mem: &Memory) -> Option<Entry> {
+    match index()?.entry(pc, mem) {
+        Ok(e) => Some(e),
+        Err(why) => {
+            if crate::knobs::Log::get().aot {
+                static SAID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                if SAID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 300 {
+                    let line = format!("rvbox: aot: {pc:#x} interpreted: {why}\n");
+                    let _ = crate::host::write(2, line.as_bytes());
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Runs translated code from `e` with at most about `budget` instructions; returns
+/// `aot_abi::JUMP` or `aot_abi::INTERP`, with the hart's pc, registers and instret as
+/// the code left them.
+#[cfg(target_arch = "wasm32")]
+pub fn call(e: Entry, cpu: &mut super::Cpu, mem: &mut Memory, budget: u64) -> u32 {
+    type Translated = extern "C" fn(*mut super::Cpu, *const crate::mem::Tlbs, u32, u64, u64) -> u32;
+    let tlbs = mem.tlbs();
+    // SAFETY: on wasm32 a function pointer is an index into the function table, and the
+    // converter put a function of exactly this type (`aot_abi`) at every slot the index
+    // names (`Index::new` checked that the index came from the converter's locator).
+    // The function reads and writes only `Cpu`'s registers, pc and instret at the
+    // offsets `aot_abi` states (checked below at compile time), and reads the TLBs and
+    // the pages their valid entries point to, as the interpreter's fast paths do.
+    let f: Translated = unsafe { std::mem::transmute::<usize, Translated>(e.slot as usize) };
+    f(cpu, tlbs, e.block, e.bias, budget)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn call(_: Entry, _: &mut super::Cpu, _: &mut Memory, _: u64) -> u32 {
+    unreachable!("no translated code outside Wasm")
+}
+
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(super::Cpu, x) as u64 == abi::X);
+    assert!(offset_of!(super::Cpu, f) as u64 == abi::F);
+    assert!(offset_of!(super::Cpu, pc) as u64 == abi::PC);
+    assert!(offset_of!(super::Cpu, instret) as u64 == abi::INSTRET);
+};
