@@ -13,6 +13,7 @@
 //! | `RVBOX_CHECK=1` | `-e RVBOX_CHECK=1` | check the scheduler's wake-up invariant whenever every task waits (`kernel::check_wakeups`); `0` turns it off in debug builds, where it is on |
 //! | `RVBOX_LOG=TOPIC,...` | `-e RVBOX_LOG=...` | report on stderr: any value but `0` logs unimplemented system calls (once each); topics `strace` (every system call), `stats` (instructions, time, MIPS at exit), `volumes` (every host call for a volume), `aot` (why blocks run interpreted); `all` is every topic ([`Log`]) |
 //! | `RVBOX_STATS=1` | `-e RVBOX_STATS=1` | the same as the `stats` topic |
+//! | `RVBOX_AOT_FUNCTIONS=A-B` | `-e ...` | run only translated functions A to B-1 (bisecting a translator bug to one function) |
 //! | `RVBOX_AOT=0` | `--aot off` | run no translated code: the interpreter runs everything (for comparing the two on one module) |
 //!
 //! The parsers are shared with the `rvbox` CLI, so both say the same about a bad value.
@@ -131,6 +132,16 @@ pub fn aot_enabled() -> bool {
             std::env::var("RVBOX_AOT").as_deref().map(str::trim),
             Ok("0" | "off")
         )
+    })
+}
+
+/// `RVBOX_AOT_FUNCTIONS=A-B`: only translated functions A..B may run (read once).
+pub fn aot_functions() -> Option<(u32, u32)> {
+    static R: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
+    *R.get_or_init(|| {
+        let v = std::env::var("RVBOX_AOT_FUNCTIONS").ok()?;
+        let (a, b) = v.split_once('-')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod aot;
 mod applets;
 mod bad_input;
 mod big_env;

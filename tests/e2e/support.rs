@@ -45,10 +45,57 @@ pub fn images() -> PathBuf {
     repo().join("images/out")
 }
 
-/// Converts `images/out/NAME` once per test process; returns the module path.
+/// What `RVBOX_TEST_AOT=all` translates of the Debian image, in place of every file (all
+/// of it is 300 MiB of Wasm): the programs the tests and benchmarks run hot, the
+/// libraries they need, and one extension module Python loads with dlopen.
+pub const DEBIAN_AOT: &[&str] = &[
+    "/usr/bin/{gzip,xz,sha256sum,sqlite3,bash}",
+    "/usr/lib/riscv64-linux-gnu/{libc.so.6,ld-linux-riscv64-lp64d.so.1,libcrypto.so.3,liblzma.so.5*,libz.so.1*,libsqlite3.so.0*,libtinfo.so.6*}",
+    "/usr/lib/python3.13/lib-dynload/_json.*",
+];
+
+/// The `rvbox convert` options that `RVBOX_TEST_AOT` asks for image `name` (none: the
+/// default). `all` translates every RISC-V ELF file of the small images, and
+/// `DEBIAN_AOT` of the Debian one.
+pub fn aot_args(name: &str) -> Vec<String> {
+    match std::env::var("RVBOX_TEST_AOT").as_deref() {
+        Ok("all") if name == "debian" => {
+            let mut v = vec!["--aot".to_string(), "none".to_string()];
+            for g in DEBIAN_AOT {
+                for one in expand_braces(g) {
+                    v.push("--aot-include".into());
+                    v.push(one);
+                }
+            }
+            v
+        }
+        Ok(mode) if !mode.is_empty() => vec!["--aot".into(), mode.into()],
+        _ => vec![],
+    }
+}
+
+/// `a{b,c}d` -> `abd`, `acd` (one brace group).
+fn expand_braces(g: &str) -> Vec<String> {
+    match (g.find('{'), g.find('}')) {
+        (Some(a), Some(b)) if a < b => g[a + 1..b]
+            .split(',')
+            .map(|alt| format!("{}{alt}{}", &g[..a], &g[b + 1..]))
+            .collect(),
+        _ => vec![g.to_string()],
+    }
+}
+
+/// Converts `images/out/NAME` once per test process; returns the module path. With
+/// `RVBOX_TEST_AOT` set, the module has translated code (`aot_args`).
 pub fn module(name: &str) -> PathBuf {
     let images = images();
-    let out = scratch().join(format!("{name}.wasm"));
+    let aot = aot_args(name);
+    let suffix = std::env::var("RVBOX_TEST_AOT").unwrap_or_default();
+    let out = if aot.is_empty() {
+        scratch().join(format!("{name}.wasm"))
+    } else {
+        scratch().join(format!("{name}-aot-{suffix}.wasm"))
+    };
     static LOCK: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut done = LOCK.lock().unwrap();
     if !done.contains(&name.to_string()) {
@@ -57,6 +104,7 @@ pub fn module(name: &str) -> PathBuf {
             .arg(images.join(name))
             .arg("-o")
             .arg(&out)
+            .args(&aot)
             .output()
             .unwrap();
         assert!(

@@ -217,21 +217,21 @@ fn group_inner(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, 
         let last = starts.get(b + 1).copied().unwrap_or(ins.len());
         let len = (last - first) as i64;
         e.s.local_get(RAN).i64_const(len).i64_add().local_set(RAN);
-        let mut fell_through = true;
+        // Whether control can go on past the block's last instruction (not after a
+        // jump or an exit; after a branch not taken, it can).
+        let mut goes_on = true;
         for (k, x) in ins[first..last].iter().enumerate() {
             let left = len - k as i64; // instructions of the block not yet run
             if !translated(x.d.op) {
                 e.exit(x.pc, abi::INTERP, left);
-                fell_through = false;
+                goes_on = false;
                 break;
             }
             count += 1;
-            if !e.insn(x, left, &index, &block_of) {
-                fell_through = false;
-                break;
-            }
+            e.insn(x, left, &index, &block_of);
+            goes_on = !matches!(x.d.op, Op::Jal | Op::Jalr);
         }
-        if fell_through && b + 1 == n {
+        if goes_on && b + 1 == n {
             // Off the end of the group.
             e.exit(ins[last - 1].next, abi::JUMP, 0);
         }
@@ -421,14 +421,14 @@ impl Emitter<'_> {
             .i32_add();
     }
 
-    /// Emits one translated instruction; `false` if it ends the block (control left).
+    /// Emits one translated instruction.
     fn insn(
         &mut self,
         x: &Ins,
         left: i64,
         index: &HashMap<u64, usize>,
         block_of: &HashMap<usize, usize>,
-    ) -> bool {
+    ) {
         use Op::*;
         let d = x.d;
         let m0 = mem(0, 0);
@@ -492,7 +492,6 @@ impl Emitter<'_> {
                 self.goto(x.pc.wrapping_add(d.imm as u64), index, block_of);
                 self.depth -= 1;
                 self.s.end();
-                return false;
             }};
         }
         match d.op {
@@ -590,7 +589,6 @@ impl Emitter<'_> {
                     self.set(d.rd);
                 }
                 self.goto(x.pc.wrapping_add(d.imm as u64), index, block_of);
-                return false;
             }
             Jalr => {
                 self.get(d.rs1);
@@ -605,11 +603,9 @@ impl Emitter<'_> {
                     self.set(d.rd);
                 }
                 self.exit_to_pc_out(abi::JUMP, 0);
-                return false;
             }
             op => unreachable!("{op:?} is not translated"),
         }
-        true
     }
 
     /// The high multiplies, from 32-bit halves (Wasm has no 64x64->128 multiply in every

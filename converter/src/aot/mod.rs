@@ -68,7 +68,7 @@ pub struct Translation {
 
 /// Most bytes of guest code per Wasm function: long functions are split (big Wasm
 /// functions compile slowly and V8 dislikes deep `br_table`s).
-const GROUP_BYTES: usize = 16 << 10;
+const GROUP_BYTES: usize = 4 << 10;
 
 /// `glob` (with `*`, `**`, `?`) matches `path`.
 pub fn glob_match(glob: &str, path: &str) -> bool {

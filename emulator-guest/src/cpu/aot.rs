@@ -153,6 +153,11 @@ impl Index {
             }
             p += PAGE_SIZE;
         }
+        if let Some((lo, hi)) = crate::knobs::aot_functions() {
+            if !(lo..hi).contains(&g.func) {
+                return Err("RVBOX_AOT_FUNCTIONS leaves its function out");
+            }
+        }
         Ok(Entry {
             slot: self.table_base + g.func,
             block: k as u32,
