@@ -19,9 +19,11 @@ const FONT_DIRS: [&str; 2] = [
 ];
 
 /// The peers with a bar (native is the 1× line).
-pub const BAR_PEERS: [Peer; 5] = [
+pub const BAR_PEERS: [Peer; 7] = [
     Peer::QemuUser,
     Peer::QemuChroot,
+    Peer::RvboxAot,
+    Peer::NodeAot,
     Peer::Rvbox,
     Peer::Node,
     Peer::RvboxNative,
@@ -35,6 +37,8 @@ fn color(p: Peer) -> RGBColor {
         Peer::Rvbox => RGBColor(0xd9, 0x5f, 0x02),
         Peer::Node => RGBColor(0x1b, 0x9e, 0x77),
         Peer::RvboxNative => RGBColor(0x75, 0x70, 0xb3),
+        Peer::RvboxAot => RGBColor(0xe6, 0xab, 0x02),
+        Peer::NodeAot => RGBColor(0x66, 0xa6, 0x1e),
     }
 }
 

@@ -194,6 +194,36 @@ fn real_main() -> Result<()> {
                 bail!("rvbox convert images/out/{} failed", img.name());
             }
         }
+        if img != workloads::Image::Testprogs {
+            // The translated peers' module; its first run (compile) is not timed.
+            let t = Instant::now();
+            let st = std::process::Command::new(&setup.rvbox)
+                .args(["convert", "-q"])
+                .arg(setup.image_layout(img))
+                .arg("-o")
+                .arg(setup.aot_module(img))
+                .args(workloads::aot_args(img))
+                .status()?;
+            if !st.success() {
+                bail!("rvbox convert --aot of images/out/{} failed", img.name());
+            }
+            let size = std::fs::metadata(setup.aot_module(img))?.len();
+            let c = Instant::now();
+            let st = std::process::Command::new(&setup.rvbox)
+                .arg("run")
+                .env("RVBOX_CACHE_DIR", setup.cache_dir())
+                .arg(setup.aot_module(img))
+                .args(["--", "true"])
+                .status()?;
+            eprintln!(
+                "  translated module of {}: {:.1} MiB, convert {:.1} s, first run (compile) {:.1} s{}",
+                img.name(),
+                size as f64 / 1048576.0,
+                run::since(t) - run::since(c),
+                run::since(c),
+                if st.success() { "" } else { " (failed)" }
+            );
+        }
     }
 
     let mut results = Vec::new();

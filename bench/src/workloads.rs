@@ -236,6 +236,41 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
     w
 }
 
+/// What the translated peers' modules translate (`rvbox convert` options): all of
+/// busybox, and of Debian the programs the workloads run and the libraries they load
+/// (all of Debian would be 300 MiB of Wasm).
+pub fn aot_args(image: Image) -> Vec<String> {
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    match image {
+        Image::Busybox | Image::Testprogs => s(&["--aot", "all"]),
+        Image::Debian => {
+            let mut v = s(&["--aot", "none"]);
+            for f in [
+                "/usr/bin/python3.13",
+                "/usr/bin/sha256sum",
+                "/usr/bin/xz",
+                "/usr/bin/gzip",
+                "/usr/bin/sqlite3",
+                "/usr/bin/bash",
+                "/usr/lib/riscv64-linux-gnu/libc.so.6",
+                "/usr/lib/riscv64-linux-gnu/ld-linux-riscv64-lp64d.so.1",
+                "/usr/lib/riscv64-linux-gnu/libm.so.6",
+                "/usr/lib/riscv64-linux-gnu/libz.so.1*",
+                "/usr/lib/riscv64-linux-gnu/libexpat.so.1*",
+                "/usr/lib/riscv64-linux-gnu/libcrypto.so.3",
+                "/usr/lib/riscv64-linux-gnu/liblzma.so.5*",
+                "/usr/lib/riscv64-linux-gnu/libsqlite3.so.0*",
+                "/usr/lib/riscv64-linux-gnu/libreadline.so.8*",
+                "/usr/lib/riscv64-linux-gnu/libtinfo.so.6*",
+            ] {
+                v.push("--aot-include".into());
+                v.push(f.into());
+            }
+            v
+        }
+    }
+}
+
 /// The programs compared, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,13 +281,18 @@ pub enum Peer {
     Rvbox,
     Node,
     RvboxNative,
+    /// `rvbox run` and Node with a module whose hot programs are translated (`aot_args`).
+    RvboxAot,
+    NodeAot,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 6] = [
+    pub const ALL: [Peer; 8] = [
         Peer::Native,
         Peer::QemuUser,
         Peer::QemuChroot,
+        Peer::RvboxAot,
+        Peer::NodeAot,
         Peer::Rvbox,
         Peer::Node,
         Peer::RvboxNative,
@@ -266,6 +306,8 @@ impl Peer {
             Peer::Rvbox => "rvbox",
             Peer::Node => "node",
             Peer::RvboxNative => "rvbox-native",
+            Peer::RvboxAot => "rvbox-aot",
+            Peer::NodeAot => "node-aot",
         }
     }
 
@@ -282,6 +324,8 @@ impl Peer {
             Peer::Rvbox => "rvbox run",
             Peer::Node => "rvbox on node",
             Peer::RvboxNative => "rvbox native",
+            Peer::RvboxAot => "rvbox run, translated",
+            Peer::NodeAot => "node, translated",
         }
     }
 
@@ -293,11 +337,16 @@ impl Peer {
             Peer::Rvbox => "`rvbox run MODULE -- ARGS` (wasmtime, compiled module cached)",
             Peer::Node => "`node runner/node/run.mjs MODULE ARGS` (Node's node:wasi)",
             Peer::RvboxNative => "the rvbox emulator built for x86_64, no Wasm (`rvbox-guest MODULE ARGS`)",
+            Peer::RvboxAot => "`rvbox run` of a module converted with the workloads' programs translated (`--aot-include`, see `aot_args`)",
+            Peer::NodeAot => "Node running the translated module",
         }
     }
 
     pub fn is_rvbox(self) -> bool {
-        matches!(self, Peer::Rvbox | Peer::Node | Peer::RvboxNative)
+        matches!(
+            self,
+            Peer::Rvbox | Peer::Node | Peer::RvboxNative | Peer::RvboxAot | Peer::NodeAot
+        )
     }
 }
 
@@ -334,6 +383,11 @@ impl Setup {
         self.work.join(format!("{}.wasm", image.name()))
     }
 
+    /// The image converted with `aot_args`.
+    pub fn aot_module(&self, image: Image) -> PathBuf {
+        self.work.join(format!("{}-aot.wasm", image.name()))
+    }
+
     pub fn cache_dir(&self) -> PathBuf {
         self.work.join("rvbox-cache")
     }
@@ -348,6 +402,7 @@ impl Setup {
         let path_env = vec![("PATH".to_string(), GUEST_PATH.to_string())];
         let stats_env = vec![("RVBOX_STATS".to_string(), "1".to_string())];
         let module = self.module(w.image).display().to_string();
+        let aot_module = self.aot_module(w.image).display().to_string();
         Ok(match peer {
             Peer::Native => Spec {
                 program: prog.into(),
@@ -388,8 +443,9 @@ impl Setup {
                     chroot: None,
                 }
             }
-            Peer::Rvbox => {
-                let mut args = vec!["run".to_string(), module, "--".to_string()];
+            Peer::Rvbox | Peer::RvboxAot => {
+                let m = if peer == Peer::Rvbox { module } else { aot_module };
+                let mut args = vec!["run".to_string(), m, "--".to_string()];
                 args.extend(w.argv.iter().cloned());
                 let mut env = stats_env;
                 env.push((
@@ -404,8 +460,9 @@ impl Setup {
                     chroot: None,
                 }
             }
-            Peer::Node => {
+            Peer::Node | Peer::NodeAot => {
                 let node = self.node.clone().ok_or("node not found")?;
+                let module = if peer == Peer::Node { module } else { aot_module };
                 let mut args = vec![
                     // As users run it: no V8 flags (see run.mjs's header).
                     self.run_mjs.display().to_string(),
@@ -481,9 +538,11 @@ pub fn probe_unavailable(setup: &Setup, is_root: bool) -> BTreeMap<Peer, String>
     }
     if setup.node.is_none() {
         out.insert(Peer::Node, "node not found".into());
+        out.insert(Peer::NodeAot, "node not found".into());
     }
     for (peer, bin) in [
         (Peer::Rvbox, &setup.rvbox),
+        (Peer::RvboxAot, &setup.rvbox),
         (Peer::RvboxNative, &setup.rvbox_guest),
     ] {
         if !exists(bin) {

@@ -22,10 +22,11 @@ use std::collections::{BTreeSet, HashSet};
 /// Which ELF files get translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// None: everything is interpreted.
+    /// None: everything is interpreted (the default: translated code makes a module's
+    /// first compile about ten times longer, see README "Translation").
+    #[default]
     None,
     /// The entrypoint's program, its interpreter and the libraries it needs.
-    #[default]
     Entry,
     /// Every RISC-V ELF file in the image.
     All,
