@@ -444,7 +444,11 @@ impl Setup {
                 }
             }
             Peer::Rvbox | Peer::RvboxAot => {
-                let m = if peer == Peer::Rvbox { module } else { aot_module };
+                let m = if peer == Peer::Rvbox {
+                    module
+                } else {
+                    aot_module
+                };
                 let mut args = vec!["run".to_string(), m, "--".to_string()];
                 args.extend(w.argv.iter().cloned());
                 let mut env = stats_env;
@@ -462,7 +466,11 @@ impl Setup {
             }
             Peer::Node | Peer::NodeAot => {
                 let node = self.node.clone().ok_or("node not found")?;
-                let module = if peer == Peer::Node { module } else { aot_module };
+                let module = if peer == Peer::Node {
+                    module
+                } else {
+                    aot_module
+                };
                 let mut args = vec![
                     // As users run it: no V8 flags (see run.mjs's header).
                     self.run_mjs.display().to_string(),

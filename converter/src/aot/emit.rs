@@ -84,21 +84,22 @@ pub fn group(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, Op
     (len.max(2).min(code.len()), g)
 }
 
+/// The instruction at byte `at` of `code` and its length, if it lies wholly inside.
+fn fetch(code: &[u8], at: usize) -> Option<(u32, usize)> {
+    let lo = u16::from_le_bytes([*code.get(at)?, *code.get(at + 1)?]);
+    let n = insn_len(lo) as usize;
+    let bytes = code.get(at..at + n)?;
+    Some(match n {
+        2 => (lo as u32, 2),
+        _ => (u32::from_le_bytes(bytes.try_into().ok()?), n),
+    })
+}
+
 /// The direct branch and jump targets in `code` (at ELF address `vaddr`), decoded
 /// straight through.
 pub fn direct_targets(code: &[u8], vaddr: u64, out: &mut Vec<u64>) {
     let mut at = 0usize;
-    while at + 2 <= code.len() {
-        let lo = u16::from_le_bytes([code[at], code[at + 1]]);
-        let n = insn_len(lo) as usize;
-        if at + n > code.len() {
-            break;
-        }
-        let bits = if n == 2 {
-            lo as u32
-        } else {
-            u32::from_le_bytes(code[at..at + 4].try_into().expect("4 bytes"))
-        };
+    while let Some((bits, n)) = fetch(code, at) {
         let d = decode(bits);
         if d.op.is_branch() || d.op == Op::Jal {
             out.push((vaddr + at as u64).wrapping_add(d.imm as u64));
@@ -112,17 +113,7 @@ fn group_inner(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, 
     let mut ins = Vec::new();
     let mut at = 0usize;
     let code = &code[..code.len().min(max)];
-    while at + 2 <= code.len() {
-        let lo = u16::from_le_bytes([code[at], code[at + 1]]);
-        let n = insn_len(lo) as usize;
-        if at + n > code.len() {
-            break;
-        }
-        let bits = if n == 2 {
-            lo as u32
-        } else {
-            u32::from_le_bytes(code[at..at + 4].try_into().expect("4 bytes"))
-        };
+    while let Some((bits, n)) = fetch(code, at) {
         let pc = vaddr + at as u64;
         let mut d = decode(bits);
         if d.op == Op::Auipc {
