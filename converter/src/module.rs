@@ -141,27 +141,21 @@ pub fn write_module_with(
                 for d in r {
                     let d = d.map_err(bad)?;
                     let base = d.range.end - d.data.len();
-                    let mut hits = d
-                        .data
-                        .windows(16)
-                        .enumerate()
-                        .filter(|(_, w)| w == LOCATOR_MAGIC);
-                    if let Some((i, _)) = hits.next() {
-                        if locator_at.is_some() || hits.next().is_some() {
-                            return Err(bad("bundle locator found twice"));
+                    for (magic, at, what) in [
+                        (LOCATOR_MAGIC, &mut locator_at, "bundle locator"),
+                        (
+                            AOT_LOCATOR_MAGIC,
+                            &mut aot_locator_at,
+                            "translation locator",
+                        ),
+                    ] {
+                        let mut hits = d.data.windows(16).enumerate().filter(|(_, w)| w == magic);
+                        if let Some((i, _)) = hits.next() {
+                            if at.is_some() || hits.next().is_some() {
+                                return Err(bad(format!("{what} found twice")));
+                            }
+                            *at = Some(base + i);
                         }
-                        locator_at = Some(base + i);
-                    }
-                    let mut hits = d
-                        .data
-                        .windows(16)
-                        .enumerate()
-                        .filter(|(_, w)| w == AOT_LOCATOR_MAGIC);
-                    if let Some((i, _)) = hits.next() {
-                        if aot_locator_at.is_some() || hits.next().is_some() {
-                            return Err(bad("translation locator found twice"));
-                        }
-                        aot_locator_at = Some(base + i);
                     }
                 }
             }

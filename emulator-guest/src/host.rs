@@ -51,19 +51,7 @@ pub fn embedded_aot() -> Option<(&'static [u8], u32)> {
             std::ptr::read_volatile(&RVBOX_AOT.table_base),
         )
     };
-    if len == 0 {
-        return None;
-    }
-    let pages = core::arch::wasm32::memory_size(0) as u64 * 65536;
-    if addr.checked_add(len)? > pages {
-        return None;
-    }
-    // SAFETY: as for the bundle: an active data segment the converter placed above the
-    // guest's original memory, never written, inside the memory (just checked).
-    Some((
-        unsafe { std::slice::from_raw_parts(addr as usize as *const u8, len as usize) },
-        u32::try_from(base).ok()?,
-    ))
+    Some((placed(addr, len)?, u32::try_from(base).ok()?))
 }
 
 /// The bundle the converter placed in this module's memory, if any.
@@ -77,6 +65,13 @@ pub fn embedded_bundle() -> Option<&'static [u8]> {
             std::ptr::read_volatile(&RVBOX_BUNDLE.len),
         )
     };
+    placed(addr, len)
+}
+
+/// The `len` bytes at `addr` of a data segment the converter placed (`None` if `len` is
+/// 0, the locator unpatched, or the range is not inside the memory).
+#[cfg(target_arch = "wasm32")]
+fn placed(addr: u64, len: u64) -> Option<&'static [u8]> {
     if len == 0 {
         return None;
     }

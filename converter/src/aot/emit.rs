@@ -229,12 +229,10 @@ fn group_inner(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, 
     }
     e.s.end(); // $top
     e.s.end(); // $exit
-    for r in 1..32 {
-        if written[r] {
-            e.s.local_get(CPU)
-                .local_get(REG0 + r as u32)
-                .i64_store(mem(abi::X + 8 * r as u64, 3));
-        }
+    for r in (1..32).filter(|&r| written[r]) {
+        e.s.local_get(CPU)
+            .local_get(REG0 + r as u32)
+            .i64_store(mem(abi::X + 8 * r as u64, 3));
     }
     e.s.local_get(CPU)
         .local_get(PC_OUT)
@@ -268,8 +266,8 @@ fn regs(d: &Insn) -> ([Option<u8>; 2], Option<u8>) {
         Form::I | Form::Load | Form::Jalr | Form::Lr => (nz(d.rs1), None, nz(d.rd)),
         Form::R | Form::Amo => (nz(d.rs1), nz(d.rs2), nz(d.rd)),
         Form::Store | Form::B => (nz(d.rs1), nz(d.rs2), None),
-        Form::FLoad => (nz(d.rs1), None, None),
-        Form::FStore => (nz(d.rs1), None, None),
+        // The FP register is read or written in `Cpu` itself, not in a local.
+        Form::FLoad | Form::FStore => (nz(d.rs1), None, None),
         _ => (None, None, None),
     };
     if translated(d.op) {
@@ -602,20 +600,12 @@ impl Emitter<'_> {
     /// The high multiplies, from 32-bit halves (Wasm has no 64x64->128 multiply in every
     /// engine): mulhu, then the signed corrections.
     fn mulh(&mut self, d: Insn) {
-        let s = &mut self.s;
         // T0 = a, T1 = b.
-        if d.rs1 == 0 {
-            s.i64_const(0);
-        } else {
-            s.local_get(REG0 + d.rs1 as u32);
-        }
-        s.local_set(T0);
-        if d.rs2 == 0 {
-            s.i64_const(0);
-        } else {
-            s.local_get(REG0 + d.rs2 as u32);
-        }
-        s.local_set(T1);
+        self.get(d.rs1);
+        self.s.local_set(T0);
+        self.get(d.rs2);
+        self.s.local_set(T1);
+        let s = &mut self.s;
         fn lo(s: &mut InstructionSink<'_>, l: u32) {
             s.local_get(l).i64_const(0xffff_ffff).i64_and();
         }
