@@ -332,7 +332,7 @@ fn translate(
         opts.mode == Mode::All
             || entry.contains(&c.node)
             || opts.include.iter().any(|g| glob_match(g, &c.path))
-    })
+    }, module::aot_type_index())
 }
 
 /// The directory the module is written in.

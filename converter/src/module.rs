@@ -37,6 +37,19 @@ pub fn guest_hash() -> String {
     hex::encode(Sha256::digest(GUEST_WASM))
 }
 
+/// The type index translated functions get in a module made from the embedded guest:
+/// one more type after the guest's own.
+pub fn aot_type_index() -> u32 {
+    type_count(GUEST_WASM).unwrap_or(0)
+}
+
+fn type_count(guest: &[u8]) -> Option<u32> {
+    Parser::new(0).parse_all(guest).find_map(|p| match p {
+        Ok(Payload::TypeSection(r)) => Some(r.count()),
+        _ => None,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     #[error(
@@ -187,7 +200,14 @@ pub fn write_module_with(
         patched[at + 16..at + 24].copy_from_slice(&index_addr.to_le_bytes());
         patched[at + 24..at + 32].copy_from_slice(&(aot.index.len() as u64).to_le_bytes());
         patched[at + 32..at + 40].copy_from_slice(&base.to_le_bytes());
-        (type_count.ok_or_else(|| bad("no type section"))?, base)
+        let ty = type_count.ok_or_else(|| bad("no type section"))?;
+        if ty != aot.type_index {
+            return Err(bad(format!(
+                "the translation calls type {}, the module's is {ty}",
+                aot.type_index
+            )));
+        }
+        (ty, base)
     } else {
         (0, 0)
     };

@@ -78,9 +78,16 @@ fn translated(op: Op) -> bool {
 /// instruction boundary. Returns the bytes it covers and the function (`None` if nothing
 /// in them is worth one).
 /// `targets` (sorted) are addresses control may come to from elsewhere: they start
-/// blocks.
-pub fn group(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, Option<Group>) {
-    let (len, g) = group_inner(code, vaddr, max, targets);
+/// blocks. `ty` is the module's type index of translated functions (for the tail calls
+/// through the jump cache).
+pub fn group(
+    code: &[u8],
+    vaddr: u64,
+    max: usize,
+    targets: &[u64],
+    ty: u32,
+) -> (usize, Option<Group>) {
+    let (len, g) = group_inner(code, vaddr, max, targets, ty);
     (len.max(2).min(code.len()), g)
 }
 
@@ -108,7 +115,13 @@ pub fn direct_targets(code: &[u8], vaddr: u64, out: &mut Vec<u64>) {
     }
 }
 
-fn group_inner(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, Option<Group>) {
+fn group_inner(
+    code: &[u8],
+    vaddr: u64,
+    max: usize,
+    targets: &[u64],
+    ty: u32,
+) -> (usize, Option<Group>) {
     // Decode straight through.
     let mut ins = Vec::new();
     let mut at = 0usize;
@@ -243,6 +256,7 @@ fn group_inner(code: &[u8], vaddr: u64, max: usize, targets: &[u64]) -> (usize, 
         .local_get(RAN)
         .i64_add()
         .i64_store(mem(abi::INSTRET, 3));
+    e.chain(ty);
     e.s.local_get(STATUS);
     e.s.end();
     let mut body = Vec::new();
@@ -339,6 +353,54 @@ impl Emitter<'_> {
         self.s.i32_const(status as i32).local_set(STATUS);
         let d = self.exit_depth();
         self.s.br(d);
+    }
+
+    /// After a jump out (`STATUS` = `JUMP`, state written back) with budget left: if the
+    /// jump cache knows translated code at `PC_OUT`, tail-calls it with the rest of the
+    /// budget (`aot_abi`).
+    fn chain(&mut self, ty: u32) {
+        let s = &mut self.s;
+        s.local_get(STATUS)
+            .i32_eqz()
+            .local_get(RAN)
+            .local_get(BUDGET)
+            .i64_lt_u()
+            .i32_and()
+            .if_(BlockType::Empty);
+        // ENT = jumps + slot(PC_OUT) * JUMP_ENTRY
+        s.local_get(CPU)
+            .i32_load(mem(abi::JUMPS, 2))
+            .local_get(PC_OUT)
+            .i64_const(1)
+            .i64_shr_u()
+            .local_get(PC_OUT)
+            .i64_const(abi::JUMP_FOLD as i64)
+            .i64_shr_u()
+            .i64_xor()
+            .i32_wrap_i64()
+            .i32_const((abi::JUMP_SLOTS - 1) as i32)
+            .i32_and()
+            .i32_const(abi::JUMP_ENTRY.trailing_zeros() as i32)
+            .i32_shl()
+            .i32_add()
+            .local_tee(ENT)
+            .i64_load(mem(0, 3))
+            .local_get(PC_OUT)
+            .i64_eq()
+            .if_(BlockType::Empty);
+        s.local_get(CPU)
+            .local_get(TLBS)
+            .local_get(ENT)
+            .i32_load(mem(abi::JUMP_BLOCK, 2))
+            .local_get(ENT)
+            .i64_load(mem(abi::JUMP_BIAS, 3))
+            .local_get(BUDGET)
+            .local_get(RAN)
+            .i64_sub()
+            .local_get(ENT)
+            .i32_load(mem(abi::JUMP_FUNC, 2))
+            .return_call_indirect(0, ty);
+        s.end().end();
     }
 
     /// Goes to ELF address `t` (a branch or jump target): within the group as Wasm

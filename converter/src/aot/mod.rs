@@ -65,6 +65,8 @@ pub struct Translation {
     pub insns: usize,
     /// Bytes of guest code covered.
     pub code_bytes: u64,
+    /// The type index the bodies call translated functions by (`module::aot_type_index`).
+    pub type_index: u32,
 }
 
 /// Most bytes of guest code per Wasm function: long functions are split (big Wasm
@@ -160,13 +162,18 @@ pub struct Candidate {
     pub bundle_off: u64,
 }
 
-/// Translates the candidates `pick` accepts.
+/// Translates the candidates `pick` accepts, for a module whose translated functions
+/// have type index `ty`.
 pub fn translate(
     tree: &Tree,
     candidates: &[Candidate],
     pick: &dyn Fn(&Candidate) -> bool,
+    ty: u32,
 ) -> Translation {
-    let mut t = Translation::default();
+    let mut t = Translation {
+        type_index: ty,
+        ..Default::default()
+    };
     // (bundle offset, vaddr, len, function, blocks)
     let mut groups: Vec<(u64, u64, u32, u32, Vec<u16>)> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -220,7 +227,7 @@ pub fn translate(
                 let mut at = from;
                 while at < to {
                     let piece = &data[at as usize..to as usize];
-                    let (len, g) = emit::group(piece, code.vaddr + at, GROUP_BYTES, &targets);
+                    let (len, g) = emit::group(piece, code.vaddr + at, GROUP_BYTES, &targets, ty);
                     if let Some(g) = g {
                         t.insns += g.insns;
                         groups.push((

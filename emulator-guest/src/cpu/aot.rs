@@ -27,6 +27,72 @@ pub struct Entry {
     pub bias: u64,
 }
 
+/// One entry of a hart's jump cache (`aot_abi::JUMP_*`).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Jump {
+    pc: u64,
+    slot: u32,
+    block: u32,
+    bias: u64,
+    _pad: u64,
+}
+
+const NO_JUMP: Jump = Jump {
+    pc: abi::JUMP_EMPTY,
+    slot: 0,
+    block: 0,
+    bias: 0,
+    _pad: 0,
+};
+
+/// A hart's jump cache: translated entries by guest pc, read by translated code when it
+/// jumps out of its own code (`aot_abi`). It holds only entries `entry` gave for the
+/// current address space, and it is part of the decoded-block cache: emptied with it
+/// (`clear`), dropped with it. Allocated at the first entry.
+#[derive(Default)]
+pub struct Jumps(Vec<Jump>);
+
+impl Jumps {
+    fn slot(pc: u64) -> usize {
+        (((pc >> 1) ^ (pc >> abi::JUMP_FOLD)) & (abi::JUMP_SLOTS - 1)) as usize
+    }
+
+    /// Remembers that `e` runs at `pc`.
+    pub fn remember(&mut self, pc: u64, e: Entry) {
+        if self.0.is_empty() {
+            self.0 = vec![NO_JUMP; abi::JUMP_SLOTS as usize];
+        }
+        self.0[Self::slot(pc)] = Jump {
+            pc,
+            slot: e.slot,
+            block: e.block,
+            bias: e.bias,
+            _pad: 0,
+        };
+    }
+
+    pub fn clear(&mut self) {
+        self.0.fill(NO_JUMP);
+    }
+
+    /// The entry remembered at `pc` (what translated code finds).
+    #[cfg(test)]
+    fn get(&self, pc: u64) -> Option<Entry> {
+        let j = self.0.get(Self::slot(pc)).filter(|j| j.pc == pc)?;
+        Some(Entry {
+            slot: j.slot,
+            block: j.block,
+            bias: j.bias,
+        })
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
 /// The parsed index.
 struct Index {
     bytes: &'static [u8],
@@ -202,25 +268,28 @@ pub fn entry(pc: u64, mem: &Memory) -> Option<Entry> {
     }
 }
 
-/// Runs translated code from `e` with at most about `budget` instructions; returns
-/// `aot_abi::JUMP` or `aot_abi::INTERP`, with the hart's pc, registers and instret as
-/// the code left them.
+/// Runs translated code from `e` with at most about `budget` instructions, and whatever
+/// translated code `jumps` leads it on to; returns `aot_abi::JUMP` or `aot_abi::INTERP`,
+/// with the hart's pc, registers and instret as the code left them.
 #[cfg(target_arch = "wasm32")]
-pub fn call(e: Entry, cpu: &mut super::Cpu, mem: &mut Memory, budget: u64) -> u32 {
+pub fn call(e: Entry, cpu: &mut super::Cpu, mem: &mut Memory, budget: u64, jumps: &Jumps) -> u32 {
     type Translated = extern "C" fn(*mut super::Cpu, *const crate::mem::Tlbs, u32, u64, u64) -> u32;
     let tlbs = mem.tlbs();
+    cpu.aot_jumps = jumps.addr();
     // SAFETY: on wasm32 a function pointer is an index into the function table, and the
     // converter put a function of exactly this type (`aot_abi`) at every slot the index
     // names (`Index::new` checked that the index came from the converter's locator).
     // The function reads and writes only `Cpu`'s registers, pc and instret at the
     // offsets `aot_abi` states (checked below at compile time), and reads the TLBs and
-    // the pages their valid entries point to, as the interpreter's fast paths do.
+    // the pages their valid entries point to, as the interpreter's fast paths do. It
+    // goes on only to the table slots of `jumps`, which holds entries `entry` checked
+    // for this address space (the decoded-block cache's, emptied with it).
     let f: Translated = unsafe { std::mem::transmute::<usize, Translated>(e.slot as usize) };
     f(cpu, tlbs, e.block, e.bias, budget)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub fn call(_: Entry, _: &mut super::Cpu, _: &mut Memory, _: u64) -> u32 {
+pub fn call(_: Entry, _: &mut super::Cpu, _: &mut Memory, _: u64, _: &Jumps) -> u32 {
     unreachable!("no translated code outside Wasm")
 }
 
@@ -230,4 +299,39 @@ const _: () = {
     assert!(offset_of!(super::Cpu, f) as u64 == abi::F);
     assert!(offset_of!(super::Cpu, pc) as u64 == abi::PC);
     assert!(offset_of!(super::Cpu, instret) as u64 == abi::INSTRET);
+    assert!(offset_of!(super::Cpu, aot_jumps) as u64 == abi::JUMPS);
+    assert!(std::mem::size_of::<Jump>() as u64 == abi::JUMP_ENTRY);
+    assert!(offset_of!(Jump, slot) as u64 == abi::JUMP_FUNC);
+    assert!(offset_of!(Jump, block) as u64 == abi::JUMP_BLOCK);
+    assert!(offset_of!(Jump, bias) as u64 == abi::JUMP_BIAS);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jump_cache_holds_the_last_entry_per_slot_until_cleared() {
+        let mut j = Jumps::default();
+        let e = |slot| Entry {
+            slot,
+            block: 3,
+            bias: 0x1000,
+        };
+        assert_eq!(j.get(0x1_0000), None, "empty until the first entry");
+        j.remember(0x1_0000, e(7));
+        assert_eq!(j.get(0x1_0000), Some(e(7)));
+        assert_eq!(j.get(0x1_0002), None);
+        // Another pc of the same slot replaces it.
+        let other = (0x1_0002..)
+            .step_by(2)
+            .find(|&p| Jumps::slot(p) == Jumps::slot(0x1_0000))
+            .unwrap();
+        j.remember(other, e(8));
+        assert_eq!(j.get(0x1_0000), None);
+        assert_eq!(j.get(other), Some(e(8)));
+        j.clear();
+        assert_eq!(j.get(other), None);
+        assert_eq!(j.get(0), None);
+    }
+}

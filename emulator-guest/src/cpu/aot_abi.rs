@@ -12,6 +12,12 @@
 //! returns after a jump out of its code, after at least `budget` instructions at a
 //! backward branch, or before an instruction it does not translate or a memory access
 //! the TLB cannot serve: then the interpreter runs from `PC`.
+//!
+//! A jump out of its code does not return if the hart's jump cache (at `JUMPS`) knows
+//! translated code for the target and budget is left: the function tail-calls that code
+//! (`return_call_indirect`) with the budget that is left, so calls and returns between
+//! translated functions stay in translated code. The guest fills the cache with entries
+//! it checked (`cpu::aot`) and empties it whenever it forgets decoded blocks.
 
 /// Byte offset of `x[i]` in `Cpu` is `X + 8 * i`.
 pub const X: u64 = 0;
@@ -19,6 +25,21 @@ pub const X: u64 = 0;
 pub const F: u64 = 256;
 pub const PC: u64 = 512;
 pub const INSTRET: u64 = 528;
+/// Byte offset of the jump cache's address (a u32 on wasm32) in `Cpu`.
+pub const JUMPS: u64 = 536;
+
+/// The jump cache: `JUMP_SLOTS` entries of `JUMP_ENTRY` bytes, direct-mapped by guest pc:
+/// the pc (u64, `JUMP_EMPTY` when empty) at 0, the function's table slot (u32) at
+/// `JUMP_FUNC`, the block (u32) at `JUMP_BLOCK` and the bias (u64) at `JUMP_BIAS`. The
+/// slot of `pc` is `((pc >> 1) ^ (pc >> JUMP_FOLD)) & (JUMP_SLOTS - 1)`.
+pub const JUMP_SLOTS: u64 = 4096;
+pub const JUMP_ENTRY: u64 = 32;
+pub const JUMP_FUNC: u64 = 8;
+pub const JUMP_BLOCK: u64 = 12;
+pub const JUMP_BIAS: u64 = 16;
+pub const JUMP_FOLD: u64 = 13;
+/// No jump target is odd.
+pub const JUMP_EMPTY: u64 = 1;
 
 /// TLB entries per access kind, each `TLB_ENTRY` bytes: the page (u64) at 0 and the
 /// host-address bias (a pointer) at `TLB_BIAS`. The read TLB comes first, the write TLB

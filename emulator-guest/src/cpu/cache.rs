@@ -93,6 +93,8 @@ pub struct Cache {
     pub aot_calls: u64,
     pub aot_insns: u64,
     pub aot_interp: u64,
+    /// Translated entries by pc, for translated code itself (emptied with the blocks).
+    pub jumps: super::aot::Jumps,
 }
 
 impl Cache {
@@ -107,6 +109,7 @@ impl Cache {
             aot_calls: 0,
             aot_insns: 0,
             aot_interp: 0,
+            jumps: Default::default(),
         }
     }
 
@@ -116,6 +119,7 @@ impl Cache {
         self.blocks.clear();
         self.map.clear();
         self.fast.fill((u64::MAX, 0));
+        self.jumps.clear();
     }
 
     /// The index of the block starting at `pc`, decoding it if needed. Fails only if the

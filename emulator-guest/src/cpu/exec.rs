@@ -85,7 +85,8 @@ impl Cpu {
             if let Some(e) = blk.aot.filter(|_| !interpret) {
                 let before = self.instret;
                 let left = budget - (self.instret - start);
-                let status = super::aot::call(e, self, mem, left);
+                cache.jumps.remember(pc, e);
+                let status = super::aot::call(e, self, mem, left, &cache.jumps);
                 cache.aot_insns += self.instret - before;
                 cache.aot_calls += 1;
                 pc = self.pc;

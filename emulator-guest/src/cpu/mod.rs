@@ -89,6 +89,9 @@ pub struct Cpu {
     pub fcsr: u32,
     /// Instructions retired (`instret`, also used for `cycle`).
     pub instret: u64,
+    /// Where the hart's jump cache is (`aot::Jumps`), for translated code; set on every
+    /// call into it.
+    pub aot_jumps: usize,
     /// The LR/SC reservation: the address of the last LR, if still valid.
     pub reservation: Option<u64>,
     /// Origin of `rdtime` (10 MHz).
@@ -106,6 +109,7 @@ impl Clone for Cpu {
             pc: self.pc,
             fcsr: self.fcsr,
             instret: self.instret,
+            aot_jumps: 0,
             reservation: self.reservation,
             start: self.start,
             cache: None,
@@ -141,6 +145,7 @@ impl Cpu {
             pc: 0,
             fcsr: 0,
             instret: 0,
+            aot_jumps: 0,
             reservation: None,
             start: Instant::now(),
             cache: None,
