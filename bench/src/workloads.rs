@@ -69,6 +69,7 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
     // 16 MiB xz -9 would take minutes per run under the rvbox peers alone).
     let loop_n = pick(3_000_000, 100_000);
     let fork_n = pick(200, 20);
+    let shell_n = pick(100_000, 10_000);
     let pipe_bytes = pick(128 * MIB, 16 * MIB);
     let pipe4_bytes = pick(64 * MIB, 8 * MIB);
     let mut w = vec![
@@ -160,6 +161,24 @@ pub fn workloads(mode: Mode, runs: Option<usize>) -> Vec<Workload> {
             input: Input::Sql {
                 rows: pick(5_000, 1_000),
             },
+            input_desc: String::new(),
+            runs: cpu_runs,
+            multi_process: false,
+        },
+        Workload {
+            id: "shell-loop",
+            category: "CPU",
+            title: format!("busybox sh: while [ $i -lt {shell_n} ]; i=$((i+1))"),
+            image: Image::Busybox,
+            argv: vec![
+                "busybox".into(),
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "i=0; while [ $i -lt {shell_n} ]; do i=$((i+1)); done; echo $i"
+                ),
+            ],
+            input: Input::None,
             input_desc: String::new(),
             runs: cpu_runs,
             multi_process: false,

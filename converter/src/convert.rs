@@ -328,11 +328,16 @@ fn translate(
     } else {
         Default::default()
     };
-    crate::aot::translate(tree, &candidates, &|c| {
-        opts.mode == Mode::All
-            || entry.contains(&c.node)
-            || opts.include.iter().any(|g| glob_match(g, &c.path))
-    }, module::aot_type_index())
+    crate::aot::translate(
+        tree,
+        &candidates,
+        &|c| {
+            opts.mode == Mode::All
+                || entry.contains(&c.node)
+                || opts.include.iter().any(|g| glob_match(g, &c.path))
+        },
+        module::aot_type_index(),
+    )
 }
 
 /// The directory the module is written in.

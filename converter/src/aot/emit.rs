@@ -371,15 +371,11 @@ impl Emitter<'_> {
         s.local_get(CPU)
             .i32_load(mem(abi::JUMPS, 2))
             .local_get(PC_OUT)
-            .i64_const(1)
+            .i64_const(abi::JUMP_HASH as i64)
+            .i64_mul()
+            .i64_const(64 - abi::JUMP_SLOTS.trailing_zeros() as i64)
             .i64_shr_u()
-            .local_get(PC_OUT)
-            .i64_const(abi::JUMP_FOLD as i64)
-            .i64_shr_u()
-            .i64_xor()
             .i32_wrap_i64()
-            .i32_const((abi::JUMP_SLOTS - 1) as i32)
-            .i32_and()
             .i32_const(abi::JUMP_ENTRY.trailing_zeros() as i32)
             .i32_shl()
             .i32_add()
@@ -428,7 +424,8 @@ impl Emitter<'_> {
     }
 
     /// Leaves the address of a memory access of `n` bytes on the stack, or leaves the
-    /// function for the interpreter if the TLB (`write`: the write TLB) cannot serve it.
+    /// function for the interpreter if the TLB (`write`: the write TLB) cannot serve it
+    /// (a miss, or an access across a page end).
     fn host_addr(&mut self, x: &Ins, n: u64, write: bool, left: i64) {
         let d = &x.d;
         self.get(d.rs1);
@@ -450,15 +447,40 @@ impl Emitter<'_> {
             .local_get(TLBS)
             .i32_add()
             .local_tee(ENT);
+        let tlb = if write { abi::TLB_WRITE } else { 0 };
+        let page_mask = !((1i64 << abi::PAGE_SHIFT) - 1);
+        // One compare for an aligned access (which cannot cross a page).
         self.s
-            .i64_load(mem(if write { abi::TLB_WRITE } else { 0 }, 3))
+            .i64_load(mem(tlb, 3))
             .local_get(ADDR)
-            .i64_const(!((1i64 << abi::PAGE_SHIFT) - 1) | (n as i64 - 1))
+            .i64_const(page_mask | (n as i64 - 1))
             .i64_and()
             .i64_ne();
         self.s.if_(BlockType::Empty);
         self.depth += 1;
+        if n > 1 {
+            // Misaligned (memcpy's tails, packed data): fine within the page.
+            self.s
+                .local_get(ENT)
+                .i64_load(mem(tlb, 3))
+                .local_get(ADDR)
+                .i64_const(page_mask)
+                .i64_and()
+                .i64_ne()
+                .local_get(ADDR)
+                .i64_const(!page_mask)
+                .i64_and()
+                .i64_const((1i64 << abi::PAGE_SHIFT) - n as i64)
+                .i64_gt_u()
+                .i32_or();
+            self.s.if_(BlockType::Empty);
+            self.depth += 1;
+        }
         self.exit(x.pc, abi::INTERP, left);
+        if n > 1 {
+            self.depth -= 1;
+            self.s.end();
+        }
         self.depth -= 1;
         self.s.end();
         self.s

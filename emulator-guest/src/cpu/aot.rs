@@ -55,7 +55,7 @@ pub struct Jumps(Vec<Jump>);
 
 impl Jumps {
     fn slot(pc: u64) -> usize {
-        (((pc >> 1) ^ (pc >> abi::JUMP_FOLD)) & (abi::JUMP_SLOTS - 1)) as usize
+        (pc.wrapping_mul(abi::JUMP_HASH) >> (64 - abi::JUMP_SLOTS.trailing_zeros())) as usize
     }
 
     /// Remembers that `e` runs at `pc`.

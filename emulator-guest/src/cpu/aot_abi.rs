@@ -31,13 +31,15 @@ pub const JUMPS: u64 = 536;
 /// The jump cache: `JUMP_SLOTS` entries of `JUMP_ENTRY` bytes, direct-mapped by guest pc:
 /// the pc (u64, `JUMP_EMPTY` when empty) at 0, the function's table slot (u32) at
 /// `JUMP_FUNC`, the block (u32) at `JUMP_BLOCK` and the bias (u64) at `JUMP_BIAS`. The
-/// slot of `pc` is `((pc >> 1) ^ (pc >> JUMP_FOLD)) & (JUMP_SLOTS - 1)`.
+/// slot of `pc` is the top bits of `pc * JUMP_HASH` (Fibonacci hashing: with the low bits
+/// folded with the next ones instead, 10 of a busybox shell loop's 23 hot targets shared
+/// a slot with another one).
 pub const JUMP_SLOTS: u64 = 4096;
 pub const JUMP_ENTRY: u64 = 32;
 pub const JUMP_FUNC: u64 = 8;
 pub const JUMP_BLOCK: u64 = 12;
 pub const JUMP_BIAS: u64 = 16;
-pub const JUMP_FOLD: u64 = 13;
+pub const JUMP_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
 /// No jump target is odd.
 pub const JUMP_EMPTY: u64 = 1;
 
