@@ -54,16 +54,23 @@ const NO_JUMP: Jump = Jump {
 pub struct Jumps(Vec<Jump>);
 
 impl Jumps {
-    fn slot(pc: u64) -> usize {
-        (pc.wrapping_mul(abi::JUMP_HASH) >> (64 - abi::JUMP_SLOTS.trailing_zeros())) as usize
+    /// The first entry of `pc`'s set.
+    fn set(pc: u64) -> usize {
+        let set = pc.wrapping_mul(abi::JUMP_HASH) >> (64 - abi::JUMP_SETS.trailing_zeros());
+        set as usize * abi::JUMP_WAYS as usize
     }
 
-    /// Remembers that `e` runs at `pc`.
+    /// Remembers that `e` runs at `pc` (in the set's first way; the entry there moves to
+    /// the second).
     pub fn remember(&mut self, pc: u64, e: Entry) {
         if self.0.is_empty() {
-            self.0 = vec![NO_JUMP; abi::JUMP_SLOTS as usize];
+            self.0 = vec![NO_JUMP; (abi::JUMP_SETS * abi::JUMP_WAYS) as usize];
         }
-        self.0[Self::slot(pc)] = Jump {
+        let at = Self::set(pc);
+        if self.0[at].pc != pc {
+            self.0[at + 1] = self.0[at];
+        }
+        self.0[at] = Jump {
             pc,
             slot: e.slot,
             block: e.block,
@@ -79,7 +86,8 @@ impl Jumps {
     /// The entry remembered at `pc` (what translated code finds).
     #[cfg(test)]
     fn get(&self, pc: u64) -> Option<Entry> {
-        let j = self.0.get(Self::slot(pc)).filter(|j| j.pc == pc)?;
+        let at = Self::set(pc);
+        let j = self.0.get(at..at + 2)?.iter().find(|j| j.pc == pc)?;
         Some(Entry {
             slot: j.slot,
             block: j.block,
@@ -311,7 +319,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_jump_cache_holds_the_last_entry_per_slot_until_cleared() {
+    fn the_jump_cache_holds_the_last_two_entries_per_set_until_cleared() {
         let mut j = Jumps::default();
         let e = |slot| Entry {
             slot,
@@ -322,14 +330,20 @@ mod tests {
         j.remember(0x1_0000, e(7));
         assert_eq!(j.get(0x1_0000), Some(e(7)));
         assert_eq!(j.get(0x1_0002), None);
-        // Another pc of the same slot replaces it.
-        let other = (0x1_0002..)
+        // Two more pcs of the same set: the oldest of the three goes.
+        let mut same = (0x1_0002..)
             .step_by(2)
-            .find(|&p| Jumps::slot(p) == Jumps::slot(0x1_0000))
-            .unwrap();
-        j.remember(other, e(8));
+            .filter(|&p| Jumps::set(p) == Jumps::set(0x1_0000));
+        let (b, c) = (same.next().unwrap(), same.next().unwrap());
+        j.remember(b, e(8));
+        assert_eq!(j.get(0x1_0000), Some(e(7)));
+        assert_eq!(j.get(b), Some(e(8)));
+        j.remember(b, e(9));
+        assert_eq!(j.get(0x1_0000), Some(e(7)), "an update keeps the other way");
+        j.remember(c, e(10));
         assert_eq!(j.get(0x1_0000), None);
-        assert_eq!(j.get(other), Some(e(8)));
+        assert_eq!((j.get(b), j.get(c)), (Some(e(9)), Some(e(10))));
+        let other = c;
         j.clear();
         assert_eq!(j.get(other), None);
         assert_eq!(j.get(0), None);

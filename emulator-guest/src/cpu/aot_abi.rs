@@ -7,8 +7,10 @@
 //! `(cpu: i32, tlbs: i32, entry: i32, bias: i64, budget: i64) -> i32`, the type of
 //! `extern "C" fn(*mut Cpu, *const Tlbs, u32, u64, u64) -> u32` in wasm32's C ABI. It
 //! starts at its block number `entry`, runs with guest addresses = ELF addresses + `bias`,
-//! keeps the registers it uses in Wasm locals, and before it returns stores those it
-//! wrote, the next pc (`PC`), and the instructions it retired (added to `INSTRET`). It
+//! keeps registers in Wasm locals within a basic block (their home is `Cpu`: each block
+//! loads what it reads, and stores what it wrote before control leaves it), and before it
+//! returns stores the next pc (`PC`) and the instructions it retired (added to
+//! `INSTRET`). It
 //! returns after a jump out of its code, after at least `budget` instructions at a
 //! backward branch, or before an instruction it does not translate or a memory access
 //! the TLB cannot serve: then the interpreter runs from `PC`.
@@ -28,13 +30,15 @@ pub const INSTRET: u64 = 528;
 /// Byte offset of the jump cache's address (a u32 on wasm32) in `Cpu`.
 pub const JUMPS: u64 = 536;
 
-/// The jump cache: `JUMP_SLOTS` entries of `JUMP_ENTRY` bytes, direct-mapped by guest pc:
-/// the pc (u64, `JUMP_EMPTY` when empty) at 0, the function's table slot (u32) at
-/// `JUMP_FUNC`, the block (u32) at `JUMP_BLOCK` and the bias (u64) at `JUMP_BIAS`. The
-/// slot of `pc` is the top bits of `pc * JUMP_HASH` (Fibonacci hashing: with the low bits
-/// folded with the next ones instead, 10 of a busybox shell loop's 23 hot targets shared
-/// a slot with another one).
-pub const JUMP_SLOTS: u64 = 4096;
+/// The jump cache: `JUMP_SETS` sets of two entries of `JUMP_ENTRY` bytes each, by guest
+/// pc: the pc (u64, `JUMP_EMPTY` when empty) at 0, the function's table slot (u32) at
+/// `JUMP_FUNC`, the block (u32) at `JUMP_BLOCK` and the bias (u64) at `JUMP_BIAS`. The set
+/// of `pc` is the top bits of `pc * JUMP_HASH` (Fibonacci hashing: with the low bits folded
+/// with the next ones instead, 10 of a busybox shell loop's 23 hot targets shared a slot);
+/// two ways, because in a direct-mapped cache of 4096 a few of the hundreds of targets
+/// of such a loop still took turns in one slot.
+pub const JUMP_SETS: u64 = 2048;
+pub const JUMP_WAYS: u64 = 2;
 pub const JUMP_ENTRY: u64 = 32;
 pub const JUMP_FUNC: u64 = 8;
 pub const JUMP_BLOCK: u64 = 12;
