@@ -438,20 +438,20 @@ impl Emitter<'_> {
         let d = &x.d;
         self.get(d.rs1);
         self.s.i64_const(d.imm).i64_add().local_set(ADDR);
-        // Slot: ((a >> 12) ^ (a >> 23)) & 2047.
+        // The slot's offset, ((a >> 12) ^ (a >> 23)) % 2048 * 16, as
+        // ((a >> 8) ^ (a >> 19)) & (2047 << 4): one shift fewer.
+        let scale = abi::TLB_ENTRY.trailing_zeros() as u64;
         self.s
             .local_get(ADDR)
-            .i64_const(abi::PAGE_SHIFT as i64)
+            .i64_const((abi::PAGE_SHIFT - scale) as i64)
             .i64_shr_u()
             .local_get(ADDR)
-            .i64_const((abi::PAGE_SHIFT + abi::TLB_SLOTS.trailing_zeros() as u64) as i64)
+            .i64_const((abi::PAGE_SHIFT + abi::TLB_SLOTS.trailing_zeros() as u64 - scale) as i64)
             .i64_shr_u()
             .i64_xor()
             .i32_wrap_i64()
-            .i32_const((abi::TLB_SLOTS - 1) as i32)
+            .i32_const(((abi::TLB_SLOTS - 1) << scale) as i32)
             .i32_and()
-            .i32_const(abi::TLB_ENTRY.trailing_zeros() as i32)
-            .i32_shl()
             .local_get(TLBS)
             .i32_add()
             .local_tee(ENT);
